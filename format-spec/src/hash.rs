@@ -1,0 +1,114 @@
+//! One pass, two hashes: every byte ferry moves is hashed with sha256 (the registry's content
+//! address) and blake3 (fast integrity checks of the media) at the same time.
+
+use std::io::{self, Read, Write};
+
+use sha2::Digest as _;
+
+use crate::Digest;
+
+/// The result of hashing a byte stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hashes {
+    pub sha256: Digest,
+    /// 64 lowercase hex characters.
+    pub blake3: String,
+    pub size: u64,
+}
+
+/// Incremental sha256 + blake3.
+#[derive(Clone, Default)]
+pub struct DualHasher {
+    sha256: sha2::Sha256,
+    blake3: blake3::Hasher,
+    size: u64,
+}
+
+impl DualHasher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.sha256.update(bytes);
+        self.blake3.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    /// Bytes hashed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn finish(self) -> Hashes {
+        let sha: [u8; 32] = self.sha256.finalize().into();
+        Hashes {
+            sha256: Digest::from_sha256_bytes(&sha),
+            blake3: self.blake3.finalize().to_hex().to_string(),
+            size: self.size,
+        }
+    }
+}
+
+impl Write for DualHasher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Hashes everything read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: DualHasher,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: DualHasher::new(),
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn size(&self) -> u64 {
+        self.hasher.size()
+    }
+
+    pub fn finish(self) -> Hashes {
+        self.hasher.finish()
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// blake3 of a byte slice, as hex.
+pub fn blake3_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_hashes_what_passes() {
+        let data = vec![7u8; 100_000];
+        let mut r = HashingReader::new(&data[..]);
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        let h = r.finish();
+        assert_eq!(h.size, 100_000);
+        assert_eq!(h.sha256, Digest::of(&data));
+        assert_eq!(h.blake3, blake3_hex(&data));
+    }
+}

@@ -1,0 +1,325 @@
+//! The index (`ferry-index.json`): what an archive holds and where each byte of it lives.
+//!
+//! The index is the only document a reader trusts, and only after its signature verified
+//! ([`crate::sign`]). [`Index::from_slice`] parses strictly and [`Index::validate`] checks every
+//! cross-reference, so that code working from a loaded index can index into it without panics.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Digest, FORMAT, FORMAT_MAJOR};
+
+/// Largest index file a reader accepts (an index of a million blobs is ~400 MB less than this).
+pub const MAX_INDEX_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The archive index.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always [`FORMAT`] (`ferry-archive`).
+    pub format: String,
+    /// `MAJOR.MINOR`; readers refuse a major they do not know.
+    pub format_version: String,
+    /// Random id of this archive (32 hex characters).
+    pub archive_id: String,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// The program that wrote the archive, e.g. `ferry-pack 0.1.0`.
+    pub tool: String,
+    /// The maximum volume size the archive was cut to, in bytes.
+    pub volume_size: u64,
+    /// Volumes in order; [`Part::volume`] indexes this list.
+    pub volumes: Vec<Volume>,
+    /// The images carried, as the user asked for them.
+    pub images: Vec<Image>,
+    /// Every manifest and index carried, with what each references, sorted by digest.
+    pub manifests: Vec<ManifestRecord>,
+    /// Every stored object (manifests, configs, layers), each stored once, sorted by digest.
+    pub blobs: Vec<Blob>,
+    /// Named files of the OCI layout (`v2/oci-layout`, `v2/index.json`).
+    pub files: Vec<File>,
+}
+
+/// One tar volume.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    /// File name in the archive directory, e.g. `ferry-vol-0001.tar`.
+    pub name: String,
+    /// Exact size in bytes.
+    pub size: u64,
+    /// blake3 of the whole volume file.
+    pub blake3: String,
+}
+
+/// An image the user asked for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    /// The reference as written in the image set config.
+    pub source: String,
+    /// Source registry host (`quay.io`, `127.0.0.1:5000`).
+    pub registry: String,
+    /// Repository path at the source (`openshift/release`).
+    pub repository: String,
+    /// Tags to recreate at the target (empty for by-digest references).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Digest of the top manifest (an index for multi-platform images).
+    pub digest: Digest,
+    pub media_type: String,
+    /// Why it is carried (`additionalImages`, ...).
+    pub reason: String,
+    /// Platforms carried for an index (`linux/amd64`, ...); empty for a single manifest.
+    #[serde(default)]
+    pub platforms: Vec<String>,
+}
+
+/// A manifest or index, and what it needs at the target before it can be pushed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    /// Child manifests carried (indexes only).
+    #[serde(default)]
+    pub children: Vec<Digest>,
+    /// Config and layers (image manifests only).
+    #[serde(default)]
+    pub blobs: Vec<Digest>,
+}
+
+/// A stored object, addressed by its sha256 digest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Blob {
+    pub digest: Digest,
+    pub size: u64,
+    /// blake3 of the whole blob.
+    pub blake3: String,
+    /// Where the bytes are: one part, or several numbered chunks for a blob larger than a volume.
+    pub parts: Vec<Part>,
+}
+
+/// A contiguous run of a blob's bytes inside one volume.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Part {
+    /// Index into [`Index::volumes`].
+    pub volume: u32,
+    /// Byte offset of the data (not the tar header) in the volume.
+    pub offset: u64,
+    pub size: u64,
+    /// blake3 of this part; present when the blob has more than one part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+}
+
+/// A named file of the OCI layout stored in a volume.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct File {
+    pub path: String,
+    pub size: u64,
+    pub blake3: String,
+    pub volume: u32,
+    pub offset: u64,
+}
+
+/// A problem found in an index's structure.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index is not valid JSON of format {FORMAT} v{FORMAT_MAJOR}: {0}")]
+    Parse(String),
+    #[error("index format is {found:?}, expected {FORMAT:?}")]
+    Format { found: String },
+    #[error("index format version {found} is not supported (this ferry reads {FORMAT_MAJOR}.x); use a newer ferry-unpack")]
+    Version { found: String },
+    #[error("index is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error("index is {0} bytes, larger than the {MAX_INDEX_BYTES} bytes a reader accepts")]
+    TooLarge(u64),
+}
+
+impl Index {
+    /// Parses and validates index bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Index, IndexError> {
+        if bytes.len() as u64 > MAX_INDEX_BYTES {
+            return Err(IndexError::TooLarge(bytes.len() as u64));
+        }
+        // Check the format and version before the full shape, so that a future format gets
+        // a version message rather than a field error.
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Head {
+            format: String,
+            format_version: String,
+        }
+        let head: Head =
+            serde_json::from_slice(bytes).map_err(|e| IndexError::Parse(e.to_string()))?;
+        if head.format != FORMAT {
+            return Err(IndexError::Format { found: head.format });
+        }
+        let major = head
+            .format_version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok());
+        if major != Some(FORMAT_MAJOR) {
+            return Err(IndexError::Version {
+                found: head.format_version,
+            });
+        }
+        let index: Index =
+            serde_json::from_slice(bytes).map_err(|e| IndexError::Parse(e.to_string()))?;
+        index.validate()?;
+        Ok(index)
+    }
+
+    /// Serializes the index (pretty JSON with a final newline, stable field order).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("index serializes");
+        v.push(b'\n');
+        v
+    }
+
+    /// Checks every cross-reference: volumes exist, parts lie inside their volume and add up to
+    /// the blob size, digests are unique, manifests and images reference carried content.
+    pub fn validate(&self) -> Result<(), IndexError> {
+        let bad = |m: String| Err(IndexError::Inconsistent(m));
+        let mut names = HashSet::new();
+        for v in &self.volumes {
+            if !crate::layout::is_volume_name(&v.name) {
+                return bad(format!("volume name {:?} is not allowed", v.name));
+            }
+            if !names.insert(&v.name) {
+                return bad(format!("volume {} listed twice", v.name));
+            }
+            if !is_hex64(&v.blake3) {
+                return bad(format!("volume {} has a malformed blake3", v.name));
+            }
+        }
+        let in_volume = |vol: u32, offset: u64, size: u64, what: &dyn std::fmt::Display| {
+            let Some(v) = self.volumes.get(vol as usize) else {
+                return Err(IndexError::Inconsistent(format!(
+                    "{what} is in volume #{vol}, but the index lists {} volumes",
+                    self.volumes.len()
+                )));
+            };
+            match offset.checked_add(size) {
+                Some(end) if end <= v.size => Ok(()),
+                _ => Err(IndexError::Inconsistent(format!(
+                    "{what} (offset {offset}, size {size}) lies outside volume {} ({} bytes)",
+                    v.name, v.size
+                ))),
+            }
+        };
+        let mut digests = HashSet::new();
+        let mut prev: Option<&Digest> = None;
+        for b in &self.blobs {
+            if prev.is_some_and(|p| p >= &b.digest) {
+                return bad(format!(
+                    "blobs are not sorted by digest, or {} is listed twice",
+                    b.digest
+                ));
+            }
+            prev = Some(&b.digest);
+            digests.insert(&b.digest);
+            if !is_hex64(&b.blake3) {
+                return bad(format!("blob {} has a malformed blake3", b.digest));
+            }
+            if b.parts.is_empty() && b.size > 0 {
+                return bad(format!("blob {} has no parts", b.digest));
+            }
+            let mut total: u64 = 0;
+            for p in &b.parts {
+                in_volume(p.volume, p.offset, p.size, &b.digest)?;
+                if b.parts.len() > 1 && !p.blake3.as_deref().is_some_and(is_hex64) {
+                    return bad(format!("a part of split blob {} has no blake3", b.digest));
+                }
+                total = total.saturating_add(p.size);
+            }
+            if total != b.size {
+                return bad(format!(
+                    "parts of blob {} add up to {total} bytes, not {}",
+                    b.digest, b.size
+                ));
+            }
+        }
+        for f in &self.files {
+            if !crate::oci::LAYOUT_FILES.contains(&f.path.as_str()) {
+                return bad(format!("file {:?} is not one the format allows", f.path));
+            }
+            if !is_hex64(&f.blake3) {
+                return bad(format!("file {} has a malformed blake3", f.path));
+            }
+            in_volume(f.volume, f.offset, f.size, &f.path)?;
+        }
+        let mut manifests = HashMap::new();
+        let mut prev: Option<&Digest> = None;
+        for m in &self.manifests {
+            if prev.is_some_and(|p| p >= &m.digest) {
+                return bad(format!(
+                    "manifests are not sorted by digest, or {} is listed twice",
+                    m.digest
+                ));
+            }
+            prev = Some(&m.digest);
+            if !digests.contains(&m.digest) {
+                return bad(format!("manifest {} is not stored", m.digest));
+            }
+            if manifests.insert(&m.digest, m).is_some() {
+                return bad(format!("manifest {} listed twice", m.digest));
+            }
+        }
+        for m in &self.manifests {
+            for c in &m.children {
+                if !manifests.contains_key(c) {
+                    return bad(format!("index {} names child {c}, which is not carried", m.digest));
+                }
+            }
+            for b in &m.blobs {
+                if !digests.contains(b) {
+                    return bad(format!("manifest {} needs blob {b}, which is not stored", m.digest));
+                }
+            }
+        }
+        for i in &self.images {
+            if !manifests.contains_key(&i.digest) {
+                return bad(format!("image {} has manifest {}, which is not carried", i.source, i.digest));
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks a blob up by digest (binary search: blobs are sorted).
+    pub fn blob(&self, digest: &Digest) -> Option<&Blob> {
+        self.blobs
+            .binary_search_by(|b| b.digest.cmp(digest))
+            .ok()
+            .map(|i| &self.blobs[i])
+    }
+
+    /// Looks a manifest record up by digest (binary search: manifests are sorted).
+    pub fn manifest(&self, digest: &Digest) -> Option<&ManifestRecord> {
+        self.manifests
+            .binary_search_by(|m| m.digest.cmp(digest))
+            .ok()
+            .map(|i| &self.manifests[i])
+    }
+
+    /// Total bytes of all volumes.
+    pub fn total_volume_bytes(&self) -> u64 {
+        self.volumes.iter().map(|v| v.size).sum()
+    }
+
+    /// Total bytes of all stored blobs.
+    pub fn total_blob_bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.size).sum()
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}

@@ -1,0 +1,45 @@
+//! The ferry archive format, version 1 (normative text: `format-spec/SPEC.md`).
+//!
+//! An archive is a directory on removable media holding:
+//! - `ferry-index.json`: the [`Index`] of images, manifests, blobs and volumes;
+//! - `ferry-index.json.sig`: an OpenSSH SSHSIG (ed25519) over the exact index bytes;
+//! - `ferry-vol-NNNN.tar`: one or more tar volumes whose entries form a content-addressed
+//!   OCI image layout under `v2/`.
+//!
+//! This crate is shared by the packer and the unpacker. It knows nothing about HTTP.
+//! Modules:
+//! - [`digest`]: the `sha256:<hex>` content digest type;
+//! - [`hash`]: sha256 + blake3 in one pass over streamed bytes;
+//! - [`manifest`]: the minimal, read-only view of image manifests and indexes used to walk them;
+//! - [`index`]: the index document (what the archive holds) and its strict loader;
+//! - [`layout`]: how entries are laid out in volumes (tar headers, offsets, split blobs);
+//! - [`volume`]: writing volumes in place and reading/verifying them by offset;
+//! - [`sign`]: SSHSIG signing and verification of the index;
+//! - [`oci`]: the OCI image layout files (`oci-layout`, `index.json`) carried in the volumes.
+
+pub mod digest;
+pub mod hash;
+pub mod index;
+pub mod layout;
+pub mod manifest;
+pub mod oci;
+pub mod sign;
+pub mod time;
+pub mod volume;
+
+pub use digest::Digest;
+pub use hash::{Hashes, HashingReader};
+pub use index::Index;
+
+/// File name of the index inside an archive directory.
+pub const INDEX_FILE: &str = "ferry-index.json";
+/// File name of the detached index signature inside an archive directory.
+pub const SIGNATURE_FILE: &str = "ferry-index.json.sig";
+/// SSHSIG namespace of index signatures (`ssh-keygen -Y ... -n ferry-index`).
+pub const SIGNATURE_NAMESPACE: &str = "ferry-index";
+/// The format identifier written in every index.
+pub const FORMAT: &str = "ferry-archive";
+/// Major version of the format this crate reads and writes.
+pub const FORMAT_MAJOR: u32 = 1;
+/// Minor version of the format this crate writes.
+pub const FORMAT_MINOR: u32 = 0;

@@ -1,0 +1,528 @@
+//! Volume files: created at their final size, filled in place by offset, read back by offset.
+//!
+//! Writing: [`VolumeSet::create`] makes every volume of a [`Layout`] as `NAME.partial`, writes the
+//! canonical headers, and hands out [`PartsWriter`]s that put a blob's bytes at their offsets, so
+//! that many downloads can fill the volumes in parallel with no staging copy. [`VolumeSet::finish`]
+//! hashes each volume, syncs it, and renames it to its final name: a volume under its final
+//! name is always complete.
+//!
+//! Reading: [`PartsReader`] streams a blob from its parts (`pread`, no seeking, shareable files);
+//! [`verify_volume`] checks one volume against the index in a single sequential pass.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::hash::DualHasher;
+use crate::index::{Index, Part};
+use crate::layout::{self, Entry, EntryKind, Layout, Placement};
+
+/// Suffix of a volume that is still being written.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// The volumes of an archive being written.
+pub struct VolumeSet {
+    dir: PathBuf,
+    names: Vec<String>,
+    files: Vec<File>,
+}
+
+impl VolumeSet {
+    /// Creates (or truncates) every volume as `NAME.partial` at its final size and writes the
+    /// headers of all entries.
+    pub fn create(dir: &Path, layout: &Layout) -> io::Result<VolumeSet> {
+        let mut names = Vec::new();
+        let mut files = Vec::new();
+        for (i, size) in layout.volume_sizes.iter().enumerate() {
+            let name = layout::volume_name(i);
+            let path = dir.join(format!("{name}{PARTIAL_SUFFIX}"));
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| ctx(e, &path, "create"))?;
+            f.set_len(*size).map_err(|e| ctx(e, &path, "size"))?;
+            names.push(name);
+            files.push(f);
+        }
+        let set = VolumeSet {
+            dir: dir.to_path_buf(),
+            names,
+            files,
+        };
+        for p in layout.placements.iter().flatten() {
+            let h = layout::entry_header(&p.path, p.size);
+            let at = p.offset - h.len() as u64;
+            set.files[p.volume as usize]
+                .write_all_at(&h, at)
+                .map_err(|e| ctx(e, &set.partial_path(p.volume as usize), "write"))?;
+        }
+        Ok(set)
+    }
+
+    fn partial_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{}{PARTIAL_SUFFIX}", self.names[i]))
+    }
+
+    /// A writer that puts a blob's bytes, in order, at its placements.
+    pub fn writer<'a>(&'a self, placements: &'a [Placement]) -> PartsWriter<'a> {
+        PartsWriter {
+            files: &self.files,
+            placements,
+            part: 0,
+            written: 0,
+            part_hasher: blake3::Hasher::new(),
+            part_hashes: Vec::new(),
+        }
+    }
+
+    /// Writes a whole small item (a layout file or a manifest) at its placements.
+    pub fn write_item(&self, placements: &[Placement], bytes: &[u8]) -> io::Result<Vec<String>> {
+        let mut w = self.writer(placements);
+        w.write_all(bytes)?;
+        w.finish()
+    }
+
+    /// Syncs, hashes and renames every volume to its final name. Returns (name, size, blake3).
+    pub fn finish(self) -> io::Result<Vec<(String, u64, String)>> {
+        let mut out = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            let path = self.partial_path(i);
+            f.sync_all().map_err(|e| ctx(e, &path, "sync"))?;
+            let (size, b3) = blake3_of_file(f).map_err(|e| ctx(e, &path, "read back"))?;
+            let final_path = self.dir.join(&self.names[i]);
+            fs::rename(&path, &final_path).map_err(|e| ctx(e, &path, "rename"))?;
+            out.push((self.names[i].clone(), size, b3));
+        }
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(out)
+    }
+}
+
+fn blake3_of_file(f: &File) -> io::Result<(u64, String)> {
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    loop {
+        let n = f.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok((at, h.finalize().to_hex().to_string()))
+}
+
+fn ctx(e: io::Error, path: &Path, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// Writes a blob's bytes at its placements. Refuses more bytes than the placements hold.
+pub struct PartsWriter<'a> {
+    files: &'a [File],
+    placements: &'a [Placement],
+    part: usize,
+    written: u64,
+    part_hasher: blake3::Hasher,
+    part_hashes: Vec<String>,
+}
+
+impl PartsWriter<'_> {
+    /// Checks that every placement was filled and returns the blake3 of each part.
+    pub fn finish(mut self) -> io::Result<Vec<String>> {
+        self.close_full_parts();
+        if self.part != self.placements.len() {
+            let expected: u64 = self.placements.iter().map(|p| p.size).sum();
+            let got: u64 = self.placements[..self.part].iter().map(|p| p.size).sum::<u64>()
+                + self.written;
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("blob ended after {got} of {expected} bytes"),
+            ));
+        }
+        Ok(self.part_hashes)
+    }
+
+    fn close_full_parts(&mut self) {
+        while self.part < self.placements.len() && self.written == self.placements[self.part].size
+        {
+            let h = std::mem::replace(&mut self.part_hasher, blake3::Hasher::new());
+            self.part_hashes.push(h.finalize().to_hex().to_string());
+            self.part += 1;
+            self.written = 0;
+        }
+    }
+}
+
+impl Write for PartsWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.close_full_parts();
+        let Some(p) = self.placements.get(self.part) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "blob is longer than its recorded size",
+            ));
+        };
+        let n = buf.len().min((p.size - self.written) as usize);
+        self.files[p.volume as usize].write_all_at(&buf[..n], p.offset + self.written)?;
+        self.part_hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a blob from its parts by offset. The files are the archive's volumes, opened once.
+pub struct PartsReader<'a> {
+    volumes: &'a [Option<File>],
+    parts: &'a [Part],
+    part: usize,
+    read: u64,
+}
+
+impl<'a> PartsReader<'a> {
+    pub fn new(volumes: &'a [Option<File>], parts: &'a [Part]) -> Self {
+        PartsReader {
+            volumes,
+            parts,
+            part: 0,
+            read: 0,
+        }
+    }
+}
+
+impl Read for PartsReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(p) = self.parts.get(self.part) else {
+                return Ok(0);
+            };
+            if self.read == p.size {
+                self.part += 1;
+                self.read = 0;
+                continue;
+            }
+            let Some(Some(f)) = self.volumes.get(p.volume as usize) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("volume #{} is not available", p.volume + 1),
+                ));
+            };
+            let want = buf.len().min((p.size - self.read) as usize);
+            let n = f.read_at(&mut buf[..want], p.offset + self.read)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "volume #{} ends before offset {}",
+                        p.volume + 1,
+                        p.offset + self.read
+                    ),
+                ));
+            }
+            self.read += n as u64;
+            return Ok(n);
+        }
+    }
+}
+
+/// A problem found while checking media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The volume, blob or file concerned.
+    pub subject: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.subject, self.message)
+    }
+}
+
+/// What one volume's check found.
+#[derive(Debug, Default)]
+pub struct VolumeReport {
+    pub bytes_read: u64,
+    pub problems: Vec<Problem>,
+    /// Indexes into `index.blobs` of blobs with a bad or unreadable part in this volume.
+    pub bad_blobs: Vec<usize>,
+    /// Indexes into `index.blobs` of single-part blobs fully checked (sha256 and blake3) here.
+    pub good_blobs: Vec<usize>,
+}
+
+/// Checks volume `vi` in one sequential pass: its size and blake3, every header against the
+/// canonical one, every blob (sha256 + blake3) or part (blake3), the zero padding and the
+/// end-of-archive marker. Split blobs are checked whole by the caller afterwards.
+pub fn verify_volume(index: &Index, entries: &[Entry], vi: usize, path: &Path) -> VolumeReport {
+    let vol = &index.volumes[vi];
+    let mut report = VolumeReport::default();
+    let subject = vol.name.clone();
+    let problem = |report: &mut VolumeReport, subject: &str, message: String| {
+        report.problems.push(Problem {
+            subject: subject.to_string(),
+            message,
+        })
+    };
+    if let Err(flaw) = layout::check_tiling(entries, vol.size) {
+        problem(&mut report, &subject, format!("index layout is invalid: {flaw}"));
+        report.bad_blobs.extend(entries.iter().filter_map(blob_of));
+        return report;
+    }
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let msg = if e.kind() == io::ErrorKind::NotFound {
+                format!(
+                    "volume is missing (expected {} at {}); copy it from the media set",
+                    human(vol.size),
+                    path.display()
+                )
+            } else {
+                format!("cannot open {}: {e}", path.display())
+            };
+            problem(&mut report, &subject, msg);
+            report.bad_blobs.extend(entries.iter().filter_map(blob_of));
+            return report;
+        }
+    };
+    let actual = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if actual != vol.size {
+        problem(
+            &mut report,
+            &subject,
+            format!(
+                "volume is {actual} bytes, expected {} ({}); the copy is incomplete or altered",
+                vol.size,
+                if actual < vol.size { "truncated" } else { "extra bytes" }
+            ),
+        );
+    }
+    let mut reader = VolumeStream {
+        file: io::BufReader::with_capacity(1 << 20, file),
+        hasher: blake3::Hasher::new(),
+        pos: 0,
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut truncated_at: Option<u64> = None;
+    for e in entries {
+        if truncated_at.is_some() {
+            if let Some(b) = blob_of(e) {
+                report.bad_blobs.push(b);
+            }
+            continue;
+        }
+        let expected_header = layout::entry_header(&e.path, e.size);
+        let mut header = vec![0u8; expected_header.len()];
+        if let Err(err) = reader.read_exact(&mut header) {
+            truncated_at = Some(reader.pos);
+            problem(&mut report, &e.path, format!("unreadable header: {err}"));
+            if let Some(b) = blob_of(e) {
+                report.bad_blobs.push(b);
+            }
+            continue;
+        }
+        if header != expected_header {
+            problem(
+                &mut report,
+                &subject,
+                format!(
+                    "tar header at offset {} is not the canonical header of {} (altered or foreign entry)",
+                    e.header_offset, e.path
+                ),
+            );
+            if let Some(b) = blob_of(e) {
+                report.bad_blobs.push(b);
+            }
+        }
+        let mut hasher = DualHasher::new();
+        let mut left = e.size;
+        let mut short = false;
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            match reader.read(&mut buf[..want]) {
+                Ok(0) => {
+                    short = true;
+                    break;
+                }
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    left -= n as u64;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    problem(&mut report, &e.path, format!("read error: {err}"));
+                    short = true;
+                    break;
+                }
+            }
+        }
+        if short {
+            truncated_at = Some(reader.pos);
+            problem(
+                &mut report,
+                &e.path,
+                format!(
+                    "volume {} ends inside this entry ({} of {} bytes present)",
+                    vol.name,
+                    e.size - left,
+                    e.size
+                ),
+            );
+            if let Some(b) = blob_of(e) {
+                report.bad_blobs.push(b);
+            }
+            continue;
+        }
+        let hashes = hasher.finish();
+        match e.kind {
+            EntryKind::Blob { blob, part } => {
+                let b = &index.blobs[blob];
+                let ok = if b.parts.len() == 1 {
+                    let mut ok = true;
+                    if hashes.sha256 != b.digest {
+                        ok = false;
+                        problem(
+                            &mut report,
+                            &b.digest.to_string(),
+                            format!(
+                                "blob content does not match its digest (found {}) in {} at offset {}",
+                                hashes.sha256, vol.name, e.offset
+                            ),
+                        );
+                    } else if hashes.blake3 != b.blake3 {
+                        ok = false;
+                        problem(
+                            &mut report,
+                            &b.digest.to_string(),
+                            format!(
+                                "blake3 {} does not match the index ({})",
+                                hashes.blake3, b.blake3
+                            ),
+                        );
+                    }
+                    ok
+                } else {
+                    let expected = b.parts[part].blake3.as_deref().unwrap_or("");
+                    let ok = hashes.blake3 == expected;
+                    if !ok {
+                        problem(
+                            &mut report,
+                            &b.digest.to_string(),
+                            format!(
+                                "part {} of {} (in {} at offset {}) is corrupt: blake3 {} expected {}",
+                                part + 1,
+                                b.parts.len(),
+                                vol.name,
+                                e.offset,
+                                hashes.blake3,
+                                expected
+                            ),
+                        );
+                    }
+                    ok
+                };
+                if !ok {
+                    report.bad_blobs.push(blob);
+                } else if b.parts.len() == 1 && header == expected_header {
+                    report.good_blobs.push(blob);
+                }
+            }
+            EntryKind::File { file } => {
+                let f = &index.files[file];
+                if hashes.blake3 != f.blake3 {
+                    problem(
+                        &mut report,
+                        &f.path,
+                        format!("file does not match the index (blake3 {})", hashes.blake3),
+                    );
+                }
+            }
+        }
+        let pad = (layout::padded(e.size) - e.size) as usize;
+        let mut zeros = vec![0u8; pad];
+        if reader.read_exact(&mut zeros).is_err() || zeros.iter().any(|b| *b != 0) {
+            problem(
+                &mut report,
+                &subject,
+                format!("padding after {} is not zero or missing", e.path),
+            );
+        }
+    }
+    if truncated_at.is_none() {
+        let mut end = vec![0u8; layout::END_OF_ARCHIVE as usize];
+        if reader.read_exact(&mut end).is_err() || end.iter().any(|b| *b != 0) {
+            problem(
+                &mut report,
+                &subject,
+                "end-of-archive marker is missing or altered".to_string(),
+            );
+        }
+        // Hash anything past the expected end too, so the blake3 check covers the whole file.
+        let _ = io::copy(&mut reader, &mut io::sink());
+    }
+    report.bytes_read = reader.pos;
+    let found = reader.hasher.finalize().to_hex().to_string();
+    if actual == vol.size && found != vol.blake3 {
+        problem(
+            &mut report,
+            &subject,
+            format!(
+                "volume blake3 {found} does not match the index ({}); the volume was altered or belongs to another archive",
+                vol.blake3
+            ),
+        );
+    }
+    report.bad_blobs.sort_unstable();
+    report.bad_blobs.dedup();
+    report
+}
+
+fn blob_of(e: &Entry) -> Option<usize> {
+    match e.kind {
+        EntryKind::Blob { blob, .. } => Some(blob),
+        EntryKind::File { .. } => None,
+    }
+}
+
+struct VolumeStream<R> {
+    file: R,
+    hasher: blake3::Hasher,
+    pos: u64,
+}
+
+impl<R: Read> Read for VolumeStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Bytes as a short human figure (`1.5 GiB`).
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
