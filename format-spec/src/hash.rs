@@ -82,6 +82,11 @@ impl<R: Read> HashingReader<R> {
     pub fn finish(self) -> Hashes {
         self.hasher.finish()
     }
+
+    /// The hashes of what was read so far, without consuming the reader.
+    pub fn snapshot(&self) -> Hashes {
+        self.hasher.clone().finish()
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {

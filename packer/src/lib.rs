@@ -1,0 +1,12 @@
+//! ferry-pack: the connected side. Reads an image set config, plans what to fetch, pulls it
+//! in parallel straight into the volumes of a content-addressed archive, and signs the index.
+//!
+//! - [`config`]: oc-mirror's ImageSetConfiguration;
+//! - [`plan`]: resolving images to manifests and blobs, deduplicated;
+//! - [`pack`]: laying out, fetching into the volumes, writing and signing the index;
+//! - [`units`]: byte sizes on the command line (`4GiB`).
+
+pub mod config;
+pub mod pack;
+pub mod plan;
+pub mod units;

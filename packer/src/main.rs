@@ -1,0 +1,169 @@
+//! ferry-pack: the command line. All work is done by the `ferry_pack` library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use ferry_pack::config::ImageSetConfig;
+use ferry_pack::{pack, plan, units};
+use ferry_registry::auth::AuthFile;
+use ferry_registry::{Client, ClientOptions};
+
+/// Pull the images an image set config names into a signed, content-addressed archive for
+/// removable media.
+///
+/// The archive is a directory: `ferry-index.json` (what it holds, with sha256 + blake3 of every
+/// blob), its SSHSIG signature `ferry-index.json.sig`, and tar volumes `ferry-vol-NNNN.tar` no
+/// larger than --volume-size. Every blob is stored once, however many images share it.
+///
+/// Example:
+///   ssh-keygen -t ed25519 -N '' -f ferry.key
+///   ferry-pack --config imageset.yaml --to /media/usb/ferry --sign-key ferry.key --volume-size 4GiB
+///
+/// On the disconnected side, `ferry-unpack verify` checks the archive against ferry.key.pub and
+/// `ferry-unpack push` copies it into the site's registry.
+#[derive(Parser, Debug)]
+#[command(name = "ferry-pack", version, verbatim_doc_comment)]
+struct Cli {
+    /// oc-mirror ImageSetConfiguration (mirror.openshift.io/v2alpha1 or v1alpha2).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+
+    /// Directory to write the archive to (created if missing; must not hold an archive).
+    #[arg(long, value_name = "DIR")]
+    to: Option<PathBuf>,
+
+    /// OpenSSH ed25519 private key that signs the index (ssh-keygen -t ed25519). If it has a
+    /// passphrase, put it in the environment variable FERRY_SIGN_KEY_PASSPHRASE.
+    #[arg(long, value_name = "KEY")]
+    sign_key: Option<PathBuf>,
+
+    /// Largest volume file: 4GiB fits FAT32, 4.7GB a DVD. Blobs larger than a volume are split
+    /// into numbered chunks. Default: the config's archiveSize (GiB), else 4GiB.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    volume_size: Option<u64>,
+
+    /// Parallel downloads.
+    #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
+    jobs: usize,
+
+    /// Keep only these platforms of multi-platform images: an architecture (amd64, arm64,
+    /// ppc64le, s390x) or os/arch[/variant]. Repeatable. Default: all platforms.
+    #[arg(long = "arch", value_name = "ARCH")]
+    arch: Vec<String>,
+
+    /// Registry credentials (Docker/Podman auth.json or an OpenShift pull secret). Default:
+    /// $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<PathBuf>,
+
+    /// PEM file of CA certificates to trust besides the system ones.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+
+    /// Use plain HTTP for every registry (insecure; loopback registries fall back to it anyway).
+    #[arg(long, alias = "insecure")]
+    plain_http: bool,
+
+    /// Retries of a failed registry call before giving up on it.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    retries: u32,
+
+    /// Resolve the images and print what would be packed, without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// No progress lines.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferry-pack: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = ImageSetConfig::load(&cli.config)?;
+    let unsupported = config.unsupported();
+    if !unsupported.is_empty() {
+        bail!(
+            "{} asks for {}, which this version of ferry-pack cannot pack yet; \
+             remove those sections (or pack them with oc-mirror) and keep mirror.additionalImages",
+            cli.config.display(),
+            unsupported.join(" and ")
+        );
+    }
+    let (wanted, mut notes) = plan::wanted_images(&config, &cli.arch)?;
+    if wanted.is_empty() {
+        bail!("{} names no image to pack (mirror.additionalImages is empty or all blocked)", cli.config.display());
+    }
+    let (to, sign_key) = if cli.dry_run {
+        (None, None)
+    } else {
+        let to = cli.to.clone().context("--to DIR is required (or use --dry-run)")?;
+        let key_path = cli.sign_key.clone().context(
+            "--sign-key KEY is required: the index must be signed (make a key with: ssh-keygen -t ed25519 -N '' -f ferry.key)",
+        )?;
+        let pass = std::env::var("FERRY_SIGN_KEY_PASSPHRASE").ok();
+        let key = ferry_format::sign::load_private_key(&key_path, pass.as_deref())?;
+        (Some(to), Some(key))
+    };
+    let auth = match cli.authfile.clone().or_else(AuthFile::default_path) {
+        Some(p) => Some(AuthFile::load(&p)?),
+        None => None,
+    };
+    let client = Client::new(ClientOptions {
+        auth,
+        ca_file: cli.ca_file.clone(),
+        plain_http: cli.plain_http,
+        retries: cli.retries,
+        ..ClientOptions::default()
+    })?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(cli.jobs.max(1)).build()?;
+    if !cli.quiet {
+        eprintln!("resolving {} image(s)...", wanted.len());
+    }
+    let plan = pool.install(|| plan::resolve_all(&client, &wanted))?;
+    notes.extend(plan.notes.iter().cloned());
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    if cli.dry_run {
+        for line in pack::describe(&plan.images) {
+            println!("{line}");
+        }
+        println!(
+            "{} images, {} manifests, {} unique blobs, {}",
+            plan.images.len(),
+            plan.manifests.len(),
+            plan.blobs.len(),
+            ferry_format::volume::human(plan.blob_bytes())
+        );
+        return Ok(());
+    }
+    let volume_size = cli
+        .volume_size
+        .or(config.archive_size.map(|g| g << 30))
+        .unwrap_or(4 << 30);
+    let summary = pack::write_archive(
+        &client,
+        &plan,
+        &pack::PackOptions {
+            to: to.expect("checked above"),
+            volume_size,
+            jobs: cli.jobs,
+            sign_key: sign_key.expect("checked above"),
+            quiet: cli.quiet,
+        },
+    )?;
+    println!("{summary}");
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! Writing the archive: lay the planned content out in volumes, fetch blobs in parallel
+//! straight to their offsets (verifying each digest while it streams), then write and sign
+//! the index. Nothing is staged twice and no blob is held in memory.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ferry_format::hash::blake3_hex;
+use ferry_format::index::{Blob, File, Image, Index, ManifestRecord, Part, Volume};
+use ferry_format::layout::{self, Content, Placement};
+use ferry_format::oci::{self, LayoutRef};
+use ferry_format::volume::{human, VolumeSet};
+use ferry_format::{sign, Digest, HashingReader};
+use ferry_registry::progress::{Counters, Progress};
+use ferry_registry::{Client, RegistryError};
+use rayon::prelude::*;
+use ssh_key::PrivateKey;
+
+use crate::plan::Plan;
+
+/// How to write an archive.
+pub struct PackOptions {
+    pub to: PathBuf,
+    pub volume_size: u64,
+    pub jobs: usize,
+    pub sign_key: PrivateKey,
+    pub quiet: bool,
+}
+
+/// What was written.
+#[derive(Debug)]
+pub struct PackSummary {
+    pub images: usize,
+    pub manifests: usize,
+    pub blobs: usize,
+    pub blob_bytes: u64,
+    pub volumes: usize,
+    pub volume_bytes: u64,
+    pub index_bytes: u64,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for PackSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "packed {} images: {} manifests, {} blobs ({}) into {} volume(s) of {} total, index {} bytes, in {:.1}s ({:.4}x the unique blob bytes)",
+            self.images,
+            self.manifests,
+            self.blobs,
+            human(self.blob_bytes),
+            self.volumes,
+            human(self.volume_bytes),
+            self.index_bytes,
+            self.seconds,
+            (self.volume_bytes + self.index_bytes) as f64 / self.blob_bytes.max(1) as f64
+        )
+    }
+}
+
+/// Refuses to write over an existing archive, and clears what an interrupted run left behind.
+pub fn prepare_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if dir.join(ferry_format::INDEX_FILE).exists() {
+        bail!(
+            "{} already holds an archive ({}); pack into an empty directory",
+            dir.display(),
+            ferry_format::INDEX_FILE
+        );
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let ours = name.ends_with(ferry_format::volume::PARTIAL_SUFFIX)
+            || layout::is_volume_name(name)
+            || name.starts_with("ferry-index.json");
+        if ours {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove leftover {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the archive for `plan` into `opts.to`.
+pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result<PackSummary> {
+    let started = Instant::now();
+    prepare_dir(&opts.to)?;
+
+    // What goes into the volumes, in order: the layout marker, manifests, blobs, index.json.
+    let layout_refs = layout_refs(plan);
+    let oci_index = oci::index_json_bytes(&layout_refs);
+    let oci_layout = oci::oci_layout_bytes();
+    let store: Vec<(Digest, u64)> = {
+        let mut v: Vec<(Digest, u64)> = plan
+            .manifests
+            .iter()
+            .map(|(d, m)| (d.clone(), m.bytes.len() as u64))
+            .collect();
+        v.extend(
+            plan.blobs
+                .iter()
+                .filter(|(d, _)| !plan.manifests.contains_key(*d))
+                .map(|(d, b)| (d.clone(), b.size)),
+        );
+        v
+    };
+    let mut items = vec![Content::File {
+        path: oci::OCI_LAYOUT_PATH.into(),
+        size: oci_layout.len() as u64,
+    }];
+    items.extend(store.iter().map(|(d, s)| Content::Blob {
+        digest: d.clone(),
+        size: *s,
+    }));
+    items.push(Content::File {
+        path: oci::OCI_INDEX_PATH.into(),
+        size: oci_index.len() as u64,
+    });
+    let layout = layout::plan(&items, opts.volume_size)?;
+    let set = VolumeSet::create(&opts.to, &layout)?;
+    let placements = &layout.placements;
+    let last = placements.len() - 1;
+
+    let mut files = Vec::new();
+    for (i, bytes, path) in [
+        (0, &oci_layout, oci::OCI_LAYOUT_PATH),
+        (last, &oci_index, oci::OCI_INDEX_PATH),
+    ] {
+        set.write_item(&placements[i], bytes)?;
+        let p = &placements[i][0];
+        files.push(File {
+            path: path.into(),
+            size: bytes.len() as u64,
+            blake3: blake3_hex(bytes),
+            volume: p.volume,
+            offset: p.offset,
+        });
+    }
+
+    // Manifests are in memory already: write them directly.
+    let mut stored: Vec<Option<(String, Vec<String>)>> = vec![None; store.len()];
+    for (si, (d, _)) in store.iter().enumerate() {
+        if let Some(m) = plan.manifests.get(d) {
+            let parts = set.write_item(&placements[si + 1], &m.bytes)?;
+            stored[si] = Some((blake3_hex(&m.bytes), parts));
+        }
+    }
+
+    // Blobs: fetched in parallel, largest first so the tail is short.
+    let mut todo: Vec<usize> = (0..store.len()).filter(|i| stored[*i].is_none()).collect();
+    todo.sort_by_key(|i| std::cmp::Reverse(store[*i].1));
+    let total_bytes: u64 = todo.iter().map(|i| store[*i].1).sum();
+    let progress = Progress::start("pulled", todo.len() as u64, total_bytes, opts.quiet);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()?;
+    let results: Vec<(usize, Result<(String, Vec<String>)>)> = pool.install(|| {
+        todo.par_iter()
+            .map(|&si| {
+                let (digest, size) = &store[si];
+                let from = &plan.blobs[digest].from;
+                let r = fetch_blob(client, &set, &placements[si + 1], digest, *size, from, &progress.counters);
+                (si, r)
+            })
+            .collect()
+    });
+    let line = progress.finish();
+    let mut errors = Vec::new();
+    for (si, r) in results {
+        match r {
+            Ok(v) => stored[si] = Some(v),
+            Err(e) => errors.push(format!("{}: {e:#}", store[si].0)),
+        }
+    }
+    if !errors.is_empty() {
+        bail!(
+            "{} blob(s) could not be fetched (the partial volumes are left in {}; run again to retry):\n  {}",
+            errors.len(),
+            opts.to.display(),
+            errors.join("\n  ")
+        );
+    }
+    if !opts.quiet {
+        eprintln!("{line}");
+    }
+    let finished = set.finish()?;
+
+    let blobs: Vec<Blob> = store
+        .iter()
+        .enumerate()
+        .map(|(si, (digest, size))| {
+            let (b3, part_hashes) = stored[si].clone().expect("every blob stored");
+            let ps = &placements[si + 1];
+            Blob {
+                digest: digest.clone(),
+                size: *size,
+                blake3: b3,
+                parts: ps
+                    .iter()
+                    .zip(part_hashes)
+                    .map(|(p, h)| Part {
+                        volume: p.volume,
+                        offset: p.offset,
+                        size: p.size,
+                        blake3: (ps.len() > 1).then_some(h),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut blobs = blobs;
+    blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
+    let manifests: Vec<ManifestRecord> = plan
+        .manifests
+        .iter()
+        .map(|(d, m)| ManifestRecord {
+            digest: d.clone(),
+            media_type: m.media_type.clone(),
+            children: m.children.clone(),
+            blobs: m.blobs.clone(),
+        })
+        .collect();
+    let index = Index {
+        format: ferry_format::FORMAT.into(),
+        format_version: format!("{}.{}", ferry_format::FORMAT_MAJOR, ferry_format::FORMAT_MINOR),
+        archive_id: archive_id()?,
+        created: ferry_format::time::now_rfc3339(),
+        tool: format!("ferry-pack {}", env!("CARGO_PKG_VERSION")),
+        volume_size: opts.volume_size,
+        volumes: finished
+            .into_iter()
+            .map(|(name, size, blake3)| Volume { name, size, blake3 })
+            .collect(),
+        images: plan.images.clone(),
+        manifests,
+        blobs,
+        files,
+    };
+    index.validate().context("internal error: the index written does not validate")?;
+    let bytes = index.to_vec();
+    let signature = sign::sign(&bytes, &opts.sign_key)?;
+    write_atomic(&opts.to.join(ferry_format::SIGNATURE_FILE), signature.as_bytes())?;
+    write_atomic(&opts.to.join(ferry_format::INDEX_FILE), &bytes)?;
+    Ok(PackSummary {
+        images: index.images.len(),
+        manifests: index.manifests.len(),
+        blobs: index.blobs.len(),
+        blob_bytes: index.total_blob_bytes(),
+        volumes: index.volumes.len(),
+        volume_bytes: index.total_volume_bytes(),
+        index_bytes: bytes.len() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The references written to `v2/index.json`: one per tag, or one by digest for untagged images.
+fn layout_refs(plan: &Plan) -> Vec<LayoutRef> {
+    let mut refs = Vec::new();
+    for img in &plan.images {
+        let size = plan.manifests[&img.digest].bytes.len() as u64;
+        let base = format!("{}/{}", img.registry, img.repository);
+        let names: Vec<String> = if img.tags.is_empty() {
+            vec![format!("{base}@{}", img.digest)]
+        } else {
+            img.tags.iter().map(|t| format!("{base}:{t}")).collect()
+        };
+        for name in names {
+            refs.push(LayoutRef {
+                name,
+                digest: img.digest.clone(),
+                media_type: img.media_type.clone(),
+                size,
+            });
+        }
+    }
+    refs
+}
+
+/// Downloads one blob into its placements, hashing as it streams; retries transient failures.
+fn fetch_blob(
+    client: &Client,
+    set: &VolumeSet,
+    placements: &[Placement],
+    digest: &Digest,
+    size: u64,
+    from: &ferry_registry::Repo,
+    counters: &Counters,
+) -> Result<(String, Vec<String>)> {
+    let mut counted = 0u64;
+    let result = client.retry(&format!("blob {digest} from {from}"), || {
+        counters.bytes.fetch_sub(counted, Ordering::Relaxed);
+        counted = 0;
+        let body = client.get_blob(from, digest)?;
+        if let Some(len) = body.size {
+            if len != size {
+                return Err(RegistryError::Protocol(format!(
+                    "{from} sends blob {digest} as {len} bytes, but the manifest says {size}"
+                )));
+            }
+        }
+        let mut reader = HashingReader::new(body.reader.take(size + 1));
+        let mut writer = set.writer(placements);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(RegistryError::Transport {
+                        method: "GET",
+                        url: format!("{from}/blobs/{digest}"),
+                        detail: format!("connection lost after {} bytes: {e}", reader.size()),
+                    })
+                }
+            };
+            writer.write_all(&buf[..n]).map_err(|e| {
+                RegistryError::Config(format!("writing to the archive failed: {e}"))
+            })?;
+            counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            counted += n as u64;
+        }
+        let part_hashes = writer.finish().map_err(|e| RegistryError::Transport {
+            method: "GET",
+            url: format!("{from}/blobs/{digest}"),
+            detail: format!("short body: {e}"),
+        })?;
+        let hashes = reader.finish();
+        if hashes.sha256 != *digest {
+            return Err(RegistryError::DigestMismatch {
+                host: from.host.clone(),
+                repo: from.name.clone(),
+                what: "blob".into(),
+                expected: digest.clone(),
+                found: hashes.sha256,
+            });
+        }
+        Ok((hashes.blake3, part_hashes))
+    })?;
+    counters.items.fetch_add(1, Ordering::Relaxed);
+    Ok(result)
+}
+
+fn archive_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("no randomness for the archive id: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
+    Ok(())
+}
+
+/// Images of a plan, for listing.
+pub fn describe(images: &[Image]) -> Vec<String> {
+    images
+        .iter()
+        .map(|i| {
+            let plats = if i.platforms.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", i.platforms.join(", "))
+            };
+            format!("{} -> {}{plats}", i.source, i.digest)
+        })
+        .collect()
+}

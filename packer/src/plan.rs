@@ -1,0 +1,328 @@
+//! Planning: resolve every image the config names to its manifests and blobs, fetching only
+//! manifests (small), and deduplicate blobs across images and repositories.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ferry_format::index::Image;
+use ferry_format::manifest::{Manifest, Platform};
+use ferry_format::Digest;
+use ferry_registry::{Client, Reference, Repo};
+use rayon::prelude::*;
+
+use crate::config::{ImageSetConfig, PlatformSelector};
+
+/// Why an image is carried (recorded in the index).
+pub const REASON_ADDITIONAL: &str = "additionalImages";
+
+/// An image to resolve.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub source: String,
+    pub reference: Reference,
+    pub reason: String,
+    /// Platforms to keep of an index (`arch` or `os/arch[/variant]`); empty keeps all.
+    pub platforms: Vec<String>,
+}
+
+/// A manifest to store.
+#[derive(Debug, Clone)]
+pub struct PlannedManifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub children: Vec<Digest>,
+    pub blobs: Vec<Digest>,
+}
+
+/// A blob to fetch, and a repository to fetch it from.
+#[derive(Debug, Clone)]
+pub struct PlannedBlob {
+    pub size: u64,
+    pub from: Repo,
+}
+
+/// Everything pack will store, deduplicated.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub images: Vec<Image>,
+    pub manifests: BTreeMap<Digest, PlannedManifest>,
+    pub blobs: BTreeMap<Digest, PlannedBlob>,
+    /// Things left out on purpose (blocked images, foreign layers), for the summary.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn blob_bytes(&self) -> u64 {
+        self.blobs.values().map(|b| b.size).sum()
+    }
+}
+
+/// Lists the images a config asks for, minus blocked ones. `arch` (from `--arch`) applies to
+/// every image without its own `platforms`.
+pub fn wanted_images(config: &ImageSetConfig, arch: &[String]) -> Result<(Vec<Wanted>, Vec<String>)> {
+    let blocked = config
+        .mirror
+        .blocked_images
+        .iter()
+        .map(|b| {
+            regex::Regex::new(&b.name)
+                .with_context(|| format!("blockedImages entry {:?} is not a valid regular expression", b.name))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out: Vec<Wanted> = Vec::new();
+    let mut notes = Vec::new();
+    for img in &config.mirror.additional_images {
+        let reference: Reference = img
+            .name
+            .parse()
+            .context("in mirror.additionalImages")?;
+        let full = reference.to_string();
+        if let Some(b) = blocked.iter().find(|b| b.is_match(&full)) {
+            notes.push(format!("{full}: blocked by blockedImages {:?}", b.as_str()));
+            continue;
+        }
+        let platforms = if img.platforms.is_empty() {
+            arch.to_vec()
+        } else {
+            img.platforms.iter().map(selector_label).collect()
+        };
+        if out.iter().any(|w| w.reference == reference && w.platforms == platforms) {
+            continue;
+        }
+        out.push(Wanted {
+            source: img.name.clone(),
+            reference,
+            reason: REASON_ADDITIONAL.into(),
+            platforms,
+        });
+    }
+    Ok((out, notes))
+}
+
+fn selector_label(p: &PlatformSelector) -> String {
+    let mut s = format!("{}/{}", p.os.as_deref().unwrap_or("linux"), p.architecture);
+    if let Some(v) = &p.variant {
+        s.push('/');
+        s.push_str(v);
+    }
+    s
+}
+
+/// Whether a platform is selected: by architecture alone (`arm64`) or `os/arch[/variant]`.
+pub fn platform_selected(wanted: &[String], p: &Platform) -> bool {
+    wanted.is_empty()
+        || wanted.iter().any(|w| {
+            let parts: Vec<&str> = w.split('/').collect();
+            match parts.as_slice() {
+                [arch] => *arch == p.architecture,
+                [os, arch] => *os == p.os && *arch == p.architecture,
+                [os, arch, variant] => {
+                    *os == p.os && *arch == p.architecture && p.variant.as_deref() == Some(*variant)
+                }
+                _ => false,
+            }
+        })
+}
+
+struct Resolved {
+    image: Image,
+    manifests: Vec<(Digest, PlannedManifest)>,
+    blobs: Vec<(Digest, PlannedBlob)>,
+    notes: Vec<String>,
+}
+
+/// Resolves every wanted image (in parallel) and merges the results. All failures are reported
+/// together, each naming its image.
+pub fn resolve_all(client: &Client, wanted: &[Wanted]) -> Result<Plan> {
+    let results: Vec<(usize, Result<Resolved>)> = wanted
+        .par_iter()
+        .enumerate()
+        .map(|(i, w)| (i, resolve(client, w)))
+        .collect();
+    let mut plan = Plan::default();
+    let mut errors = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(res) => {
+                merge_image(&mut plan.images, res.image);
+                plan.manifests.extend(res.manifests);
+                for (d, b) in res.blobs {
+                    plan.blobs.entry(d).or_insert(b);
+                }
+                plan.notes.extend(res.notes);
+            }
+            Err(e) => errors.push(format!("{}: {e:#}", wanted[i].source)),
+        }
+    }
+    if !errors.is_empty() {
+        bail!(
+            "{} of {} images could not be resolved:\n  {}",
+            errors.len(),
+            wanted.len(),
+            errors.join("\n  ")
+        );
+    }
+    plan.images.sort_by(|a, b| a.source.cmp(&b.source));
+    Ok(plan)
+}
+
+/// Two references to the same repository and manifest become one image with both tags.
+fn merge_image(images: &mut Vec<Image>, image: Image) {
+    if let Some(existing) = images.iter_mut().find(|i| {
+        i.registry == image.registry && i.repository == image.repository && i.digest == image.digest
+    }) {
+        for t in image.tags {
+            if !existing.tags.contains(&t) {
+                existing.tags.push(t);
+            }
+        }
+        return;
+    }
+    images.push(image);
+}
+
+fn resolve(client: &Client, w: &Wanted) -> Result<Resolved> {
+    let r = &w.reference;
+    let repo = Repo::new(r.registry.clone(), r.repository.clone());
+    let top = client.get_manifest(&repo, &r.manifest_reference())?;
+    let mut res = Resolved {
+        image: Image {
+            source: w.source.clone(),
+            registry: r.registry.clone(),
+            repository: r.repository.clone(),
+            tags: r.tag.iter().cloned().collect(),
+            digest: top.digest.clone(),
+            media_type: String::new(),
+            reason: w.reason.clone(),
+            platforms: Vec::new(),
+        },
+        manifests: Vec::new(),
+        blobs: Vec::new(),
+        notes: Vec::new(),
+    };
+    let media_type = walk(client, &repo, w, top.bytes, &top.media_type, &top.digest, 0, &mut res)?;
+    res.image.media_type = media_type;
+    Ok(res)
+}
+
+/// Records a manifest and everything below it. Returns its media type.
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    client: &Client,
+    repo: &Repo,
+    w: &Wanted,
+    bytes: Vec<u8>,
+    announced: &str,
+    digest: &Digest,
+    depth: usize,
+    res: &mut Resolved,
+) -> Result<String> {
+    if depth > 3 {
+        bail!("indexes nested deeper than 3 levels at {digest}");
+    }
+    let (manifest, media_type) =
+        Manifest::parse(&bytes, announced).with_context(|| format!("manifest {digest}"))?;
+    let mut planned = PlannedManifest {
+        bytes,
+        media_type: media_type.clone(),
+        children: Vec::new(),
+        blobs: Vec::new(),
+    };
+    match manifest {
+        Manifest::Index { manifests } => {
+            let mut kept = 0;
+            for child in manifests {
+                let selected = match &child.platform {
+                    Some(p) => platform_selected(&w.platforms, p),
+                    // Entries without a platform (attestations, artifacts) follow the filter:
+                    // kept when no filter is set.
+                    None => w.platforms.is_empty(),
+                };
+                if !selected {
+                    continue;
+                }
+                let fetched = client
+                    .get_manifest(repo, &child.digest.to_string())
+                    .with_context(|| format!("child manifest {} of index {digest}", child.digest))?;
+                if fetched.bytes.len() as u64 != child.size {
+                    bail!(
+                        "child manifest {} is {} bytes, but index {digest} says {}",
+                        child.digest,
+                        fetched.bytes.len(),
+                        child.size
+                    );
+                }
+                walk(client, repo, w, fetched.bytes, &child.media_type, &child.digest, depth + 1, res)?;
+                if let Some(p) = &child.platform {
+                    if depth == 0 {
+                        res.image.platforms.push(p.label());
+                    }
+                }
+                planned.children.push(child.digest);
+                kept += 1;
+            }
+            if kept == 0 {
+                return Err(anyhow!(
+                    "no platform of index {digest} matches {:?}",
+                    w.platforms
+                ));
+            }
+        }
+        Manifest::Image { config, layers } => {
+            for d in std::iter::once(config).chain(layers) {
+                let foreign = d.urls.as_ref().is_some_and(|u| !u.is_empty())
+                    && (d.media_type.contains("foreign") || d.media_type.contains("nondistributable"));
+                if foreign {
+                    res.notes.push(format!(
+                        "{}: foreign layer {} left out (the registry does not hold it)",
+                        w.source, d.digest
+                    ));
+                    continue;
+                }
+                planned.blobs.push(d.digest.clone());
+                res.blobs.push((
+                    d.digest,
+                    PlannedBlob {
+                        size: d.size,
+                        from: repo.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    res.manifests.push((digest.clone(), planned));
+    Ok(media_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_selection() {
+        let p = Platform {
+            architecture: "arm64".into(),
+            os: "linux".into(),
+            variant: Some("v8".into()),
+        };
+        assert!(platform_selected(&[], &p));
+        assert!(platform_selected(&["arm64".into()], &p));
+        assert!(platform_selected(&["linux/arm64".into()], &p));
+        assert!(platform_selected(&["linux/arm64/v8".into()], &p));
+        assert!(!platform_selected(&["amd64".into()], &p));
+        assert!(!platform_selected(&["linux/arm64/v7".into()], &p));
+    }
+
+    #[test]
+    fn blocked_images_are_left_out() {
+        let c = ImageSetConfig::parse(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n    - name: quay.io/a/keep:1\n    - name: quay.io/a/keep:1\n    - name: docker.io/library/alpine:3\n  blockedImages:\n    - name: alpine\n",
+        )
+        .unwrap();
+        let (w, notes) = wanted_images(&c, &[]).unwrap();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].reference.repository, "a/keep");
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("alpine"));
+    }
+}

@@ -1,0 +1,58 @@
+//! Registry errors that say which call failed and what to do about it.
+
+use ferry_format::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{what} not found at {host}/{repo}")]
+    NotFound {
+        host: String,
+        repo: String,
+        what: String,
+    },
+    #[error("{host} refused access to {repo} ({status}): {hint}")]
+    Denied {
+        host: String,
+        repo: String,
+        status: u16,
+        hint: String,
+    },
+    #[error("{method} {url} answered {status}: {detail}")]
+    Status {
+        method: &'static str,
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{method} {url} failed: {detail}")]
+    Transport {
+        method: &'static str,
+        url: String,
+        detail: String,
+    },
+    #[error("{what} from {host}/{repo} has digest {found}, expected {expected}: the registry sent other bytes than asked for")]
+    DigestMismatch {
+        host: String,
+        repo: String,
+        what: String,
+        expected: Digest,
+        found: Digest,
+    },
+    #[error("{0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl RegistryError {
+    /// Whether retrying the same call may succeed (server errors, throttling, lost connections).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Status { status, .. } => {
+                *status == 408 || *status == 429 || (500..=599).contains(status)
+            }
+            RegistryError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! ferry-unpack: the disconnected side. Everything here works from the media alone; the only
+//! network peer is the target registry given to `push`.
+//!
+//! - [`media`]: opening an archive: signature first, then the index, then the volumes;
+//! - [`verify`]: checking every volume and blob offline;
+//! - [`push`]: copying blobs, then manifests, then tags into the target registry.
+
+pub mod media;
+pub mod push;
+pub mod verify;

@@ -1,0 +1,457 @@
+//! Pushing an archive into the target registry, straight from the media (no extraction).
+//!
+//! Order: blobs, then manifests (children before the indexes that list them, by digest), then
+//! tags. Every blob is hashed while it streams and committed only if its sha256 matches; a
+//! manifest is pushed only when everything it references is confirmed at the target; a tag only
+//! when its manifest is. What is already at the target (HEAD) is skipped, and a blob already
+//! pushed to one repository is mounted into the others, so an interrupted push re-run finishes
+//! the job without re-uploading.
+//!
+//! Repository names: `<source-registry>/<repo>` becomes `<target>/<namespace>/<repo>` (or
+//! `<target>/<repo>` without a namespace); the source registry host is dropped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use ferry_format::hash::HashingReader;
+use ferry_format::index::Index;
+use ferry_format::volume::PartsReader;
+use ferry_format::Digest;
+use ferry_registry::progress::{Counters, Progress};
+use ferry_registry::{Client, Repo};
+use rayon::prelude::*;
+
+use crate::media::Media;
+
+/// Blobs up to this size are read and verified in memory, then sent in one PUT.
+const SMALL_BLOB: u64 = 4 * 1024 * 1024;
+
+/// Where to push.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `host[:port]`.
+    pub host: String,
+    /// Optional path prefix for every repository.
+    pub namespace: Option<String>,
+}
+
+impl Target {
+    /// Parses `HOST[:PORT][/NAMESPACE]`.
+    pub fn parse(s: &str) -> Result<Target> {
+        let s = s.trim().trim_end_matches('/');
+        let s = s.strip_prefix("docker://").unwrap_or(s);
+        let (host, ns) = match s.split_once('/') {
+            Some((h, n)) => (h, Some(n.to_string())),
+            None => (s, None),
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            bail!("--to {s:?}: expected HOST[:PORT][/NAMESPACE]");
+        }
+        if let Some(n) = &ns {
+            if n.split('/').any(|c| c.is_empty() || c.starts_with('.') || c != c.to_lowercase()) {
+                bail!("--to {s:?}: the namespace must be lowercase path components");
+            }
+        }
+        Ok(Target {
+            host: host.to_string(),
+            namespace: ns,
+        })
+    }
+
+    /// The target repository of a source repository.
+    pub fn repository(&self, source_repo: &str) -> String {
+        match &self.namespace {
+            Some(n) => format!("{n}/{source_repo}"),
+            None => source_repo.to_string(),
+        }
+    }
+}
+
+/// Push settings.
+pub struct PushOptions {
+    pub target: Target,
+    pub jobs: usize,
+    pub quiet: bool,
+}
+
+/// What a push did.
+#[derive(Debug, Default)]
+pub struct PushReport {
+    pub blobs_uploaded: u64,
+    pub blobs_mounted: u64,
+    pub blobs_skipped: u64,
+    pub bytes_uploaded: u64,
+    pub manifests_pushed: u64,
+    pub manifests_skipped: u64,
+    pub tags_pushed: u64,
+    /// Images fully at the target: (source, target reference by digest).
+    pub images_done: Vec<(String, String)>,
+    /// Images not pushed, with the reason.
+    pub images_failed: Vec<(String, String)>,
+    pub seconds: f64,
+}
+
+/// Per target repository: the manifests (children first) and blobs its images need.
+struct RepoWork {
+    repo: Repo,
+    manifests: Vec<Digest>,
+    blobs: BTreeSet<Digest>,
+}
+
+fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>> {
+    let mut by_repo: BTreeMap<String, (String, Vec<&Digest>)> = BTreeMap::new();
+    for img in &index.images {
+        let name = target.repository(&img.repository);
+        let entry = by_repo
+            .entry(name.clone())
+            .or_insert_with(|| (img.registry.clone(), Vec::new()));
+        if entry.0 != img.registry {
+            bail!(
+                "{}/{} and {}/{} would both be pushed to {}/{name}; push them with different namespaces",
+                entry.0,
+                img.repository,
+                img.registry,
+                img.repository,
+                target.host
+            );
+        }
+        entry.1.push(&img.digest);
+    }
+    let mut out = Vec::new();
+    for (name, (_, roots)) in by_repo {
+        let mut manifests = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut blobs = BTreeSet::new();
+        for root in roots {
+            post_order(index, root, &mut seen, &mut manifests, &mut blobs);
+        }
+        out.push(RepoWork {
+            repo: Repo::new(target.host.clone(), name),
+            manifests,
+            blobs,
+        });
+    }
+    Ok(out)
+}
+
+fn post_order(
+    index: &Index,
+    d: &Digest,
+    seen: &mut BTreeSet<Digest>,
+    out: &mut Vec<Digest>,
+    blobs: &mut BTreeSet<Digest>,
+) {
+    if !seen.insert(d.clone()) {
+        return;
+    }
+    if let Some(m) = index.manifest(d) {
+        for c in &m.children {
+            post_order(index, c, seen, out, blobs);
+        }
+        blobs.extend(m.blobs.iter().cloned());
+    }
+    out.push(d.clone());
+}
+
+/// Pushes everything the archive holds. Images whose content is damaged or missing are left
+/// out (reported in `images_failed`); everything else is pushed.
+pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushReport> {
+    let started = Instant::now();
+    let index = &media.index;
+    let work = plan_repos(index, &opts.target)?;
+    client.ping(&opts.target.host)?;
+    let volumes = media.open_volumes();
+    for (i, v) in volumes.iter().enumerate() {
+        if v.is_none() {
+            eprintln!(
+                "warning: volume {} is missing or has the wrong size; images that need it will not be pushed",
+                index.volumes[i].name
+            );
+        }
+    }
+
+    // Blobs: one task per digest; the first repository that needs it gets the upload, the
+    // others a mount from there.
+    let mut repos_of: BTreeMap<&Digest, Vec<&Repo>> = BTreeMap::new();
+    for w in &work {
+        for b in &w.blobs {
+            repos_of.entry(b).or_default().push(&w.repo);
+        }
+    }
+    let mut tasks: Vec<(&Digest, Vec<&Repo>)> = repos_of.into_iter().collect();
+    tasks.sort_by_key(|(d, _)| std::cmp::Reverse(index.blob(d).map_or(0, |b| b.size)));
+    let total: u64 = tasks.iter().map(|(d, _)| index.blob(d).map_or(0, |b| b.size)).sum();
+    let progress = Progress::start("pushed", tasks.len() as u64, total, opts.quiet);
+    let report = Mutex::new(PushReport::default());
+    let failed_blobs: Mutex<HashMap<Digest, String>> = Mutex::new(HashMap::new());
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build()?;
+    pool.install(|| {
+        tasks.par_iter().for_each(|(digest, repos)| {
+            let r = push_blob(client, index, &volumes, digest, repos, &progress.counters);
+            let mut rep = report.lock().expect("lock");
+            match r {
+                Ok(o) => {
+                    rep.blobs_uploaded += o.uploaded;
+                    rep.blobs_mounted += o.mounted;
+                    rep.blobs_skipped += o.skipped;
+                    rep.bytes_uploaded += o.bytes;
+                }
+                Err(e) => {
+                    failed_blobs
+                        .lock()
+                        .expect("lock")
+                        .insert((*digest).clone(), format!("{e:#}"));
+                }
+            }
+            progress.counters.items.fetch_add(1, Ordering::Relaxed);
+        })
+    });
+    let line = progress.finish();
+    if !opts.quiet {
+        eprintln!("{line}");
+    }
+    let failed_blobs = failed_blobs.into_inner().expect("lock");
+    let mut report = report.into_inner().expect("lock");
+
+    // Manifests, per repository, children first; repositories in parallel.
+    let failed_manifests: Mutex<HashMap<Digest, String>> = Mutex::new(HashMap::new());
+    let counts: Mutex<(u64, u64)> = Mutex::new((0, 0));
+    pool.install(|| {
+        work.par_iter().for_each(|w| {
+            let mut local_failed: HashMap<Digest, String> = HashMap::new();
+            for d in &w.manifests {
+                let Some(m) = index.manifest(d) else { continue };
+                let missing = m
+                    .blobs
+                    .iter()
+                    .find_map(|b| failed_blobs.get(b).map(|why| format!("blob {b}: {why}")))
+                    .or_else(|| {
+                        m.children
+                            .iter()
+                            .find_map(|c| local_failed.get(c).map(|why| format!("child {c}: {why}")))
+                    });
+                if let Some(why) = missing {
+                    local_failed.insert(d.clone(), why);
+                    continue;
+                }
+                match push_manifest(client, index, &volumes, &w.repo, d, &m.media_type) {
+                    Ok(true) => counts.lock().expect("lock").0 += 1,
+                    Ok(false) => counts.lock().expect("lock").1 += 1,
+                    Err(e) => {
+                        local_failed.insert(d.clone(), format!("{e:#}"));
+                    }
+                }
+            }
+            failed_manifests.lock().expect("lock").extend(local_failed);
+        })
+    });
+    let (pushed, skipped) = counts.into_inner().expect("lock");
+    report.manifests_pushed = pushed;
+    report.manifests_skipped = skipped;
+    let failed_manifests = failed_manifests.into_inner().expect("lock");
+
+    // Tags, once their manifest is confirmed.
+    for img in &index.images {
+        let repo = Repo::new(opts.target.host.clone(), opts.target.repository(&img.repository));
+        let by_digest = format!("{}@{}", repo, img.digest);
+        if let Some(why) = failed_manifests.get(&img.digest) {
+            report.images_failed.push((img.source.clone(), why.clone()));
+            continue;
+        }
+        let mut tag_error = None;
+        for tag in &img.tags {
+            match push_tag(client, index, &volumes, &repo, tag, &img.digest, &img.media_type) {
+                Ok(true) => report.tags_pushed += 1,
+                Ok(false) => {}
+                Err(e) => tag_error = Some(format!("tag {tag}: {e:#}")),
+            }
+        }
+        match tag_error {
+            Some(why) => report.images_failed.push((img.source.clone(), why)),
+            None => report.images_done.push((img.source.clone(), by_digest)),
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+#[derive(Default)]
+struct BlobOutcome {
+    uploaded: u64,
+    mounted: u64,
+    skipped: u64,
+    bytes: u64,
+}
+
+fn push_blob(
+    client: &Client,
+    index: &Index,
+    volumes: &[Option<File>],
+    digest: &Digest,
+    repos: &[&Repo],
+    counters: &Counters,
+) -> Result<BlobOutcome> {
+    let blob = index
+        .blob(digest)
+        .ok_or_else(|| anyhow::anyhow!("not stored in the archive"))?;
+    let mut out = BlobOutcome::default();
+    let mut present_in: Option<&Repo> = None;
+    for repo in repos {
+        if client.blob_exists(repo, digest)? {
+            out.skipped += 1;
+            counters.skipped.fetch_add(1, Ordering::Relaxed);
+            present_in.get_or_insert(repo);
+            continue;
+        }
+        if let Some(from) = present_in {
+            if client.mount_blob(repo, digest, &from.name)? {
+                out.mounted += 1;
+                continue;
+            }
+        }
+        upload(client, volumes, blob, repo)?;
+        out.uploaded += 1;
+        out.bytes += blob.size;
+        counters.bytes.fetch_add(blob.size, Ordering::Relaxed);
+        present_in = Some(repo);
+    }
+    Ok(out)
+}
+
+/// Uploads one blob from the media, verifying its sha256 (and blake3) on the way.
+fn upload(
+    client: &Client,
+    volumes: &[Option<File>],
+    blob: &ferry_format::index::Blob,
+    repo: &Repo,
+) -> Result<()> {
+    let digest = &blob.digest;
+    let mismatch = |got: &ferry_format::Hashes| {
+        format!(
+            "the media holds corrupt bytes for it (sha256 {}, blake3 {}, {} bytes); it was not pushed",
+            got.sha256, got.blake3, got.size
+        )
+    };
+    if blob.size <= SMALL_BLOB {
+        let mut reader = HashingReader::new(PartsReader::new(volumes, &blob.parts));
+        let mut bytes = Vec::with_capacity(blob.size as usize);
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| anyhow::anyhow!("cannot read it from the media: {e}"))?;
+        let got = reader.finish();
+        if got.sha256 != *digest || got.blake3 != blob.blake3 {
+            bail!(mismatch(&got));
+        }
+        client.upload_blob_bytes(repo, digest, &bytes)?;
+        return Ok(());
+    }
+    // Large: stream it; commit only if the hashes match at the end.
+    let attempts = 3;
+    for attempt in 1..=attempts {
+        let reader = HashingReader::new(PartsReader::new(volumes, &blob.parts));
+        let shared = SharedReader(Mutex::new(reader));
+        let mut r = &shared;
+        let mut check = || {
+            let h = shared.snapshot();
+            if h.sha256 == *digest && h.blake3 == blob.blake3 && h.size == blob.size {
+                Ok(())
+            } else {
+                Err(mismatch(&h))
+            }
+        };
+        match client.upload_blob_stream(repo, digest, blob.size, &mut r, &mut check) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() && attempt < attempts => {
+                eprintln!("retrying upload of {digest} to {repo}: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// A reader that can be hashed-checked after the HTTP layer is done with it.
+struct SharedReader<R>(Mutex<HashingReader<R>>);
+
+impl<R: Read> SharedReader<R> {
+    fn snapshot(&self) -> ferry_format::Hashes {
+        let guard = self.0.lock().expect("lock");
+        guard.snapshot()
+    }
+}
+
+impl<R: Read> Read for &SharedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.lock().expect("lock").read(buf)
+    }
+}
+
+fn read_manifest(index: &Index, volumes: &[Option<File>], d: &Digest) -> Result<Vec<u8>> {
+    let blob = index
+        .blob(d)
+        .ok_or_else(|| anyhow::anyhow!("manifest {d} is not stored"))?;
+    let mut bytes = Vec::with_capacity(blob.size as usize);
+    PartsReader::new(volumes, &blob.parts)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot read manifest {d} from the media: {e}"))?;
+    if Digest::of(&bytes) != *d {
+        bail!("the media holds corrupt bytes for manifest {d}; it was not pushed");
+    }
+    Ok(bytes)
+}
+
+/// Pushes a manifest by digest unless it is there. Returns whether it was pushed.
+fn push_manifest(
+    client: &Client,
+    index: &Index,
+    volumes: &[Option<File>],
+    repo: &Repo,
+    d: &Digest,
+    media_type: &str,
+) -> Result<bool> {
+    if client.manifest_digest(repo, &d.to_string())?.is_some() {
+        return Ok(false);
+    }
+    let bytes = read_manifest(index, volumes, d)?;
+    client.put_manifest(repo, &d.to_string(), media_type, &bytes)?;
+    Ok(true)
+}
+
+/// Points a tag at a manifest unless it already does. Returns whether it was pushed.
+fn push_tag(
+    client: &Client,
+    index: &Index,
+    volumes: &[Option<File>],
+    repo: &Repo,
+    tag: &str,
+    d: &Digest,
+    media_type: &str,
+) -> Result<bool> {
+    if client.manifest_digest(repo, tag)?.as_ref() == Some(d) {
+        return Ok(false);
+    }
+    let bytes = read_manifest(index, volumes, d)?;
+    client.put_manifest(repo, tag, media_type, &bytes)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_parsing_and_mapping() {
+        let t = Target::parse("127.0.0.1:5000/mirror/ocp").unwrap();
+        assert_eq!(t.host, "127.0.0.1:5000");
+        assert_eq!(t.repository("openshift/release"), "mirror/ocp/openshift/release");
+        let t = Target::parse("registry.example:8443").unwrap();
+        assert_eq!(t.repository("a/b"), "a/b");
+        assert!(Target::parse("host/UPPER").is_err());
+        assert!(Target::parse("host//x").is_err());
+    }
+}
