@@ -276,18 +276,27 @@ impl Index {
         for m in &self.manifests {
             for c in &m.children {
                 if !manifests.contains_key(c) {
-                    return bad(format!("index {} names child {c}, which is not carried", m.digest));
+                    return bad(format!(
+                        "index {} names child {c}, which is not carried",
+                        m.digest
+                    ));
                 }
             }
             for b in &m.blobs {
                 if !digests.contains(b) {
-                    return bad(format!("manifest {} needs blob {b}, which is not stored", m.digest));
+                    return bad(format!(
+                        "manifest {} needs blob {b}, which is not stored",
+                        m.digest
+                    ));
                 }
             }
         }
         for i in &self.images {
             if !manifests.contains_key(&i.digest) {
-                return bad(format!("image {} has manifest {}, which is not carried", i.source, i.digest));
+                return bad(format!(
+                    "image {} has manifest {}, which is not carried",
+                    i.source, i.digest
+                ));
             }
         }
         Ok(())
@@ -321,5 +330,7 @@ impl Index {
 }
 
 fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

@@ -307,7 +307,10 @@ mod tests {
         assert_eq!(r, "19 size=8589934592\n");
         assert_eq!(r.len(), 19);
         let r = pax_record("size", "1");
-        assert_eq!(r.len(), r.split(' ').next().unwrap().parse::<usize>().unwrap());
+        assert_eq!(
+            r.len(),
+            r.split(' ').next().unwrap().parse::<usize>().unwrap()
+        );
     }
 
     #[test]
@@ -365,9 +368,14 @@ mod tests {
         assert_eq!(h.len(), 512);
         let parsed = tar::Header::from_byte_slice(&h);
         assert_eq!(parsed.size().unwrap(), 5);
-        assert_eq!(parsed.path().unwrap().to_str().unwrap(), "v2/blobs/sha256/abc");
+        assert_eq!(
+            parsed.path().unwrap().to_str().unwrap(),
+            "v2/blobs/sha256/abc"
+        );
         let big = entry_header("v2/blobs/sha256/abc.part000001", PAX_SIZE_LIMIT + 7);
         assert_eq!(big.len(), 1536);
-        assert!(std::str::from_utf8(&big[512..540]).unwrap().contains("size=8589934599"));
+        assert!(std::str::from_utf8(&big[512..540])
+            .unwrap()
+            .contains("size=8589934599"));
     }
 }

@@ -141,9 +141,9 @@ impl Manifest {
             }
         } else {
             Manifest::Image {
-                config: raw
-                    .config
-                    .ok_or_else(|| ManifestError::Invalid("image manifest without config".into()))?,
+                config: raw.config.ok_or_else(|| {
+                    ManifestError::Invalid("image manifest without config".into())
+                })?,
                 layers: raw.layers.unwrap_or_default(),
             }
         };
@@ -162,7 +162,10 @@ mod tests {
         assert_eq!(t, DOCKER_LIST);
         match m {
             Manifest::Index { manifests } => {
-                assert_eq!(manifests[0].platform.as_ref().unwrap().label(), "linux/arm64/v8")
+                assert_eq!(
+                    manifests[0].platform.as_ref().unwrap().label(),
+                    "linux/arm64/v8"
+                )
             }
             _ => panic!("not an index"),
         }

@@ -139,7 +139,10 @@ impl PartsWriter<'_> {
         self.close_full_parts();
         if self.part != self.placements.len() {
             let expected: u64 = self.placements.iter().map(|p| p.size).sum();
-            let got: u64 = self.placements[..self.part].iter().map(|p| p.size).sum::<u64>()
+            let got: u64 = self.placements[..self.part]
+                .iter()
+                .map(|p| p.size)
+                .sum::<u64>()
                 + self.written;
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -150,8 +153,7 @@ impl PartsWriter<'_> {
     }
 
     fn close_full_parts(&mut self) {
-        while self.part < self.placements.len() && self.written == self.placements[self.part].size
-        {
+        while self.part < self.placements.len() && self.written == self.placements[self.part].size {
             let h = std::mem::replace(&mut self.part_hasher, blake3::Hasher::new());
             self.part_hashes.push(h.finalize().to_hex().to_string());
             self.part += 1;
@@ -276,7 +278,11 @@ pub fn verify_volume(index: &Index, entries: &[Entry], vi: usize, path: &Path) -
         })
     };
     if let Err(flaw) = layout::check_tiling(entries, vol.size) {
-        problem(&mut report, &subject, format!("index layout is invalid: {flaw}"));
+        problem(
+            &mut report,
+            &subject,
+            format!("index layout is invalid: {flaw}"),
+        );
         report.bad_blobs.extend(entries.iter().filter_map(blob_of));
         return report;
     }
@@ -305,7 +311,11 @@ pub fn verify_volume(index: &Index, entries: &[Entry], vi: usize, path: &Path) -
             format!(
                 "volume is {actual} bytes, expected {} ({}); the copy is incomplete or altered",
                 vol.size,
-                if actual < vol.size { "truncated" } else { "extra bytes" }
+                if actual < vol.size {
+                    "truncated"
+                } else {
+                    "extra bytes"
+                }
             ),
         );
     }

@@ -191,7 +191,9 @@ impl ImageSetConfig {
                  ferry-pack reads kind ImageSetConfiguration"
             ),
             "" => bail!("no kind: expected `kind: ImageSetConfiguration`"),
-            other => bail!("kind {other:?} is not an image set config; expected ImageSetConfiguration"),
+            other => {
+                bail!("kind {other:?} is not an image set config; expected ImageSetConfiguration")
+            }
         }
         if head.api_version != API_V2ALPHA1 && head.api_version != API_V1ALPHA2 {
             bail!(
@@ -199,7 +201,8 @@ impl ImageSetConfig {
                 head.api_version
             );
         }
-        let config: ImageSetConfig = serde_saphyr::from_str(text).context("invalid ImageSetConfiguration")?;
+        let config: ImageSetConfig =
+            serde_saphyr::from_str(text).context("invalid ImageSetConfiguration")?;
         Ok(config)
     }
 
@@ -236,15 +239,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.mirror.additional_images.len(), 1);
-        assert_eq!(c.mirror.additional_images[0].platforms[0].architecture, "amd64");
+        assert_eq!(
+            c.mirror.additional_images[0].platforms[0].architecture,
+            "amd64"
+        );
         assert!(c.unsupported().is_empty());
     }
 
     #[test]
     fn wrong_kind_and_version_are_named() {
-        let e = ImageSetConfig::parse("kind: DeleteImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\n").unwrap_err();
+        let e = ImageSetConfig::parse(
+            "kind: DeleteImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\n",
+        )
+        .unwrap_err();
         assert!(format!("{e:#}").contains("DeleteImageSetConfiguration"));
-        let e = ImageSetConfig::parse("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v9\n").unwrap_err();
+        let e = ImageSetConfig::parse(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v9\n",
+        )
+        .unwrap_err();
         assert!(format!("{e:#}").contains("v9"));
     }
 
@@ -264,7 +276,10 @@ mod tests {
                 match ImageSetConfig::parse(&text) {
                     Ok(c) => {
                         parsed += 1;
-                        if c.unsupported().iter().any(|s| s.starts_with("mirror.platform")) {
+                        if c.unsupported()
+                            .iter()
+                            .any(|s| s.starts_with("mirror.platform"))
+                        {
                             with_releases += 1;
                         }
                     }

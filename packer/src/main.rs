@@ -103,12 +103,18 @@ fn run(cli: Cli) -> Result<()> {
     }
     let (wanted, mut notes) = plan::wanted_images(&config, &cli.arch)?;
     if wanted.is_empty() {
-        bail!("{} names no image to pack (mirror.additionalImages is empty or all blocked)", cli.config.display());
+        bail!(
+            "{} names no image to pack (mirror.additionalImages is empty or all blocked)",
+            cli.config.display()
+        );
     }
     let (to, sign_key) = if cli.dry_run {
         (None, None)
     } else {
-        let to = cli.to.clone().context("--to DIR is required (or use --dry-run)")?;
+        let to = cli
+            .to
+            .clone()
+            .context("--to DIR is required (or use --dry-run)")?;
         let key_path = cli.sign_key.clone().context(
             "--sign-key KEY is required: the index must be signed (make a key with: ssh-keygen -t ed25519 -N '' -f ferry.key)",
         )?;
@@ -127,7 +133,9 @@ fn run(cli: Cli) -> Result<()> {
         retries: cli.retries,
         ..ClientOptions::default()
     })?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(cli.jobs.max(1)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.jobs.max(1))
+        .build()?;
     if !cli.quiet {
         eprintln!("resolving {} image(s)...", wanted.len());
     }

@@ -61,6 +61,9 @@ impl std::fmt::Display for PackSummary {
     }
 }
 
+/// What writing a blob yields: its blake3 and the blake3 of each of its parts.
+type Stored = (String, Vec<String>);
+
 /// Refuses to write over an existing archive, and clears what an interrupted run left behind.
 pub fn prepare_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -142,7 +145,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     }
 
     // Manifests are in memory already: write them directly.
-    let mut stored: Vec<Option<(String, Vec<String>)>> = vec![None; store.len()];
+    let mut stored: Vec<Option<Stored>> = vec![None; store.len()];
     for (si, (d, _)) in store.iter().enumerate() {
         if let Some(m) = plan.manifests.get(d) {
             let parts = set.write_item(&placements[si + 1], &m.bytes)?;
@@ -158,12 +161,20 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()?;
-    let results: Vec<(usize, Result<(String, Vec<String>)>)> = pool.install(|| {
+    let results: Vec<(usize, Result<Stored>)> = pool.install(|| {
         todo.par_iter()
             .map(|&si| {
                 let (digest, size) = &store[si];
                 let from = &plan.blobs[digest].from;
-                let r = fetch_blob(client, &set, &placements[si + 1], digest, *size, from, &progress.counters);
+                let r = fetch_blob(
+                    client,
+                    &set,
+                    &placements[si + 1],
+                    digest,
+                    *size,
+                    from,
+                    &progress.counters,
+                );
                 (si, r)
             })
             .collect()
@@ -226,7 +237,11 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         .collect();
     let index = Index {
         format: ferry_format::FORMAT.into(),
-        format_version: format!("{}.{}", ferry_format::FORMAT_MAJOR, ferry_format::FORMAT_MINOR),
+        format_version: format!(
+            "{}.{}",
+            ferry_format::FORMAT_MAJOR,
+            ferry_format::FORMAT_MINOR
+        ),
         archive_id: archive_id()?,
         created: ferry_format::time::now_rfc3339(),
         tool: format!("ferry-pack {}", env!("CARGO_PKG_VERSION")),
@@ -240,10 +255,15 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         blobs,
         files,
     };
-    index.validate().context("internal error: the index written does not validate")?;
+    index
+        .validate()
+        .context("internal error: the index written does not validate")?;
     let bytes = index.to_vec();
     let signature = sign::sign(&bytes, &opts.sign_key)?;
-    write_atomic(&opts.to.join(ferry_format::SIGNATURE_FILE), signature.as_bytes())?;
+    write_atomic(
+        &opts.to.join(ferry_format::SIGNATURE_FILE),
+        signature.as_bytes(),
+    )?;
     write_atomic(&opts.to.join(ferry_format::INDEX_FILE), &bytes)?;
     Ok(PackSummary {
         images: index.images.len(),
@@ -289,7 +309,7 @@ fn fetch_blob(
     size: u64,
     from: &ferry_registry::Repo,
     counters: &Counters,
-) -> Result<(String, Vec<String>)> {
+) -> Result<Stored> {
     let mut counted = 0u64;
     let result = client.retry(&format!("blob {digest} from {from}"), || {
         counters.bytes.fetch_sub(counted, Ordering::Relaxed);
@@ -347,13 +367,15 @@ fn fetch_blob(
 
 fn archive_id() -> Result<String> {
     let mut b = [0u8; 16];
-    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("no randomness for the archive id: {e}"))?;
+    getrandom::getrandom(&mut b)
+        .map_err(|e| anyhow::anyhow!("no randomness for the archive id: {e}"))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;

@@ -59,23 +59,27 @@ impl Plan {
 
 /// Lists the images a config asks for, minus blocked ones. `arch` (from `--arch`) applies to
 /// every image without its own `platforms`.
-pub fn wanted_images(config: &ImageSetConfig, arch: &[String]) -> Result<(Vec<Wanted>, Vec<String>)> {
+pub fn wanted_images(
+    config: &ImageSetConfig,
+    arch: &[String],
+) -> Result<(Vec<Wanted>, Vec<String>)> {
     let blocked = config
         .mirror
         .blocked_images
         .iter()
         .map(|b| {
-            regex::Regex::new(&b.name)
-                .with_context(|| format!("blockedImages entry {:?} is not a valid regular expression", b.name))
+            regex::Regex::new(&b.name).with_context(|| {
+                format!(
+                    "blockedImages entry {:?} is not a valid regular expression",
+                    b.name
+                )
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let mut out: Vec<Wanted> = Vec::new();
     let mut notes = Vec::new();
     for img in &config.mirror.additional_images {
-        let reference: Reference = img
-            .name
-            .parse()
-            .context("in mirror.additionalImages")?;
+        let reference: Reference = img.name.parse().context("in mirror.additionalImages")?;
         let full = reference.to_string();
         if let Some(b) = blocked.iter().find(|b| b.is_match(&full)) {
             notes.push(format!("{full}: blocked by blockedImages {:?}", b.as_str()));
@@ -86,7 +90,10 @@ pub fn wanted_images(config: &ImageSetConfig, arch: &[String]) -> Result<(Vec<Wa
         } else {
             img.platforms.iter().map(selector_label).collect()
         };
-        if out.iter().any(|w| w.reference == reference && w.platforms == platforms) {
+        if out
+            .iter()
+            .any(|w| w.reference == reference && w.platforms == platforms)
+        {
             continue;
         }
         out.push(Wanted {
@@ -200,7 +207,16 @@ fn resolve(client: &Client, w: &Wanted) -> Result<Resolved> {
         blobs: Vec::new(),
         notes: Vec::new(),
     };
-    let media_type = walk(client, &repo, w, top.bytes, &top.media_type, &top.digest, 0, &mut res)?;
+    let media_type = walk(
+        client,
+        &repo,
+        w,
+        top.bytes,
+        &top.media_type,
+        &top.digest,
+        0,
+        &mut res,
+    )?;
     res.image.media_type = media_type;
     Ok(res)
 }
@@ -243,7 +259,9 @@ fn walk(
                 }
                 let fetched = client
                     .get_manifest(repo, &child.digest.to_string())
-                    .with_context(|| format!("child manifest {} of index {digest}", child.digest))?;
+                    .with_context(|| {
+                        format!("child manifest {} of index {digest}", child.digest)
+                    })?;
                 if fetched.bytes.len() as u64 != child.size {
                     bail!(
                         "child manifest {} is {} bytes, but index {digest} says {}",
@@ -252,7 +270,16 @@ fn walk(
                         child.size
                     );
                 }
-                walk(client, repo, w, fetched.bytes, &child.media_type, &child.digest, depth + 1, res)?;
+                walk(
+                    client,
+                    repo,
+                    w,
+                    fetched.bytes,
+                    &child.media_type,
+                    &child.digest,
+                    depth + 1,
+                    res,
+                )?;
                 if let Some(p) = &child.platform {
                     if depth == 0 {
                         res.image.platforms.push(p.label());
@@ -271,7 +298,8 @@ fn walk(
         Manifest::Image { config, layers } => {
             for d in std::iter::once(config).chain(layers) {
                 let foreign = d.urls.as_ref().is_some_and(|u| !u.is_empty())
-                    && (d.media_type.contains("foreign") || d.media_type.contains("nondistributable"));
+                    && (d.media_type.contains("foreign")
+                        || d.media_type.contains("nondistributable"));
                 if foreign {
                     res.notes.push(format!(
                         "{}: foreign layer {} left out (the registry does not hold it)",

@@ -23,7 +23,9 @@ pub fn parse_size(s: &str) -> Result<u64> {
         "mb" => 1e6,
         "gb" => 1e9,
         "tb" => 1e12,
-        other => bail!("unknown size unit {other:?} in {s:?}; use KiB, MiB, GiB, TiB, KB, MB, GB or TB"),
+        other => {
+            bail!("unknown size unit {other:?} in {s:?}; use KiB, MiB, GiB, TiB, KB, MB, GB or TB")
+        }
     };
     Ok((value * mult) as u64)
 }

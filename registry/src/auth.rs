@@ -181,7 +181,10 @@ fn normalize_key(key: &str) -> String {
         .or_else(|| k.strip_prefix("http://"))
         .unwrap_or(k);
     let k = k.trim_end_matches('/');
-    let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
+    let k = k
+        .strip_suffix("/v1")
+        .or_else(|| k.strip_suffix("/v2"))
+        .unwrap_or(k);
     match k {
         "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
         other => other.to_string(),
@@ -222,7 +225,11 @@ fn parse_params(s: &str) -> BTreeMap<String, String> {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
             match q.find('"') {
@@ -248,13 +255,18 @@ mod tests {
     #[test]
     fn challenges() {
         assert_eq!(
-            parse_challenge(r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#),
+            parse_challenge(
+                r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#
+            ),
             Some(Challenge::Bearer {
                 realm: "https://auth.example/token".into(),
                 service: Some("registry.example".into())
             })
         );
-        assert_eq!(parse_challenge(r#"Basic realm="Registry""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry""#),
+            Some(Challenge::Basic)
+        );
     }
 
     #[test]
@@ -274,9 +286,15 @@ mod tests {
         )
         .unwrap();
         let f = AuthFile::load(&path).unwrap();
-        assert_eq!(f.lookup("quay.io", "org/team/app").unwrap().username, "team");
+        assert_eq!(
+            f.lookup("quay.io", "org/team/app").unwrap().username,
+            "team"
+        );
         assert_eq!(f.lookup("quay.io", "org/teamx").unwrap().username, "host");
-        assert_eq!(f.lookup("docker.io", "library/busybox").unwrap().username, "hub");
+        assert_eq!(
+            f.lookup("docker.io", "library/busybox").unwrap().username,
+            "hub"
+        );
         assert!(f.lookup("ghcr.io", "x").is_none());
         let shown = format!("{f:?} {:?}", f.lookup("quay.io", "a"));
         assert!(!shown.contains("s3cret"), "{shown}");

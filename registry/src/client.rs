@@ -228,7 +228,9 @@ impl Client {
             let is_stream = matches!(payload, Payload::Stream(..));
             let result = match &mut payload {
                 Payload::Empty => {
-                    let req = req.body(()).map_err(|e| RegistryError::Protocol(e.to_string()))?;
+                    let req = req
+                        .body(())
+                        .map_err(|e| RegistryError::Protocol(e.to_string()))?;
                     agent.run(req)
                 }
                 Payload::Bytes(b) => {
@@ -377,9 +379,9 @@ impl Client {
         let t: Token = serde_json::from_slice(&bytes).map_err(|_| {
             RegistryError::Protocol(format!("token endpoint {realm} sent no JSON token"))
         })?;
-        t.token.or(t.access_token).ok_or_else(|| {
-            RegistryError::Protocol(format!("token endpoint {realm} sent no token"))
-        })
+        t.token
+            .or(t.access_token)
+            .ok_or_else(|| RegistryError::Protocol(format!("token endpoint {realm} sent no token")))
     }
 
     /// Runs an idempotent call, retrying transient failures with exponential backoff and jitter.
@@ -405,8 +407,22 @@ impl Client {
         let path = format!("/v2/{}/manifests/{reference}", repo.name);
         let scope = pull_scope(repo);
         self.retry(&format!("manifest {repo}:{reference}"), || {
-            let resp = self.exchange(repo, &scope, "GET", &path, &[("Accept", ACCEPT)], Payload::Empty)?;
-            let resp = self.expect(resp, repo, "GET", &path, &[200], &format!("manifest {reference}"))?;
+            let resp = self.exchange(
+                repo,
+                &scope,
+                "GET",
+                &path,
+                &[("Accept", ACCEPT)],
+                Payload::Empty,
+            )?;
+            let resp = self.expect(
+                resp,
+                repo,
+                "GET",
+                &path,
+                &[200],
+                &format!("manifest {reference}"),
+            )?;
             let media_type = header(&resp, "content-type")
                 .map(|t| t.split(';').next().unwrap_or("").trim().to_string())
                 .unwrap_or_default();
@@ -441,7 +457,14 @@ impl Client {
         let path = format!("/v2/{}/manifests/{reference}", repo.name);
         let scope = pull_scope(repo);
         self.retry(&format!("manifest {repo}:{reference}"), || {
-            let resp = self.exchange(repo, &scope, "HEAD", &path, &[("Accept", ACCEPT)], Payload::Empty)?;
+            let resp = self.exchange(
+                repo,
+                &scope,
+                "HEAD",
+                &path,
+                &[("Accept", ACCEPT)],
+                Payload::Empty,
+            )?;
             match resp.status().as_u16() {
                 404 => Ok(None),
                 _ => {
@@ -471,7 +494,14 @@ impl Client {
                 &[("Content-Type", media_type)],
                 Payload::Bytes(bytes),
             )?;
-            self.expect(resp, repo, "PUT", &path, &[200, 201, 202], &format!("manifest {reference}"))?;
+            self.expect(
+                resp,
+                repo,
+                "PUT",
+                &path,
+                &[200, 201, 202],
+                &format!("manifest {reference}"),
+            )?;
             Ok(())
         })
     }
@@ -522,7 +552,8 @@ impl Client {
             202 => {
                 // The registry opened an upload instead; close it, the caller will start its own.
                 if let Some(loc) = header(&resp, "location") {
-                    let _ = self.exchange(repo, &push_scope(repo), "DELETE", &loc, &[], Payload::Empty);
+                    let _ =
+                        self.exchange(repo, &push_scope(repo), "DELETE", &loc, &[], Payload::Empty);
                 }
                 Ok(false)
             }
@@ -555,7 +586,14 @@ impl Client {
                 &[("Content-Type", "application/octet-stream")],
                 Payload::Bytes(bytes),
             )?;
-            self.expect(resp, repo, "PUT", "blob upload", &[201, 204], &format!("blob {digest}"))?;
+            self.expect(
+                resp,
+                repo,
+                "PUT",
+                "blob upload",
+                &[201, 204],
+                &format!("blob {digest}"),
+            )?;
             Ok(())
         })
     }
@@ -581,7 +619,14 @@ impl Client {
             &[("Content-Type", "application/octet-stream")],
             Payload::Stream(reader, size),
         )?;
-        let resp = self.expect(resp, repo, "PATCH", "blob upload", &[202, 204], &format!("blob {digest}"))?;
+        let resp = self.expect(
+            resp,
+            repo,
+            "PATCH",
+            "blob upload",
+            &[202, 204],
+            &format!("blob {digest}"),
+        )?;
         let loc = header(&resp, "location").unwrap_or(loc);
         if let Err(why) = check() {
             let _ = self.exchange(repo, &scope, "DELETE", &loc, &[], Payload::Empty);
@@ -591,7 +636,14 @@ impl Client {
         }
         let url = with_query(&loc, &format!("digest={digest}"));
         let resp = self.exchange(repo, &scope, "PUT", &url, &[], Payload::Bytes(b""))?;
-        self.expect(resp, repo, "PUT", "blob upload", &[201, 204], &format!("blob {digest}"))?;
+        self.expect(
+            resp,
+            repo,
+            "PUT",
+            "blob upload",
+            &[201, 204],
+            &format!("blob {digest}"),
+        )?;
         Ok(())
     }
 
@@ -655,7 +707,12 @@ fn with_query(url: &str, q: &str) -> String {
     }
 }
 
-fn read_limited(resp: Response<Body>, limit: u64, method: &'static str, url: &str) -> Result<Vec<u8>> {
+fn read_limited(
+    resp: Response<Body>,
+    limit: u64,
+    method: &'static str,
+    url: &str,
+) -> Result<Vec<u8>> {
     resp.into_body()
         .with_config()
         .limit(limit)
@@ -695,7 +752,10 @@ fn error_detail(body: &[u8]) -> String {
 
 fn transport_error(method: &'static str, url: &str, host: &str, e: ureq::Error) -> RegistryError {
     let text = e.to_string();
-    let hint = if text.contains("certificate") || text.contains("UnknownIssuer") || matches!(e, ureq::Error::Tls(_)) {
+    let hint = if text.contains("certificate")
+        || text.contains("UnknownIssuer")
+        || matches!(e, ureq::Error::Tls(_))
+    {
         format!(" (the TLS certificate of {host} is not trusted: pass --ca-file with the CA that signed it)")
     } else if text.contains("onnection refused") {
         format!(" (is the registry at {host} running, and is the port right?)")

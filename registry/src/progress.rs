@@ -38,7 +38,11 @@ impl Progress {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let started = Instant::now();
-                let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(15) };
+                let every = if tty {
+                    Duration::from_millis(500)
+                } else {
+                    Duration::from_secs(15)
+                };
                 let mut last = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
@@ -72,7 +76,13 @@ impl Progress {
     /// Stops the reporter and returns the final status line.
     pub fn finish(mut self) -> String {
         self.halt();
-        status(self.verb, &self.counters, self.total_items, self.total_bytes, self.started)
+        status(
+            self.verb,
+            &self.counters,
+            self.total_items,
+            self.total_bytes,
+            self.started,
+        )
     }
 
     fn halt(&mut self) {
@@ -99,7 +109,11 @@ fn status(verb: &str, c: &Counters, items: u64, bytes: u64, started: Instant) ->
         String::new()
     };
     let skipped = c.skipped.load(Ordering::Relaxed);
-    let skipped = if skipped > 0 { format!(" ({skipped} already there)") } else { String::new() };
+    let skipped = if skipped > 0 {
+        format!(" ({skipped} already there)")
+    } else {
+        String::new()
+    };
     format!(
         "{verb} {}/{items} blobs{skipped}, {} of {}, {}/s{eta}",
         c.items.load(Ordering::Relaxed),

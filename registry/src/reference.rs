@@ -96,7 +96,9 @@ impl FromStr for Reference {
         };
         if let Some(t) = &tag {
             if !valid_tag(t) {
-                return Err(err("a tag is 1-128 of [A-Za-z0-9_.-], not starting with . or -"));
+                return Err(err(
+                    "a tag is 1-128 of [A-Za-z0-9_.-], not starting with . or -",
+                ));
             }
         }
         let (registry, repository) = match name.split_once('/') {
@@ -166,7 +168,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "Quay.io/UPPER/x", "a//b", "x:-bad", "a/b@sha256:zz", "a/../b"] {
+        for bad in [
+            "",
+            "Quay.io/UPPER/x",
+            "a//b",
+            "x:-bad",
+            "a/b@sha256:zz",
+            "a/../b",
+        ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad} accepted");
         }
     }

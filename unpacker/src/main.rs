@@ -101,7 +101,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 index.blobs.len(),
                 index.volumes.len()
             );
-            println!("signature: good (key {})", key.fingerprint(Default::default()));
+            println!(
+                "signature: good (key {})",
+                key.fingerprint(Default::default())
+            );
             let report = verify::verify(&media, jobs);
             if report.ok() {
                 println!(
@@ -155,7 +158,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 retries,
                 ..ClientOptions::default()
             })?;
-            let report = push::push(&media, &client, &PushOptions { target, jobs, quiet })?;
+            let report = push::push(
+                &media,
+                &client,
+                &PushOptions {
+                    target,
+                    jobs,
+                    quiet,
+                },
+            )?;
             for (src, dst) in &report.images_done {
                 println!("pushed {src} -> {dst}");
             }

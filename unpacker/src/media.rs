@@ -32,11 +32,13 @@ impl Media {
                 dir.display()
             )
         })?;
-        let sig = read_limited(&sig_path, 64 * 1024).with_context(|| {
-            format!("cannot read the signature {}", sig_path.display())
-        })?;
+        let sig = read_limited(&sig_path, 64 * 1024)
+            .with_context(|| format!("cannot read the signature {}", sig_path.display()))?;
         sign::verify(&bytes, &sig, trusted).with_context(|| {
-            format!("the index signature does not verify ({})", index_path.display())
+            format!(
+                "the index signature does not verify ({})",
+                index_path.display()
+            )
         })?;
         let index = Index::from_slice(&bytes)
             .with_context(|| format!("signed index {} is unusable", index_path.display()))?;
@@ -73,7 +75,10 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let f = File::open(path)?;
     let len = f.metadata()?.len();
     if len > limit {
-        bail!("{} is {len} bytes, more than the {limit} allowed", path.display());
+        bail!(
+            "{} is {len} bytes, more than the {limit} allowed",
+            path.display()
+        );
     }
     let mut out = Vec::with_capacity(len as usize);
     f.take(limit + 1).read_to_end(&mut out)?;

@@ -53,7 +53,9 @@ impl Target {
             bail!("--to {s:?}: expected HOST[:PORT][/NAMESPACE]");
         }
         if let Some(n) = &ns {
-            if n.split('/').any(|c| c.is_empty() || c.starts_with('.') || c != c.to_lowercase()) {
+            if n.split('/')
+                .any(|c| c.is_empty() || c.starts_with('.') || c != c.to_lowercase())
+            {
                 bail!("--to {s:?}: the namespace must be lowercase path components");
             }
         }
@@ -185,11 +187,16 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
     }
     let mut tasks: Vec<(&Digest, Vec<&Repo>)> = repos_of.into_iter().collect();
     tasks.sort_by_key(|(d, _)| std::cmp::Reverse(index.blob(d).map_or(0, |b| b.size)));
-    let total: u64 = tasks.iter().map(|(d, _)| index.blob(d).map_or(0, |b| b.size)).sum();
+    let total: u64 = tasks
+        .iter()
+        .map(|(d, _)| index.blob(d).map_or(0, |b| b.size))
+        .sum();
     let progress = Progress::start("pushed", tasks.len() as u64, total, opts.quiet);
     let report = Mutex::new(PushReport::default());
     let failed_blobs: Mutex<HashMap<Digest, String>> = Mutex::new(HashMap::new());
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()?;
     pool.install(|| {
         tasks.par_iter().for_each(|(digest, repos)| {
             let r = push_blob(client, index, &volumes, digest, repos, &progress.counters);
@@ -231,9 +238,9 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
                     .iter()
                     .find_map(|b| failed_blobs.get(b).map(|why| format!("blob {b}: {why}")))
                     .or_else(|| {
-                        m.children
-                            .iter()
-                            .find_map(|c| local_failed.get(c).map(|why| format!("child {c}: {why}")))
+                        m.children.iter().find_map(|c| {
+                            local_failed.get(c).map(|why| format!("child {c}: {why}"))
+                        })
                     });
                 if let Some(why) = missing {
                     local_failed.insert(d.clone(), why);
@@ -257,7 +264,10 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
 
     // Tags, once their manifest is confirmed.
     for img in &index.images {
-        let repo = Repo::new(opts.target.host.clone(), opts.target.repository(&img.repository));
+        let repo = Repo::new(
+            opts.target.host.clone(),
+            opts.target.repository(&img.repository),
+        );
         let by_digest = format!("{}@{}", repo, img.digest);
         if let Some(why) = failed_manifests.get(&img.digest) {
             report.images_failed.push((img.source.clone(), why.clone()));
@@ -265,7 +275,15 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
         }
         let mut tag_error = None;
         for tag in &img.tags {
-            match push_tag(client, index, &volumes, &repo, tag, &img.digest, &img.media_type) {
+            match push_tag(
+                client,
+                index,
+                &volumes,
+                &repo,
+                tag,
+                &img.digest,
+                &img.media_type,
+            ) {
                 Ok(true) => report.tags_pushed += 1,
                 Ok(false) => {}
                 Err(e) => tag_error = Some(format!("tag {tag}: {e:#}")),
@@ -448,7 +466,10 @@ mod tests {
     fn target_parsing_and_mapping() {
         let t = Target::parse("127.0.0.1:5000/mirror/ocp").unwrap();
         assert_eq!(t.host, "127.0.0.1:5000");
-        assert_eq!(t.repository("openshift/release"), "mirror/ocp/openshift/release");
+        assert_eq!(
+            t.repository("openshift/release"),
+            "mirror/ocp/openshift/release"
+        );
         let t = Target::parse("registry.example:8443").unwrap();
         assert_eq!(t.repository("a/b"), "a/b");
         assert!(Target::parse("host/UPPER").is_err());

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The main job end to end on one machine: two loopback registries stand for the connected and
+# the disconnected side; a directory stands for the removable media.
+#   source registry --ferry-pack--> media --ferry-unpack verify/push--> target registry
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release --workspace --bins --quiet
+bin=target/release
+work=$(mktemp -d /tmp/ferry-demo.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+start_registry() { # name -> prints host:port
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/$1"
+  cat > "$work/$1.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/$1}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+YAML
+  docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "127.0.0.1:$port"
+}
+
+src=$(start_registry source)
+dst=$(start_registry target)
+echo "== source registry $src, target registry $dst, work dir $work"
+
+echo "== seeding the source with fixture images (shared layers, multi-arch, a 2.5 MiB layer, a real manifest list)"
+$bin/ferry-seed "$src" ../shared/realdata > "$work/imageset.yaml"
+cat "$work/imageset.yaml"
+
+echo "== signing key"
+ssh-keygen -q -t ed25519 -N '' -C ferry-demo -f "$work/ferry.key"
+
+echo "== ferry-pack (1 MiB volumes, so the big layer is split)"
+$bin/ferry-pack --config "$work/imageset.yaml" --to "$work/media" --sign-key "$work/ferry.key" --volume-size 1MiB
+ls -l "$work/media"
+
+echo "== ferry-unpack verify (offline)"
+$bin/ferry-unpack verify "$work/media" --trust "$work/ferry.key.pub"
+
+echo "== the same signature, checked without ferry"
+echo "ferry $(cat "$work/ferry.key.pub")" > "$work/allowed_signers"
+ssh-keygen -Y verify -f "$work/allowed_signers" -I ferry -n ferry-index \
+  -s "$work/media/ferry-index.json.sig" < "$work/media/ferry-index.json"
+
+echo "== ferry-unpack push"
+$bin/ferry-unpack push "$work/media" --trust "$work/ferry.key.pub" --to "$dst/mirror"
+
+echo "== skopeo compares source and target"
+grep -- '- name:' "$work/imageset.yaml" | sed 's/.*name: //' | while read -r ref; do
+  repo=${ref#"$src"/}
+  a=$(skopeo inspect --raw --tls-verify=false "docker://$ref" | sha256sum | cut -c1-16)
+  b=$(skopeo inspect --raw --tls-verify=false "docker://$dst/mirror/$repo" | sha256sum | cut -c1-16)
+  [ "$a" = "$b" ] && echo "same  $a  $repo" || { echo "DIFFERENT $repo"; exit 1; }
+done
+echo "== done (media left in $work/media)"

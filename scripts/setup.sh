@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what ferry's tests and demo need on a fresh Debian machine: docker-registry (CNCF
+# distribution 2.8, the real registry the tests run), skopeo (the independent client that
+# checks what ferry pushed) and ssh-keygen (signs and checks SSHSIG signatures).
+set -euo pipefail
+need=()
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true

@@ -1,0 +1,191 @@
+//! The end-to-end harness: locating the built binaries, running them, making keys, and
+//! asking skopeo (the independent client) what a registry holds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ferry_fixtures::registry::TestRegistry;
+use ferry_fixtures::sets::{self, Seeded};
+
+/// `../shared/realdata`, relative to the repository root.
+pub fn realdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/realdata")
+}
+
+/// Path of a workspace binary (`ferry-pack`, `ferry-unpack`), built next to the test binary.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is not built; run `cargo build --workspace` first (or `bash .ci/run`)",
+        p.display()
+    );
+    p
+}
+
+/// Result of running a command.
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs a ferry binary with loopback-only networking (proxies cleared) and no auth file.
+pub fn ferry(name: &str, args: &[&str]) -> Run {
+    Command::new(bin(name))
+        .args(args)
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env("REGISTRY_AUTH_FILE", "/nonexistent")
+        .env("HOME", "/nonexistent")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run ferry")
+        .into()
+}
+
+/// Makes an ed25519 key pair with ssh-keygen; returns the private key path (`.pub` beside it).
+pub fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success(), "ssh-keygen failed");
+    key
+}
+
+/// `skopeo inspect --raw` of a reference: the manifest bytes, or None if it is not there.
+pub fn skopeo_raw(reference: &str) -> Option<Vec<u8>> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", "--retry-times=0"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo (apt-get install -y skopeo)");
+    out.status.success().then_some(out.stdout)
+}
+
+/// sha256 digest of bytes, as `sha256:<hex>`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    ferry_format::Digest::of(bytes).to_string()
+}
+
+/// A source registry seeded with the standard set, an empty target, and a working directory.
+pub struct World {
+    pub source: TestRegistry,
+    pub target: TestRegistry,
+    pub seeded: Vec<Seeded>,
+    pub work: tempfile::TempDir,
+    pub key: PathBuf,
+    pub config: PathBuf,
+}
+
+impl World {
+    pub fn new() -> World {
+        let source = TestRegistry::start().expect("source registry");
+        let target = TestRegistry::start().expect("target registry");
+        let client = ferry_fixtures::seed::client().expect("client");
+        let seeded = sets::seed_standard(&client, &source.host, Some(&realdata())).expect("seed");
+        let work = tempfile::Builder::new()
+            .prefix("ferry-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        let key = keygen(work.path(), "ferry.key");
+        let config = work.path().join("imageset.yaml");
+        std::fs::write(&config, sets::imageset_yaml(&seeded)).expect("write config");
+        World {
+            source,
+            target,
+            seeded,
+            work,
+            key,
+            config,
+        }
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.work.path().join(p)
+    }
+
+    pub fn pubkey(&self) -> String {
+        format!("{}.pub", self.key.display())
+    }
+
+    /// Packs the config into `dir` with 1 MiB volumes.
+    pub fn pack(&self, dir: &Path) -> Run {
+        ferry(
+            "ferry-pack",
+            &[
+                "--config",
+                self.config.to_str().unwrap(),
+                "--to",
+                dir.to_str().unwrap(),
+                "--sign-key",
+                self.key.to_str().unwrap(),
+                "--volume-size",
+                "1MiB",
+                "--quiet",
+            ],
+        )
+    }
+
+    pub fn verify(&self, dir: &Path) -> Run {
+        ferry(
+            "ferry-unpack",
+            &["verify", dir.to_str().unwrap(), "--trust", &self.pubkey()],
+        )
+    }
+
+    /// Pushes into `<target>/<namespace>`.
+    pub fn push(&self, dir: &Path, namespace: &str) -> Run {
+        let to = format!("{}/{namespace}", self.target.host);
+        ferry(
+            "ferry-unpack",
+            &[
+                "push",
+                dir.to_str().unwrap(),
+                "--trust",
+                &self.pubkey(),
+                "--to",
+                &to,
+                "--quiet",
+            ],
+        )
+    }
+
+    /// The target reference of a seeded image, by digest.
+    pub fn target_ref(&self, s: &Seeded, namespace: &str) -> String {
+        format!(
+            "{}/{namespace}/{}@{}",
+            self.target.host, s.repository, s.digest
+        )
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,398 @@
+//! pack -> verify -> push against two real registries, checked with skopeo; and tampered media.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use ferry_e2e::{digest_of, skopeo_raw, World};
+use ferry_format::Index;
+
+fn load_index(dir: &Path) -> Index {
+    Index::from_slice(&std::fs::read(dir.join("ferry-index.json")).unwrap()).unwrap()
+}
+
+/// Copies an archive directory so that a test can damage its copy.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Source images whose manifests or blobs live (partly) in volume `vol` of the index.
+fn images_touching_volume(index: &Index, vol: u32) -> BTreeSet<String> {
+    let in_vol: BTreeSet<_> = index
+        .blobs
+        .iter()
+        .filter(|b| b.parts.iter().any(|p| p.volume == vol))
+        .map(|b| b.digest.clone())
+        .collect();
+    index
+        .images
+        .iter()
+        .filter(|img| {
+            closure(index, &img.digest)
+                .iter()
+                .any(|d| in_vol.contains(d))
+        })
+        .map(|img| img.source.clone())
+        .collect()
+}
+
+/// Every digest (manifests and blobs) an image needs.
+fn closure(index: &Index, root: &ferry_format::Digest) -> Vec<ferry_format::Digest> {
+    let mut out = vec![];
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        out.push(d.clone());
+        if let Some(m) = index.manifest(&d) {
+            stack.extend(m.children.iter().cloned());
+            out.extend(m.blobs.iter().cloned());
+        }
+    }
+    out
+}
+
+#[test]
+fn pack_verify_push_gives_identical_digests_at_the_target() {
+    let w = World::new();
+    let archive = w.path("archive");
+    let pack = w.pack(&archive);
+    assert!(pack.ok, "pack failed: {}", pack.text());
+    let index = load_index(&archive);
+    assert_eq!(index.images.len(), w.seeded.len());
+
+    // Shared layers stored once: archive bytes within 1% of the unique blob bytes (+ index).
+    let unique: u64 = index.blobs.iter().map(|b| b.size).sum();
+    let volumes: u64 = std::fs::read_dir(&archive)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tar"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(volumes, index.total_volume_bytes());
+    assert!(
+        volumes as f64 <= 1.01 * unique as f64,
+        "volumes {volumes} bytes vs unique blobs {unique} bytes"
+    );
+    let digests: BTreeSet<_> = index.blobs.iter().map(|b| &b.digest).collect();
+    assert_eq!(digests.len(), index.blobs.len(), "a blob is stored twice");
+    // The big layer is larger than a volume: it is split, and no volume exceeds the limit.
+    assert!(
+        index.blobs.iter().any(|b| b.parts.len() > 1),
+        "no blob was split"
+    );
+    assert!(index.volumes.iter().all(|v| v.size <= 1024 * 1024));
+    assert!(index.volumes.len() >= 3);
+
+    let verify = w.verify(&archive);
+    assert!(verify.ok, "verify failed: {}", verify.text());
+    assert!(verify.stdout.contains("OK:"), "{}", verify.stdout);
+
+    let push = w.push(&archive, "mirror");
+    assert!(push.ok, "push failed: {}", push.text());
+
+    // skopeo (the independent client) sees the same manifest bytes at the target for every
+    // image, by tag and by digest, and for every platform of the indexes.
+    for s in &w.seeded {
+        let src_ref = match &s.tag {
+            Some(t) => format!("{}/{}:{t}", w.source.host, s.repository),
+            None => format!("{}/{}@{}", w.source.host, s.repository, s.digest),
+        };
+        let src = skopeo_raw(&src_ref).expect("source manifest");
+        let dst = skopeo_raw(&w.target_ref(s, "mirror"))
+            .unwrap_or_else(|| panic!("{} missing at target", s.reference));
+        assert_eq!(digest_of(&src), digest_of(&dst), "{}", s.reference);
+        assert_eq!(digest_of(&dst), s.digest.to_string());
+        if let Some(t) = &s.tag {
+            let tagged = skopeo_raw(&format!("{}/mirror/{}:{t}", w.target.host, s.repository))
+                .unwrap_or_else(|| panic!("tag {t} of {} missing", s.repository));
+            assert_eq!(digest_of(&tagged), s.digest.to_string());
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&src).unwrap();
+        if let Some(children) = doc["manifests"].as_array() {
+            assert!(children.len() >= 2);
+            for c in children {
+                let d = c["digest"].as_str().unwrap();
+                let child = skopeo_raw(&format!("{}/mirror/{}@{d}", w.target.host, s.repository))
+                    .unwrap_or_else(|| {
+                        panic!("platform {} of {} missing", c["platform"], s.repository)
+                    });
+                assert_eq!(digest_of(&child), d);
+            }
+        }
+    }
+
+    // skopeo can copy the image with the split layer out of the target: its blobs are whole.
+    let big = w
+        .seeded
+        .iter()
+        .find(|s| s.repository == "data/big")
+        .unwrap();
+    let out = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false", "--retry-times=0"])
+        .arg(format!("docker://{}", w.target_ref(big, "mirror")))
+        .arg(format!("dir:{}", w.path("big-copy").display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A second push finds everything there and uploads nothing.
+    let again = w.push(&archive, "mirror");
+    assert!(again.ok, "{}", again.text());
+    assert!(
+        again.stdout.contains("blobs: 0 uploaded"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("manifests: 0 pushed"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn index_signature_verifies_with_ssh_keygen() {
+    let w = World::new();
+    let archive = w.path("archive");
+    assert!(w.pack(&archive).ok);
+    let allowed = w.path("allowed_signers");
+    let pubkey = std::fs::read_to_string(w.pubkey()).unwrap();
+    std::fs::write(&allowed, format!("ferry {pubkey}")).unwrap();
+    let check = |index: &Path| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ssh-keygen -Y verify -f '{}' -I ferry -n ferry-index -s '{}' < '{}'",
+                allowed.display(),
+                archive.join("ferry-index.json.sig").display(),
+                index.display()
+            ))
+            .output()
+            .unwrap()
+    };
+    let good = check(&archive.join("ferry-index.json"));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(String::from_utf8_lossy(&good.stdout).contains("Good \"ferry-index\" signature"));
+    let mut edited = std::fs::read(archive.join("ferry-index.json")).unwrap();
+    edited[100] ^= 1;
+    std::fs::write(w.path("edited.json"), edited).unwrap();
+    assert!(!check(&w.path("edited.json")).status.success());
+}
+
+/// One archive, five kinds of damage; each must fail verify by name and keep the affected
+/// images (or, for index damage, everything) out of the target.
+#[test]
+fn tampered_media_fails_verify_and_pushes_nothing_affected() {
+    let w = World::new();
+    let good = w.path("good");
+    assert!(w.pack(&good).ok);
+    let index = load_index(&good);
+    let all: Vec<_> = w.seeded.clone();
+    let absent = |ns: &str, sources: &BTreeSet<String>| {
+        for s in &all {
+            let there = skopeo_raw(&w.target_ref(s, ns)).is_some();
+            let affected = sources.contains(&s.reference);
+            assert_eq!(
+                there, !affected,
+                "{ns}: {} there={there} affected={affected}",
+                s.reference
+            );
+        }
+    };
+
+    // 1. A flipped byte in a layer used by one image only.
+    {
+        let dir = w.path("flip");
+        copy_dir(&good, &dir);
+        let app_c = w
+            .seeded
+            .iter()
+            .find(|s| s.repository == "tools/app-c")
+            .unwrap();
+        let m = index.manifest(&app_c.digest).unwrap();
+        let layer = index.blob(m.blobs.last().unwrap()).unwrap();
+        let part = &layer.parts[0];
+        let vol = dir.join(&index.volumes[part.volume as usize].name);
+        let mut bytes = std::fs::read(&vol).unwrap();
+        bytes[(part.offset + 7) as usize] ^= 0x40;
+        std::fs::write(&vol, bytes).unwrap();
+        let v = w.verify(&dir);
+        assert!(!v.ok);
+        assert!(
+            v.stdout.contains(&format!(
+                "{}: blob content does not match its digest",
+                layer.digest
+            )),
+            "{}",
+            v.stdout
+        );
+        assert!(
+            v.stdout
+                .contains(&format!("AFFECTED IMAGE: {}", app_c.reference)),
+            "{}",
+            v.stdout
+        );
+        let p = w.push(&dir, "flip");
+        assert!(!p.ok);
+        assert!(
+            p.stdout.contains("NOT PUSHED") && p.stdout.contains("corrupt"),
+            "{}",
+            p.text()
+        );
+        absent("flip", &[app_c.reference.clone()].into_iter().collect());
+    }
+
+    // 2. A truncated last volume.
+    {
+        let dir = w.path("trunc");
+        copy_dir(&good, &dir);
+        let last = (index.volumes.len() - 1) as u32;
+        let vol = dir.join(&index.volumes[last as usize].name);
+        let len = std::fs::metadata(&vol).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&vol)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        let v = w.verify(&dir);
+        assert!(!v.ok);
+        assert!(
+            v.stdout.contains(&format!(
+                "{}: volume is {} bytes",
+                index.volumes[last as usize].name,
+                len / 2
+            )),
+            "{}",
+            v.stdout
+        );
+        let affected = images_touching_volume(&index, last);
+        assert!(!affected.is_empty());
+        assert!(w.push(&dir, "trunc").stdout.contains("NOT PUSHED"));
+        absent("trunc", &affected);
+    }
+
+    // 3. A missing volume.
+    {
+        let dir = w.path("missing");
+        copy_dir(&good, &dir);
+        std::fs::remove_file(dir.join(&index.volumes[1].name)).unwrap();
+        let v = w.verify(&dir);
+        assert!(!v.ok);
+        assert!(
+            v.stdout
+                .contains(&format!("{}: volume is missing", index.volumes[1].name)),
+            "{}",
+            v.stdout
+        );
+        let affected = images_touching_volume(&index, 1);
+        assert!(!affected.is_empty() && affected.len() < all.len());
+        assert!(!w.push(&dir, "missing").ok);
+        absent("missing", &affected);
+    }
+
+    let everything: BTreeSet<String> = all.iter().map(|s| s.reference.clone()).collect();
+    // 4. An edited index (a tag renamed): the signature no longer matches.
+    {
+        let dir = w.path("edited");
+        copy_dir(&good, &dir);
+        let text = std::fs::read_to_string(dir.join("ferry-index.json")).unwrap();
+        assert!(text.contains("\"1.0\""));
+        std::fs::write(
+            dir.join("ferry-index.json"),
+            text.replacen("\"1.0\"", "\"6.6\"", 1),
+        )
+        .unwrap();
+        let v = w.verify(&dir);
+        assert!(!v.ok);
+        assert!(
+            v.stderr
+                .contains("signature does not match the index bytes"),
+            "{}",
+            v.stderr
+        );
+        let p = w.push(&dir, "edited");
+        assert!(!p.ok && p.stderr.contains("signature"), "{}", p.text());
+        absent("edited", &everything);
+    }
+
+    // 5. Signed with another key.
+    {
+        let dir = w.path("otherkey");
+        copy_dir(&good, &dir);
+        let other = ferry_e2e::keygen(w.work.path(), "other.key");
+        std::fs::remove_file(dir.join("ferry-index.json.sig")).unwrap();
+        let out = Command::new("ssh-keygen")
+            .args(["-Y", "sign", "-n", "ferry-index", "-f"])
+            .arg(&other)
+            .arg(dir.join("ferry-index.json"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = w.verify(&dir);
+        assert!(!v.ok);
+        assert!(v.stderr.contains("not by the trusted key"), "{}", v.stderr);
+        assert!(!w.push(&dir, "otherkey").ok);
+        absent("otherkey", &everything);
+    }
+}
+
+#[test]
+fn platform_filter_keeps_only_the_chosen_architecture() {
+    let w = World::new();
+    let multi = w
+        .seeded
+        .iter()
+        .find(|s| s.repository == "multi/app")
+        .unwrap();
+    std::fs::write(
+        &w.config,
+        format!(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n    - name: {}\n      platforms:\n        - os: linux\n          architecture: arm64\n",
+            multi.reference
+        ),
+    )
+    .unwrap();
+    let archive = w.path("arm");
+    let pack = w.pack(&archive);
+    assert!(pack.ok, "{}", pack.text());
+    let index = load_index(&archive);
+    assert_eq!(index.images[0].platforms, vec!["linux/arm64".to_string()]);
+    let top = index.manifest(&multi.digest).unwrap();
+    assert_eq!(top.children.len(), 1, "only the arm64 child is carried");
+    assert!(w.verify(&archive).ok);
+}
+
+#[test]
+fn pack_names_the_image_it_cannot_find() {
+    let w = World::new();
+    std::fs::write(
+        &w.config,
+        format!(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n    - name: {}\n    - name: {}/no/such-image:9.9\n",
+            w.seeded[0].reference, w.source.host
+        ),
+    )
+    .unwrap();
+    let archive = w.path("missing-image");
+    let pack = w.pack(&archive);
+    assert!(!pack.ok);
+    assert!(pack.stderr.contains("no/such-image:9.9"), "{}", pack.stderr);
+    assert!(pack.stderr.contains("not found"), "{}", pack.stderr);
+    assert!(!archive.join("ferry-index.json").exists());
+}
