@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what ferry's tests and demo need on a fresh Debian machine: docker-registry (CNCF
 # distribution 2.8, the real registry the tests run), skopeo (the independent client that
-# checks what ferry pushed) and ssh-keygen (signs and checks SSHSIG signatures).
+# checks what ferry pushed), ssh-keygen (SSHSIG signatures) and openssl (throwaway TLS CAs).
 set -euo pipefail
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v tar >/dev/null 2>&1 || need+=(tar)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -247,6 +247,10 @@ fn walk(
     match manifest {
         Manifest::Index { manifests } => {
             let mut kept = 0;
+            let available: Vec<String> = manifests
+                .iter()
+                .filter_map(|c| c.platform.as_ref().map(Platform::label))
+                .collect();
             for child in manifests {
                 let selected = match &child.platform {
                     Some(p) => platform_selected(&w.platforms, p),
@@ -290,8 +294,9 @@ fn walk(
             }
             if kept == 0 {
                 return Err(anyhow!(
-                    "no platform of index {digest} matches {:?}",
-                    w.platforms
+                    "no platform of index {digest} matches {}; it has {}",
+                    w.platforms.join(", "),
+                    available.join(", ")
                 ));
             }
         }

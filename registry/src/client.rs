@@ -168,6 +168,8 @@ impl Client {
             let https = format!("https://{api}");
             match self.direct.get(format!("{https}/v2/")).call() {
                 Ok(_) => https,
+                // It speaks TLS but we do not trust it: stay on HTTPS so that the error says so.
+                Err(e) if is_certificate_error(&e) => https,
                 Err(_) => format!("http://{api}"),
             }
         } else {
@@ -748,6 +750,13 @@ fn error_detail(body: &[u8]) -> String {
             .trim()
             .to_string(),
     }
+}
+
+fn is_certificate_error(e: &ureq::Error) -> bool {
+    let text = e.to_string();
+    text.contains("certificate")
+        || text.contains("UnknownIssuer")
+        || text.contains("NotValidForName")
 }
 
 fn transport_error(method: &'static str, url: &str, host: &str, e: ureq::Error) -> RegistryError {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use ferry_e2e::{digest_of, skopeo_raw, World};
+use ferry_e2e::{digest_of, ferry, skopeo_raw, World};
 use ferry_format::Index;
 
 fn load_index(dir: &Path) -> Index {
@@ -376,6 +376,203 @@ fn platform_filter_keeps_only_the_chosen_architecture() {
     let top = index.manifest(&multi.digest).unwrap();
     assert_eq!(top.children.len(), 1, "only the arm64 child is carried");
     assert!(w.verify(&archive).ok);
+
+    // CNCF distribution refuses an index whose other platforms are missing: push says so and
+    // what to do, and still delivers the carried platform by digest.
+    let push = w.push(&archive, "sparse");
+    assert!(!push.ok);
+    assert!(push.stdout.contains("platform filter"), "{}", push.stdout);
+    let src: serde_json::Value =
+        serde_json::from_slice(&skopeo_raw(&multi.reference).unwrap()).unwrap();
+    for child in src["manifests"].as_array().unwrap() {
+        let arch = child["platform"]["architecture"].as_str().unwrap();
+        let d = child["digest"].as_str().unwrap();
+        let there = skopeo_raw(&format!(
+            "{}/sparse/{}@{d}",
+            w.target.host, multi.repository
+        ));
+        assert_eq!(there.is_some(), arch == "arm64", "{arch}");
+    }
+}
+
+/// The volumes are plain tar files: GNU tar lists each one alone, and extracting them all (and
+/// joining split blobs as SPEC.md says) gives an OCI layout that skopeo reads without ferry.
+#[test]
+fn extracted_volumes_are_an_oci_layout_skopeo_reads() {
+    let w = World::new();
+    let archive = w.path("archive");
+    assert!(w.pack(&archive).ok);
+    let index = load_index(&archive);
+    let layout = w.path("layout");
+    std::fs::create_dir_all(&layout).unwrap();
+    for v in &index.volumes {
+        let list = Command::new("tar")
+            .arg("-tf")
+            .arg(archive.join(&v.name))
+            .output()
+            .unwrap();
+        assert!(list.status.success(), "tar cannot list {}", v.name);
+        let names = String::from_utf8_lossy(&list.stdout);
+        assert!(names.lines().all(|n| n.starts_with("v2/")), "{names}");
+        let x = Command::new("tar")
+            .arg("-xf")
+            .arg(archive.join(&v.name))
+            .arg("-C")
+            .arg(&layout)
+            .status()
+            .unwrap();
+        assert!(x.success());
+    }
+    let join = Command::new("sh")
+        .arg("-c")
+        .arg("cd v2/blobs/sha256 && for p in *.part000001; do h=${p%.part000001}; cat \"$h\".part* > \"$h\" && rm \"$h\".part*; done")
+        .current_dir(&layout)
+        .status()
+        .unwrap();
+    assert!(join.success());
+    let oci_index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("v2/index.json")).unwrap()).unwrap();
+    let mut by_skopeo = 0;
+    for s in &w.seeded {
+        let name = match &s.tag {
+            Some(t) => format!("{}/{}:{t}", w.source.host, s.repository),
+            None => format!("{}/{}@{}", w.source.host, s.repository, s.digest),
+        };
+        let desc = oci_index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} not in v2/index.json"));
+        assert_eq!(desc["digest"], s.digest.to_string().as_str());
+        let blob = std::fs::read(layout.join("v2/blobs/sha256").join(s.digest.hex())).unwrap();
+        assert_eq!(digest_of(&blob), s.digest.to_string());
+        // skopeo's oci: transport selects only OCI-typed manifests (see SPEC.md §3.4).
+        if !desc["mediaType"].as_str().unwrap().contains("oci") {
+            continue;
+        }
+        by_skopeo += 1;
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}:{name}", layout.join("v2").display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(digest_of(&out.stdout), s.digest.to_string(), "{name}");
+    }
+    assert!(
+        by_skopeo >= 5,
+        "only {by_skopeo} images checked with skopeo"
+    );
+    // A full copy out of the layout reads (and checks) every blob of the split-layer image.
+    let big = w
+        .seeded
+        .iter()
+        .find(|s| s.repository == "data/big")
+        .unwrap();
+    let out = Command::new("skopeo")
+        .arg("copy")
+        .arg(format!(
+            "oci:{}:{}/data/big:v1",
+            layout.join("v2").display(),
+            w.source.host
+        ))
+        .arg(format!("dir:{}", w.path("big-dir").display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(w.path("big-dir").join("manifest.json").exists(), "{big:?}");
+}
+
+/// Media that arrives in parts: pushing what is there first, then the whole set, finishes the
+/// job and uploads only what was missing.
+#[test]
+fn push_resumes_where_partial_media_left_off() {
+    let w = World::new();
+    let full = w.path("full");
+    assert!(w.pack(&full).ok);
+    let index = load_index(&full);
+    let part = w.path("part");
+    copy_dir(&full, &part);
+    std::fs::remove_file(part.join(&index.volumes[0].name)).unwrap();
+    let first = w.push(&part, "resume");
+    assert!(
+        !first.ok,
+        "a push with a missing volume must report failure"
+    );
+    let missing: BTreeSet<_> = index
+        .blobs
+        .iter()
+        .filter(|b| b.parts.iter().any(|p| p.volume == 0))
+        .filter(|b| index.manifest(&b.digest).is_none())
+        .map(|b| b.digest.clone())
+        .collect();
+    assert!(!missing.is_empty());
+    let second = w.push(&full, "resume");
+    assert!(second.ok, "{}", second.text());
+    // Each missing blob is uploaded once and mounted where other repositories need it.
+    let uploaded: usize = second
+        .stdout
+        .split("blobs: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(uploaded, missing.len(), "{}", second.stdout);
+    for s in &w.seeded {
+        assert!(
+            skopeo_raw(&w.target_ref(s, "resume")).is_some(),
+            "{}",
+            s.reference
+        );
+    }
+}
+
+/// A registry with a certificate from a private CA: refused with a message naming --ca-file,
+/// accepted with it.
+#[test]
+fn tls_target_needs_its_ca() {
+    let w = World::new();
+    let tls = ferry_fixtures::registry::TestRegistry::start_tls().expect("TLS registry");
+    let archive = w.path("archive");
+    assert!(w.pack(&archive).ok);
+    let to = format!("{}/secure", tls.host);
+    let base = [
+        "push",
+        archive.to_str().unwrap(),
+        "--trust",
+        &w.pubkey(),
+        "--to",
+        &to,
+        "-q",
+    ];
+    let refused = ferry("ferry-unpack", &base);
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains("--ca-file") && refused.stderr.contains(&tls.host),
+        "{}",
+        refused.stderr
+    );
+    let ca = tls.ca_file.as_ref().unwrap().to_str().unwrap().to_string();
+    let mut args = base.to_vec();
+    args.extend(["--ca-file", &ca]);
+    let ok = ferry("ferry-unpack", &args);
+    assert!(ok.ok, "{}", ok.text());
+    let s = &w.seeded[0];
+    let there = skopeo_raw(&format!(
+        "{}/secure/{}@{}",
+        tls.host, s.repository, s.digest
+    ))
+    .unwrap();
+    assert_eq!(digest_of(&there), s.digest.to_string());
 }
 
 #[test]

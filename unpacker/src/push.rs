@@ -250,7 +250,8 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
                     Ok(true) => counts.lock().expect("lock").0 += 1,
                     Ok(false) => counts.lock().expect("lock").1 += 1,
                     Err(e) => {
-                        local_failed.insert(d.clone(), format!("{e:#}"));
+                        let hint = sparse_hint(index, &volumes, d, &w.repo).unwrap_or_default();
+                        local_failed.insert(d.clone(), format!("{e:#}{hint}"));
                     }
                 }
             }
@@ -421,6 +422,25 @@ fn read_manifest(index: &Index, volumes: &[Option<File>], d: &Digest) -> Result<
         bail!("the media holds corrupt bytes for manifest {d}; it was not pushed");
     }
     Ok(bytes)
+}
+
+/// When an index was packed with a platform filter, some of its children are not carried, and
+/// registries that check references (CNCF distribution does) refuse it. Says so, and what to do.
+fn sparse_hint(index: &Index, volumes: &[Option<File>], d: &Digest, repo: &Repo) -> Option<String> {
+    let record = index.manifest(d)?;
+    let bytes = read_manifest(index, volumes, d).ok()?;
+    let (parsed, _) = ferry_format::manifest::Manifest::parse(&bytes, &record.media_type).ok()?;
+    let ferry_format::manifest::Manifest::Index { manifests } = parsed else {
+        return None;
+    };
+    (manifests.len() > record.children.len()).then(|| {
+        format!(
+            ". This index lists {} platforms but was packed with {} (a platform filter), and {} refuses an index whose other platforms are missing. The carried platforms are at {repo}@<child digest>; to carry the tag, pack without the platform filter or push to a registry that accepts sparse indexes",
+            manifests.len(),
+            record.children.len(),
+            repo.host
+        )
+    })
 }
 
 /// Pushes a manifest by digest unless it is there. Returns whether it was pushed.
