@@ -338,8 +338,11 @@ fn fetch_blob(
                     })
                 }
             };
-            writer.write_all(&buf[..n]).map_err(|e| {
-                RegistryError::Config(format!("writing to the archive failed: {e}"))
+            writer.write_all(&buf[..n]).map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => RegistryError::Protocol(format!(
+                    "{from} sends more than the {size} bytes the manifest gives for blob {digest}"
+                )),
+                _ => RegistryError::Config(format!("writing to the archive failed: {e}")),
             })?;
             counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
             counted += n as u64;
