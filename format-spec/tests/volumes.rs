@@ -26,7 +26,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
         d(&config), config.len(), d(&layer_small), layer_small.len(), d(&layer_big), layer_big.len()
     )
     .into_bytes();
-    let mut objects = vec![manifest.clone(), config, layer_small, layer_big];
+    let mut objects = [manifest.clone(), config, layer_small, layer_big];
     objects.sort_by_key(|o| Digest::of(o));
     let oci_layout = oci::oci_layout_bytes();
     let mut items = vec![Content::File {

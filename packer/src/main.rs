@@ -7,8 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_pack::config::ImageSetConfig;
 use ferry_pack::{pack, plan, units};
-use ferry_registry::auth::AuthFile;
-use ferry_registry::{Client, ClientOptions};
+use ferry_registry::cli::RegistryArgs;
 
 /// Pull the images an image set config names into a signed, content-addressed archive for
 /// removable media.
@@ -53,22 +52,8 @@ struct Cli {
     #[arg(long = "arch", value_name = "ARCH")]
     arch: Vec<String>,
 
-    /// Registry credentials (Docker/Podman auth.json or an OpenShift pull secret). Default:
-    /// $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
-    #[arg(long, value_name = "FILE")]
-    authfile: Option<PathBuf>,
-
-    /// PEM file of CA certificates to trust besides the system ones.
-    #[arg(long, value_name = "FILE")]
-    ca_file: Option<PathBuf>,
-
-    /// Use plain HTTP for every registry (insecure; loopback registries fall back to it anyway).
-    #[arg(long, alias = "insecure")]
-    plain_http: bool,
-
-    /// Retries of a failed registry call before giving up on it.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    retries: u32,
+    #[command(flatten)]
+    registry: RegistryArgs,
 
     /// Resolve the images and print what would be packed, without writing anything.
     #[arg(long)]
@@ -122,17 +107,7 @@ fn run(cli: Cli) -> Result<()> {
         let key = ferry_format::sign::load_private_key(&key_path, pass.as_deref())?;
         (Some(to), Some(key))
     };
-    let auth = match cli.authfile.clone().or_else(AuthFile::default_path) {
-        Some(p) => Some(AuthFile::load(&p)?),
-        None => None,
-    };
-    let client = Client::new(ClientOptions {
-        auth,
-        ca_file: cli.ca_file.clone(),
-        plain_http: cli.plain_http,
-        retries: cli.retries,
-        ..ClientOptions::default()
-    })?;
+    let client = cli.registry.client()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cli.jobs.max(1))
         .build()?;

@@ -10,6 +10,8 @@
 //! bytes received, with their digest computed over those bytes.
 
 pub mod auth;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod client;
 pub mod error;
 pub mod progress;

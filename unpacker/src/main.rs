@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use ferry_format::volume::human;
-use ferry_registry::auth::AuthFile;
-use ferry_registry::{Client, ClientOptions};
+use ferry_registry::cli::RegistryArgs;
 use ferry_unpack::media::{load_trust, Media};
 use ferry_unpack::push::{self, PushOptions, Target};
 use ferry_unpack::verify;
@@ -57,18 +56,8 @@ enum Command {
         /// Parallel uploads.
         #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
         jobs: usize,
-        /// Credentials for the target registry (auth.json). Default: podman's lookup.
-        #[arg(long, value_name = "FILE")]
-        authfile: Option<PathBuf>,
-        /// PEM file of CA certificates to trust besides the system ones.
-        #[arg(long, value_name = "FILE")]
-        ca_file: Option<PathBuf>,
-        /// Use plain HTTP (insecure; loopback registries fall back to it anyway).
-        #[arg(long, alias = "insecure")]
-        plain_http: bool,
-        /// Retries of a failed registry call before giving up on it.
-        #[arg(long, default_value_t = 4, value_name = "N")]
-        retries: u32,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// No progress lines.
         #[arg(long, short = 'q')]
         quiet: bool,
@@ -138,26 +127,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             trust,
             to,
             jobs,
-            authfile,
-            ca_file,
-            plain_http,
-            retries,
+            registry,
             quiet,
         } => {
             let key = load_trust(&trust)?;
             let media = Media::open(&dir, &key)?;
             let target = Target::parse(&to)?;
-            let auth = match authfile.or_else(AuthFile::default_path) {
-                Some(p) => Some(AuthFile::load(&p)?),
-                None => None,
-            };
-            let client = Client::new(ClientOptions {
-                auth,
-                ca_file,
-                plain_http,
-                retries,
-                ..ClientOptions::default()
-            })?;
+            let client = registry.client()?;
             let report = push::push(
                 &media,
                 &client,
