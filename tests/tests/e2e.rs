@@ -253,6 +253,42 @@ fn tampered_media_fails_verify_and_pushes_nothing_affected() {
         absent("flip", &[app_c.reference.clone()].into_iter().collect());
     }
 
+    // 1b. A flipped byte in the streamed (large, split) layer: the upload is cancelled before
+    //     commit, so the target holds neither the image nor the blob.
+    {
+        let dir = w.path("flip-big");
+        copy_dir(&good, &dir);
+        let big = w
+            .seeded
+            .iter()
+            .find(|s| s.repository == "data/big")
+            .unwrap();
+        let layer = index.blobs.iter().max_by_key(|b| b.size).unwrap();
+        assert!(layer.size > 4 * 1024 * 1024 && layer.parts.len() > 2);
+        let part = &layer.parts[2];
+        let vol = dir.join(&index.volumes[part.volume as usize].name);
+        let mut bytes = std::fs::read(&vol).unwrap();
+        bytes[(part.offset + 1000) as usize] ^= 1;
+        std::fs::write(&vol, bytes).unwrap();
+        let v = w.verify(&dir);
+        assert!(!v.ok);
+        assert!(
+            v.stdout.contains(&format!("{}: part 3 of", layer.digest)),
+            "{}",
+            v.stdout
+        );
+        let p = w.push(&dir, "flipbig");
+        assert!(!p.ok);
+        assert!(p.stdout.contains("corrupt bytes"), "{}", p.text());
+        absent("flipbig", &[big.reference.clone()].into_iter().collect());
+        let client = ferry_fixtures::seed::client().unwrap();
+        let repo = ferry_registry::Repo::new(w.target.host.clone(), "flipbig/data/big");
+        assert!(
+            !client.blob_exists(&repo, &layer.digest).unwrap(),
+            "corrupt blob was committed"
+        );
+    }
+
     // 2. A truncated last volume.
     {
         let dir = w.path("trunc");
@@ -592,4 +628,147 @@ fn pack_names_the_image_it_cannot_find() {
     assert!(pack.stderr.contains("no/such-image:9.9"), "{}", pack.stderr);
     assert!(pack.stderr.contains("not found"), "{}", pack.stderr);
     assert!(!archive.join("ferry-index.json").exists());
+}
+
+/// A registry behind TLS and basic auth, as source and target: credentials come from an auth
+/// file, a missing login is explained, and the secret never reaches the media or the output.
+#[test]
+fn basic_auth_from_an_auth_file_and_secrets_stay_out_of_media_and_logs() {
+    use std::os::unix::fs::PermissionsExt;
+    let (user, password) = ("ferry-user", "s3cret-Pa55-for-ferry");
+    let reg = ferry_fixtures::registry::TestRegistry::start_tls_basic_auth(user, password)
+        .expect("auth registry");
+    let ca = reg.ca_file.clone().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let authfile = work.path().join("auth.json");
+    let b64 = Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s' '{user}:{password}' | base64 -w0"))
+        .output()
+        .unwrap()
+        .stdout;
+    let b64 = String::from_utf8(b64).unwrap();
+    std::fs::write(
+        &authfile,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{b64}"}}}}}}"#, reg.host),
+    )
+    .unwrap();
+    std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // Seed the source through the same auth file.
+    let client = ferry_registry::Client::new(ferry_registry::ClientOptions {
+        auth: Some(ferry_registry::auth::AuthFile::load(&authfile).unwrap()),
+        ca_file: Some(ca.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let img = ferry_fixtures::image::image(
+        "auth",
+        "amd64",
+        vec![ferry_fixtures::image::layer(77, 90_000, false)],
+        false,
+    );
+    let repo = ferry_registry::Repo::new(reg.host.clone(), "private/app");
+    let digest = ferry_fixtures::seed::push_image(&client, &repo, Some("1"), &img).unwrap();
+
+    let key = ferry_e2e::keygen(work.path(), "k");
+    let config = work.path().join("isc.yaml");
+    std::fs::write(
+        &config,
+        format!("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n    - name: {}/private/app:1\n", reg.host),
+    )
+    .unwrap();
+    let archive = work.path().join("archive");
+    let (cfg, arc, k, ca_s, auth_s) = (
+        config.to_str().unwrap(),
+        archive.to_str().unwrap(),
+        key.to_str().unwrap(),
+        ca.to_str().unwrap(),
+        authfile.to_str().unwrap(),
+    );
+    let pack_args = [
+        "--config",
+        cfg,
+        "--to",
+        arc,
+        "--sign-key",
+        k,
+        "--ca-file",
+        ca_s,
+    ];
+
+    // No credentials: the error says how to log in.
+    let denied = ferry("ferry-pack", &pack_args);
+    assert!(!denied.ok);
+    assert!(
+        denied.stderr.contains("podman login") && denied.stderr.contains(&reg.host),
+        "{}",
+        denied.stderr
+    );
+
+    let mut with_auth = pack_args.to_vec();
+    with_auth.extend(["--authfile", auth_s]);
+    let packed = ferry("ferry-pack", &with_auth);
+    assert!(packed.ok, "{}", packed.text());
+
+    let pubkey = format!("{k}.pub");
+    let to = format!("{}/mirror", reg.host);
+    let pushed = ferry(
+        "ferry-unpack",
+        &[
+            "push",
+            arc,
+            "--trust",
+            &pubkey,
+            "--to",
+            &to,
+            "--ca-file",
+            ca_s,
+            "--authfile",
+            auth_s,
+        ],
+    );
+    assert!(pushed.ok, "{}", pushed.text());
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{user}:{password}"),
+        ])
+        .arg(format!("docker://{}/mirror/private/app@{digest}", reg.host))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(digest_of(&out.stdout), digest.to_string());
+
+    // The secret (plain or base64) appears nowhere in the media or the programs' output.
+    for secret in [password, b64.as_str()] {
+        for run in [&denied, &packed, &pushed] {
+            assert!(!run.text().contains(secret), "secret in output");
+        }
+        for f in std::fs::read_dir(&archive).unwrap() {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "secret in media"
+            );
+        }
+    }
+
+    // An auth file others can read gets a warning.
+    std::fs::set_permissions(&authfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut dry = with_auth.clone();
+    dry.push("--dry-run");
+    let warned = ferry("ferry-pack", &dry);
+    assert!(
+        warned.stderr.contains("readable by other users"),
+        "{}",
+        warned.stderr
+    );
 }
