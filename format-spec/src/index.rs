@@ -39,7 +39,46 @@ pub struct Index {
     pub blobs: Vec<Blob>,
     /// Named files of the OCI layout (`v2/oci-layout`, `v2/index.json`).
     pub files: Vec<File>,
+    /// The delivery stream this archive belongs to, and its place in it (format 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<Stream>,
+    /// What a delta archive builds on: base archives or a site inventory (format 1.1). Empty
+    /// for a full archive.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<Parent>,
 }
+
+/// A named sequence of archives delivered to one site.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Stream {
+    pub name: String,
+    /// 1 for the first archive of the stream; a delta's is its highest parent's plus one.
+    pub sequence: u64,
+}
+
+/// A base a delta archive builds on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Parent {
+    /// How blobs name this parent in [`Blob::base`]: the archive id of a base archive, or
+    /// `inventory-<hex>` for a site inventory.
+    pub id: String,
+    /// `archive` or `inventory`.
+    pub kind: String,
+    /// sha256 of the parent's index (or inventory) file, exactly as signed.
+    pub sha256: Digest,
+    /// The parent archive's stream and sequence (archives only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<Stream>,
+    /// The registry the inventory was taken from (inventories only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Kinds of [`Parent`].
+pub const PARENT_ARCHIVE: &str = "archive";
+pub const PARENT_INVENTORY: &str = "inventory";
 
 /// One tar volume.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,10 +135,22 @@ pub struct ManifestRecord {
 pub struct Blob {
     pub digest: Digest,
     pub size: u64,
-    /// blake3 of the whole blob.
+    /// blake3 of the whole blob; may be empty for a blob expected from an inventory.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub blake3: String,
     /// Where the bytes are: one part, or several numbered chunks for a blob larger than a volume.
+    /// Empty for a blob this (delta) archive does not carry.
     pub parts: Vec<Part>,
+    /// For a blob not carried: the [`Parent::id`] expected to have brought it to the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+impl Blob {
+    /// Whether this archive carries the blob's bytes.
+    pub fn carried(&self) -> bool {
+        self.base.is_none()
+    }
 }
 
 /// A contiguous run of a blob's bytes inside one volume.
@@ -226,6 +277,24 @@ impl Index {
             }
             prev = Some(&b.digest);
             digests.insert(&b.digest);
+            if let Some(base) = &b.base {
+                if !self.parents.iter().any(|p| &p.id == base) {
+                    return bad(format!(
+                        "blob {} is expected from {base}, which is not a parent",
+                        b.digest
+                    ));
+                }
+                if !b.parts.is_empty() {
+                    return bad(format!(
+                        "blob {} is both carried and expected from a base",
+                        b.digest
+                    ));
+                }
+                if !b.blake3.is_empty() && !is_hex64(&b.blake3) {
+                    return bad(format!("blob {} has a malformed blake3", b.digest));
+                }
+                continue;
+            }
             if !is_hex64(&b.blake3) {
                 return bad(format!("blob {} has a malformed blake3", b.digest));
             }
@@ -291,6 +360,20 @@ impl Index {
                 }
             }
         }
+        let mut ids = HashSet::new();
+        for p in &self.parents {
+            if !ids.insert(&p.id) {
+                return bad(format!("parent {} listed twice", p.id));
+            }
+            if p.kind != PARENT_ARCHIVE && p.kind != PARENT_INVENTORY {
+                return bad(format!("parent {} has unknown kind {:?}", p.id, p.kind));
+            }
+        }
+        if let Some(s) = &self.stream {
+            if s.name.is_empty() || s.sequence == 0 {
+                return bad("stream needs a name and a sequence from 1".into());
+            }
+        }
         for i in &self.images {
             if !manifests.contains_key(&i.digest) {
                 return bad(format!(
@@ -323,9 +406,23 @@ impl Index {
         self.volumes.iter().map(|v| v.size).sum()
     }
 
-    /// Total bytes of all stored blobs.
+    /// Total bytes of all blobs the archive carries.
     pub fn total_blob_bytes(&self) -> u64 {
-        self.blobs.iter().map(|b| b.size).sum()
+        self.blobs
+            .iter()
+            .filter(|b| b.carried())
+            .map(|b| b.size)
+            .sum()
+    }
+
+    /// Whether this is a delta (it builds on parents).
+    pub fn is_delta(&self) -> bool {
+        !self.parents.is_empty()
+    }
+
+    /// The parent a blob not carried is expected from.
+    pub fn parent(&self, id: &str) -> Option<&Parent> {
+        self.parents.iter().find(|p| p.id == id)
     }
 }
 

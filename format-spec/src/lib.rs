@@ -12,6 +12,7 @@
 //! - [`hash`]: sha256 + blake3 in one pass over streamed bytes;
 //! - [`manifest`]: the minimal, read-only view of image manifests and indexes used to walk them;
 //! - [`index`]: the index document (what the archive holds) and its strict loader;
+//! - [`inventory`]: what a site registry holds, for packing deltas against it;
 //! - [`layout`]: how entries are laid out in volumes (tar headers, offsets, split blobs);
 //! - [`volume`]: writing volumes in place and reading/verifying them by offset;
 //! - [`sign`]: SSHSIG signing and verification of the index;
@@ -20,6 +21,7 @@
 pub mod digest;
 pub mod hash;
 pub mod index;
+pub mod inventory;
 pub mod layout;
 pub mod manifest;
 pub mod oci;
@@ -42,4 +44,4 @@ pub const FORMAT: &str = "ferry-archive";
 /// Major version of the format this crate reads and writes.
 pub const FORMAT_MAJOR: u32 = 1;
 /// Minor version of the format this crate writes.
-pub const FORMAT_MINOR: u32 = 0;
+pub const FORMAT_MINOR: u32 = 1;

@@ -70,10 +70,15 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, SignError> {
     Ok(key)
 }
 
-/// Signs `message`, returning the armored signature.
+/// Signs `message` in the ferry index namespace, returning the armored signature.
 pub fn sign(message: &[u8], key: &PrivateKey) -> Result<String, SignError> {
+    sign_in(message, key, SIGNATURE_NAMESPACE)
+}
+
+/// Signs `message` in a given SSHSIG namespace, returning the armored signature.
+pub fn sign_in(message: &[u8], key: &PrivateKey, namespace: &str) -> Result<String, SignError> {
     let sig = key
-        .sign(SIGNATURE_NAMESPACE, HashAlg::Sha512, message)
+        .sign(namespace, HashAlg::Sha512, message)
         .map_err(|e| SignError::Sign(e.to_string()))?;
     sig.to_pem(LineEnding::LF)
         .map_err(|e| SignError::Sign(e.to_string()))

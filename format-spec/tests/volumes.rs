@@ -63,6 +63,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
                     blake3: (ps.len() > 1).then_some(b3),
                 })
                 .collect(),
+            base: None,
         });
     }
     let volumes = set
@@ -109,6 +110,8 @@ fn write_archive(dir: &std::path::Path) -> Index {
             volume: p0.volume,
             offset: p0.offset,
         }],
+        stream: None,
+        parents: vec![],
     };
     index.validate().unwrap();
     let reparsed = Index::from_slice(&index.to_vec()).unwrap();

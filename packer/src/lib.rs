@@ -2,10 +2,12 @@
 //! in parallel straight into the volumes of a content-addressed archive, and signs the index.
 //!
 //! - [`config`]: oc-mirror's ImageSetConfiguration;
+//! - [`base`]: the bases of a delta archive (earlier indexes, site inventories);
 //! - [`plan`]: resolving images to manifests and blobs, deduplicated;
 //! - [`pack`]: laying out, fetching into the volumes, writing and signing the index;
 //! - [`units`]: byte sizes on the command line (`4GiB`).
 
+pub mod base;
 pub mod config;
 pub mod pack;
 pub mod plan;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use ferry_pack::base::Bases;
 use ferry_pack::config::ImageSetConfig;
 use ferry_pack::{pack, plan, units};
 use ferry_registry::cli::RegistryArgs;
@@ -51,6 +52,29 @@ struct Cli {
     /// ppc64le, s390x) or os/arch[/variant]. Repeatable. Default: all platforms.
     #[arg(long = "arch", value_name = "ARCH")]
     arch: Vec<String>,
+
+    /// Pack a delta: leave out every blob and manifest this earlier archive's index lists
+    /// (OLD/ferry-index.json; its signature OLD/ferry-index.json.sig must verify). Repeatable.
+    #[arg(long, value_name = "INDEX")]
+    base: Vec<PathBuf>,
+
+    /// Pack a delta against what the site registry holds, from `ferry-unpack inventory`.
+    /// Repeatable.
+    #[arg(long, value_name = "FILE")]
+    base_inventory: Vec<PathBuf>,
+
+    /// Public key that signed the --base indexes. Default: the public half of --sign-key.
+    #[arg(long, value_name = "KEY.pub")]
+    trust: Option<PathBuf>,
+
+    /// The site's public key that signed the --base-inventory files (FILE.sig).
+    #[arg(long, value_name = "KEY.pub")]
+    trust_inventory: Option<PathBuf>,
+
+    /// The delivery stream the archive belongs to; the site refuses a delta whose parent it
+    /// has not received. Default: the config file's name without extension.
+    #[arg(long, value_name = "NAME")]
+    stream: Option<String>,
 
     #[command(flatten)]
     registry: RegistryArgs,
@@ -132,6 +156,31 @@ fn run(cli: Cli) -> Result<()> {
         );
         return Ok(());
     }
+    let mut bases = Bases::default();
+    if !cli.base.is_empty() {
+        let trusted = match &cli.trust {
+            Some(p) => ferry_format::sign::load_public_key(p)?,
+            None => sign_key.as_ref().map(|k| k.public_key().clone()).context(
+                "--base needs --trust KEY.pub (or --sign-key) to check the base indexes",
+            )?,
+        };
+        for b in &cli.base {
+            bases.add_index(b, &trusted)?;
+        }
+    }
+    if !cli.base_inventory.is_empty() {
+        let trusted = match &cli.trust_inventory {
+            Some(p) => Some(ferry_format::sign::load_public_key(p)?),
+            None => None,
+        };
+        for b in &cli.base_inventory {
+            bases.add_inventory(b, trusted.as_ref())?;
+        }
+    }
+    let stream = cli
+        .stream
+        .clone()
+        .unwrap_or_else(|| ferry_pack::base::default_stream(&cli.config));
     let volume_size = cli
         .volume_size
         .or(config.archive_size.map(|g| g << 30))
@@ -145,6 +194,8 @@ fn run(cli: Cli) -> Result<()> {
             jobs: cli.jobs,
             sign_key: sign_key.expect("checked above"),
             quiet: cli.quiet,
+            bases,
+            stream,
         },
     )?;
     println!("{summary}");

@@ -19,6 +19,7 @@ use ferry_registry::{Client, RegistryError};
 use rayon::prelude::*;
 use ssh_key::PrivateKey;
 
+use crate::base::Bases;
 use crate::plan::Plan;
 
 /// How to write an archive.
@@ -28,6 +29,10 @@ pub struct PackOptions {
     pub jobs: usize,
     pub sign_key: PrivateKey,
     pub quiet: bool,
+    /// What the site already has (a delta carries none of it).
+    pub bases: Bases,
+    /// Stream name of the archive.
+    pub stream: String,
 }
 
 /// What was written.
@@ -37,6 +42,8 @@ pub struct PackSummary {
     pub manifests: usize,
     pub blobs: usize,
     pub blob_bytes: u64,
+    /// Blobs and manifests left to the bases (delta archives).
+    pub from_bases: usize,
     pub volumes: usize,
     pub volume_bytes: u64,
     pub index_bytes: u64,
@@ -45,9 +52,14 @@ pub struct PackSummary {
 
 impl std::fmt::Display for PackSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let based = if self.from_bases > 0 {
+            format!(" (+{} expected from the bases)", self.from_bases)
+        } else {
+            String::new()
+        };
         write!(
             f,
-            "packed {} images: {} manifests, {} blobs ({}) into {} volume(s) of {} total, index {} bytes, in {:.1}s ({:.4}x the unique blob bytes)",
+            "packed {} images: {} manifests, {} blobs ({}){based} into {} volume(s) of {} total, index {} bytes, in {:.1}s ({:.4}x the carried blob bytes)",
             self.images,
             self.manifests,
             self.blobs,
@@ -97,20 +109,39 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     let layout_refs = layout_refs(plan);
     let oci_index = oci::index_json_bytes(&layout_refs);
     let oci_layout = oci::oci_layout_bytes();
+    // What the archive carries: everything planned that no base brings.
+    let in_base = |d: &Digest| opts.bases.content.contains_key(d);
     let store: Vec<(Digest, u64)> = {
         let mut v: Vec<(Digest, u64)> = plan
             .manifests
             .iter()
+            .filter(|(d, _)| !in_base(d))
             .map(|(d, m)| (d.clone(), m.bytes.len() as u64))
             .collect();
         v.extend(
             plan.blobs
                 .iter()
-                .filter(|(d, _)| !plan.manifests.contains_key(*d))
+                .filter(|(d, _)| !plan.manifests.contains_key(*d) && !in_base(d))
                 .map(|(d, b)| (d.clone(), b.size)),
         );
         v
     };
+    let based: Vec<Blob> = plan
+        .manifests
+        .iter()
+        .map(|(d, m)| (d, m.bytes.len() as u64))
+        .chain(plan.blobs.iter().map(|(d, b)| (d, b.size)))
+        .filter_map(|(d, size)| {
+            let (id, blake3) = opts.bases.content.get(d)?;
+            Some(Blob {
+                digest: d.clone(),
+                size,
+                blake3: blake3.clone(),
+                parts: Vec::new(),
+                base: Some(id.clone()),
+            })
+        })
+        .collect();
     let mut items = vec![Content::File {
         path: oci::OCI_LAYOUT_PATH.into(),
         size: oci_layout.len() as u64,
@@ -220,11 +251,15 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
                         blake3: (ps.len() > 1).then_some(h),
                     })
                     .collect(),
+                base: None,
             }
         })
         .collect();
+    let from_bases = based.len();
     let mut blobs = blobs;
+    blobs.extend(based);
     blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
+    blobs.dedup_by(|a, b| a.digest == b.digest);
     let manifests: Vec<ManifestRecord> = plan
         .manifests
         .iter()
@@ -254,6 +289,8 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         manifests,
         blobs,
         files,
+        stream: Some(crate::base::stream_of(&opts.stream, &opts.bases)),
+        parents: opts.bases.parents.clone(),
     };
     index
         .validate()
@@ -268,8 +305,9 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     Ok(PackSummary {
         images: index.images.len(),
         manifests: index.manifests.len(),
-        blobs: index.blobs.len(),
+        blobs: index.blobs.len() - from_bases,
         blob_bytes: index.total_blob_bytes(),
+        from_bases,
         volumes: index.volumes.len(),
         volume_bytes: index.total_volume_bytes(),
         index_bytes: bytes.len() as u64,

@@ -649,6 +649,77 @@ impl Client {
         Ok(())
     }
 
+    /// Lists the repositories of a registry (`/v2/_catalog`, following pagination).
+    pub fn list_repositories(&self, host: &str) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Catalog {
+            #[serde(default)]
+            repositories: Vec<String>,
+        }
+        let repo = Repo::new(host, "");
+        let mut out = Vec::new();
+        let mut path = "/v2/_catalog?n=1000".to_string();
+        loop {
+            let resp = self.retry(&format!("catalog of {host}"), || {
+                let resp = self.exchange(
+                    &repo,
+                    "registry:catalog:*",
+                    "GET",
+                    &path,
+                    &[],
+                    Payload::Empty,
+                )?;
+                self.expect(resp, &repo, "GET", &path, &[200], "repository catalog")
+            })?;
+            let next = header(&resp, "link").and_then(|l| next_link(&l));
+            let page: Catalog =
+                serde_json::from_slice(&read_limited(resp, 64 << 20, "GET", &path)?)
+                    .map_err(|e| RegistryError::Protocol(format!("{host}: bad catalog: {e}")))?;
+            let empty = page.repositories.is_empty();
+            out.extend(page.repositories);
+            match next {
+                Some(n) if !empty => path = n,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists the tags of a repository (following pagination); empty when it has none.
+    pub fn list_tags(&self, repo: &Repo) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut out = Vec::new();
+        let mut path = format!("/v2/{}/tags/list?n=1000", repo.name);
+        let scope = pull_scope(repo);
+        loop {
+            let resp = self.retry(&format!("tags of {repo}"), || {
+                let resp = self.exchange(repo, &scope, "GET", &path, &[], Payload::Empty)?;
+                self.expect(resp, repo, "GET", &path, &[200], "tag list")
+            });
+            // A repository whose manifests are all untagged answers 404 (NAME_UNKNOWN).
+            let resp = match resp {
+                Err(RegistryError::NotFound { .. }) if out.is_empty() => return Ok(out),
+                other => other?,
+            };
+            let next = header(&resp, "link").and_then(|l| next_link(&l));
+            let page: Tags =
+                serde_json::from_slice(&read_limited(resp, 64 << 20, "GET", &path)?)
+                    .map_err(|e| RegistryError::Protocol(format!("{repo}: bad tag list: {e}")))?;
+            let tags = page.tags.unwrap_or_default();
+            let empty = tags.is_empty();
+            out.extend(tags);
+            match next {
+                Some(n) if !empty => path = n,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Maps an unexpected status to an error that names the object and says what to do.
     fn expect(
         &self,
@@ -699,6 +770,18 @@ fn header(resp: &Response<Body>, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// The target of a `Link: </v2/...>; rel="next"` header.
+fn next_link(link: &str) -> Option<String> {
+    let (target, rel) = link.split_once(';')?;
+    rel.contains("next").then(|| {
+        target
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
+    })
 }
 
 fn with_query(url: &str, q: &str) -> String {

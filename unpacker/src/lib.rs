@@ -5,6 +5,8 @@
 //! - [`verify`]: checking every volume and blob offline;
 //! - [`push`]: copying blobs, then manifests, then tags into the target registry.
 
+pub mod inventory;
 pub mod media;
 pub mod push;
+pub mod state;
 pub mod verify;

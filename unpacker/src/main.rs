@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ferry_format::volume::human;
 use ferry_registry::cli::RegistryArgs;
 use ferry_unpack::media::{load_trust, Media};
 use ferry_unpack::push::{self, PushOptions, Target};
-use ferry_unpack::verify;
+use ferry_unpack::{inventory, verify};
 
 /// Verify a ferry archive offline and push it into the site's registry.
 ///
@@ -30,6 +30,7 @@ struct Cli {
 enum Command {
     /// Check the archive offline: the index signature, every volume byte and every blob's
     /// sha256 and blake3. Lists each problem by name; exits 1 if there is any. No network.
+    /// For a delta, also says what it brings and what it expects the site to hold.
     Verify {
         /// The archive directory (holding ferry-index.json).
         dir: PathBuf,
@@ -39,11 +40,16 @@ enum Command {
         /// Volumes checked in parallel.
         #[arg(long, short = 'j', default_value_t = 4, value_name = "N")]
         jobs: usize,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Push the archive into a registry: blobs, then manifests, then tags. Verifies every blob
     /// while it streams; skips what the registry already holds, so a re-run after an
     /// interruption finishes the job. Source repository `<registry>/<repo>` becomes
-    /// `<HOST>/<NAMESPACE>/<repo>`.
+    /// `<HOST>/<NAMESPACE>/<repo>`. A delta is pushed only if its parent archive arrived and
+    /// everything it does not carry is at the target (or in --base-media); the archive is then
+    /// recorded in `<NAMESPACE>/ferry-state`.
     Push {
         /// The archive directory (holding ferry-index.json).
         dir: PathBuf,
@@ -56,11 +62,32 @@ enum Command {
         /// Parallel uploads.
         #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
         jobs: usize,
+        /// A base archive of this delta, to take what the target lacks from. Repeatable.
+        #[arg(long, value_name = "DIR")]
+        base_media: Vec<PathBuf>,
+        /// Push a delta even though the target has no record of its parent archive.
+        #[arg(long)]
+        allow_gap: bool,
         #[command(flatten)]
         registry: RegistryArgs,
         /// No progress lines.
         #[arg(long, short = 'q')]
         quiet: bool,
+    },
+    /// Write what a registry holds (repositories, manifests, blobs, streams received) to a file
+    /// that `ferry-pack --base-inventory` packs a delta against.
+    Inventory {
+        /// The registry: HOST[:PORT][/NAMESPACE].
+        #[arg(long, value_name = "TARGET")]
+        from: String,
+        /// Where to write the inventory (JSON).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Sign it (FILE.sig) with this OpenSSH ed25519 site key.
+        #[arg(long, value_name = "KEY")]
+        sign_key: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
 }
 
@@ -77,70 +104,59 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Verify { dir, trust, jobs } => {
+        Command::Verify {
+            dir,
+            trust,
+            jobs,
+            json,
+        } => {
             let key = load_trust(&trust)?;
             let media = Media::open(&dir, &key)?;
-            let index = &media.index;
-            println!(
-                "archive {} made {} by {}: {} images, {} blobs, {} volumes",
-                index.archive_id,
-                index.created,
-                index.tool,
-                index.images.len(),
-                index.blobs.len(),
-                index.volumes.len()
-            );
-            println!(
-                "signature: good (key {})",
-                key.fingerprint(Default::default())
-            );
             let report = verify::verify(&media, jobs);
-            if report.ok() {
-                println!(
-                    "OK: {} volumes, {} blobs, {} verified in {:.1}s",
-                    report.volumes,
-                    report.blobs,
-                    human(report.bytes),
-                    report.seconds
-                );
-                Ok(ExitCode::SUCCESS)
+            let summary = verify::Summary::of(&media, &report);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                for p in &report.problems {
-                    println!("PROBLEM: {p}");
-                }
-                let affected = verify::affected_images(&media, &report.bad_blobs);
-                for a in &affected {
-                    println!("AFFECTED IMAGE: {a}");
-                }
-                println!(
-                    "FAILED: {} problem(s); {} blob(s) damaged or missing; {} of {} images affected",
-                    report.problems.len(),
-                    report.bad_blobs.len(),
-                    affected.len(),
-                    index.images.len()
+                print!(
+                    "{}",
+                    summary.text(&key.fingerprint(Default::default()).to_string())
                 );
-                Ok(ExitCode::FAILURE)
             }
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Push {
             dir,
             trust,
             to,
             jobs,
+            base_media,
+            allow_gap,
             registry,
             quiet,
         } => {
             let key = load_trust(&trust)?;
             let media = Media::open(&dir, &key)?;
+            let bases = base_media
+                .iter()
+                .map(|d| {
+                    Media::open(d, &key).with_context(|| format!("--base-media {}", d.display()))
+                })
+                .collect::<Result<Vec<_>>>()?;
             let target = Target::parse(&to)?;
             let client = registry.client()?;
             let report = push::push(
                 &media,
+                &bases,
                 &client,
                 &PushOptions {
                     target,
                     jobs,
                     quiet,
+                    allow_gap,
                 },
             )?;
             for (src, dst) in &report.images_done {
@@ -148,6 +164,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             for (src, why) in &report.images_failed {
                 println!("NOT PUSHED {src}: {why}");
+            }
+            if let Some(s) = &report.recorded {
+                println!(
+                    "recorded archive {} as sequence {} of stream {:?} at the target",
+                    media.index.archive_id, s.sequence, s.name
+                );
             }
             println!(
                 "{} images pushed, {} not; blobs: {} uploaded ({}), {} mounted, {} already there; manifests: {} pushed, {} already there; {} tags; {:.1}s",
@@ -167,6 +189,49 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Inventory {
+            from,
+            out,
+            sign_key,
+            registry,
+        } => {
+            let target = Target::parse(&from)?;
+            let key = match &sign_key {
+                Some(p) => {
+                    let pass = std::env::var("FERRY_SIGN_KEY_PASSPHRASE").ok();
+                    Some(ferry_format::sign::load_private_key(p, pass.as_deref())?)
+                }
+                None => None,
+            };
+            let client = registry.client()?;
+            let inv = inventory::take(&client, &target)?;
+            let bytes = inv.to_vec();
+            std::fs::write(&out, &bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            if let Some(k) = &key {
+                let sig = ferry_format::sign::sign_in(
+                    &bytes,
+                    k,
+                    ferry_format::inventory::INVENTORY_NAMESPACE,
+                )?;
+                let mut sig_path = out.clone().into_os_string();
+                sig_path.push(".sig");
+                std::fs::write(&sig_path, sig)?;
+            }
+            println!(
+                "inventory of {}: {} repositories, {} manifests, {} blobs, {} stream(s) -> {}",
+                inv.target,
+                inv.repositories.len(),
+                inv.repositories
+                    .iter()
+                    .map(|r| r.manifests.len())
+                    .sum::<usize>(),
+                inv.blobs.len(),
+                inv.streams.len(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -15,8 +15,8 @@ use ssh_key::PublicKey;
 pub struct Media {
     pub dir: PathBuf,
     pub index: Index,
-    /// Size of the index file.
-    pub index_bytes: u64,
+    /// The index file's exact bytes (as signed).
+    pub index_raw: Vec<u8>,
 }
 
 impl Media {
@@ -45,7 +45,7 @@ impl Media {
         Ok(Media {
             dir: dir.to_path_buf(),
             index,
-            index_bytes: bytes.len() as u64,
+            index_raw: bytes,
         })
     }
 

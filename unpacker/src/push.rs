@@ -27,6 +27,7 @@ use ferry_registry::{Client, Repo};
 use rayon::prelude::*;
 
 use crate::media::Media;
+use crate::state;
 
 /// Blobs up to this size are read and verified in memory, then sent in one PUT.
 const SMALL_BLOB: u64 = 4 * 1024 * 1024;
@@ -79,6 +80,32 @@ pub struct PushOptions {
     pub target: Target,
     pub jobs: usize,
     pub quiet: bool,
+    /// Push a delta even if the target has no record of its parent archive.
+    pub allow_gap: bool,
+}
+
+/// Where blob and manifest bytes can be read: the archive being pushed, then the base
+/// archives given with `--base-media`.
+pub struct Sources<'a> {
+    list: Vec<(&'a Index, Vec<Option<File>>)>,
+}
+
+impl<'a> Sources<'a> {
+    pub fn new(media: &'a Media, bases: &'a [Media]) -> Sources<'a> {
+        let list = std::iter::once(media)
+            .chain(bases)
+            .map(|m| (&m.index, m.open_volumes()))
+            .collect();
+        Sources { list }
+    }
+
+    /// The first source that carries `d`, with its volumes.
+    fn carried(&self, d: &Digest) -> Option<(&ferry_format::index::Blob, &[Option<File>])> {
+        self.list.iter().find_map(|(index, vols)| {
+            let b = index.blob(d)?;
+            b.carried().then_some((b, vols.as_slice()))
+        })
+    }
 }
 
 /// What a push did.
@@ -95,6 +122,8 @@ pub struct PushReport {
     pub images_done: Vec<(String, String)>,
     /// Images not pushed, with the reason.
     pub images_failed: Vec<(String, String)>,
+    /// The stream position recorded at the target (when the archive names a stream).
+    pub recorded: Option<ferry_format::index::Stream>,
     pub seconds: f64,
 }
 
@@ -162,13 +191,18 @@ fn post_order(
 
 /// Pushes everything the archive holds. Images whose content is damaged or missing are left
 /// out (reported in `images_failed`); everything else is pushed.
-pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushReport> {
+pub fn push(
+    media: &Media,
+    bases: &[Media],
+    client: &Client,
+    opts: &PushOptions,
+) -> Result<PushReport> {
     let started = Instant::now();
     let index = &media.index;
     let work = plan_repos(index, &opts.target)?;
     client.ping(&opts.target.host)?;
-    let volumes = media.open_volumes();
-    for (i, v) in volumes.iter().enumerate() {
+    let sources = Sources::new(media, bases);
+    for (i, v) in sources.list[0].1.iter().enumerate() {
         if v.is_none() {
             eprintln!(
                 "warning: volume {} is missing or has the wrong size; images that need it will not be pushed",
@@ -176,6 +210,22 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
             );
         }
     }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()?;
+
+    // A delta: its parent archives must have arrived, and what it does not carry must be at
+    // the target (or in --base-media), before anything is changed.
+    let state = match &index.stream {
+        Some(s) => Some(state::read(client, &opts.target, &s.name)?),
+        None => None,
+    };
+    if let (Some(stream), Some(state)) = (&index.stream, &state) {
+        let given: Vec<&str> = bases.iter().map(|b| b.index.archive_id.as_str()).collect();
+        check_parents(index, stream, state, &given, &opts.target, opts.allow_gap)?;
+    }
+    let origins =
+        pool.install(|| preflight(client, index, &sources, &work, bases, &opts.target))?;
 
     // Blobs: one task per digest; the first repository that needs it gets the upload, the
     // others a mount from there.
@@ -194,12 +244,10 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
     let progress = Progress::start("pushed", tasks.len() as u64, total, opts.quiet);
     let report = Mutex::new(PushReport::default());
     let failed_blobs: Mutex<HashMap<Digest, String>> = Mutex::new(HashMap::new());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build()?;
     pool.install(|| {
         tasks.par_iter().for_each(|(digest, repos)| {
-            let r = push_blob(client, index, &volumes, digest, repos, &progress.counters);
+            let origin = origins.get(*digest);
+            let r = push_blob(client, &sources, digest, repos, origin, &progress.counters);
             let mut rep = report.lock().expect("lock");
             match r {
                 Ok(o) => {
@@ -246,11 +294,11 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
                     local_failed.insert(d.clone(), why);
                     continue;
                 }
-                match push_manifest(client, index, &volumes, &w.repo, d, &m.media_type) {
+                match push_manifest(client, &sources, &w.repo, d, &m.media_type) {
                     Ok(true) => counts.lock().expect("lock").0 += 1,
                     Ok(false) => counts.lock().expect("lock").1 += 1,
                     Err(e) => {
-                        let hint = sparse_hint(index, &volumes, d, &w.repo).unwrap_or_default();
+                        let hint = sparse_hint(index, &sources, d, &w.repo).unwrap_or_default();
                         local_failed.insert(d.clone(), format!("{e:#}{hint}"));
                     }
                 }
@@ -276,15 +324,7 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
         }
         let mut tag_error = None;
         for tag in &img.tags {
-            match push_tag(
-                client,
-                index,
-                &volumes,
-                &repo,
-                tag,
-                &img.digest,
-                &img.media_type,
-            ) {
+            match push_tag(client, &sources, &repo, tag, &img.digest, &img.media_type) {
                 Ok(true) => report.tags_pushed += 1,
                 Ok(false) => {}
                 Err(e) => tag_error = Some(format!("tag {tag}: {e:#}")),
@@ -295,8 +335,150 @@ pub fn push(media: &Media, client: &Client, opts: &PushOptions) -> Result<PushRe
             None => report.images_done.push((img.source.clone(), by_digest)),
         }
     }
+    // Record the archive at the target once all of it arrived.
+    if let (Some(state), true) = (&state, report.images_failed.is_empty()) {
+        state::record(client, &opts.target, state, index, &media.index_raw)?;
+        report.recorded = index.stream.clone();
+    }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Refuses a delta whose parent archive (same stream) the target has no record of, unless the
+/// parent's media is given with --base-media.
+fn check_parents(
+    index: &Index,
+    stream: &ferry_format::index::Stream,
+    state: &state::StreamState,
+    given: &[&str],
+    target: &Target,
+    allow_gap: bool,
+) -> Result<()> {
+    for p in &index.parents {
+        let Some(ps) = &p.stream else { continue };
+        if ps.name != stream.name || state.has(&p.id) || given.contains(&p.id.as_str()) {
+            continue;
+        }
+        let last = match state.last() {
+            Some(r) => format!(
+                "the last archive it recorded is sequence {} ({})",
+                r.sequence, r.archive_id
+            ),
+            None => "it has no record of this stream".to_string(),
+        };
+        let msg = format!(
+            "this archive is sequence {} of stream {:?} and builds on sequence {} (archive {}), which {} has not received: {last}. Push archive {} (stream {:?}, sequence {}) first",
+            stream.sequence, stream.name, ps.sequence, p.id, target.host, p.id, ps.name, ps.sequence
+        );
+        if allow_gap {
+            eprintln!("warning: {msg}; going on because of --allow-gap");
+        } else {
+            bail!("{msg}, or pass --allow-gap if its content reached the target another way");
+        }
+    }
+    Ok(())
+}
+
+/// For every blob and manifest the archive lists but does not carry: finds it at the target
+/// (returning, for blobs, a repository to mount from) or in a base medium. Fails, naming the
+/// archives that must be pushed first, if anything is nowhere.
+fn preflight(
+    client: &Client,
+    index: &Index,
+    sources: &Sources,
+    work: &[RepoWork],
+    bases: &[Media],
+    target: &Target,
+) -> Result<HashMap<Digest, Repo>> {
+    let mut candidates: Vec<Repo> = work.iter().map(|w| w.repo.clone()).collect();
+    for b in bases {
+        for img in &b.index.images {
+            let r = Repo::new(target.host.clone(), target.repository(&img.repository));
+            if !candidates.contains(&r) {
+                candidates.push(r);
+            }
+        }
+    }
+    let mut checks: Vec<(&Repo, &Digest, bool)> = Vec::new();
+    for w in work {
+        for d in &w.blobs {
+            if index.blob(d).is_some_and(|b| !b.carried()) && sources.carried(d).is_none() {
+                checks.push((&w.repo, d, false));
+            }
+        }
+        for d in &w.manifests {
+            if index.blob(d).is_some_and(|b| !b.carried()) && sources.carried(d).is_none() {
+                checks.push((&w.repo, d, true));
+            }
+        }
+    }
+    let results: Vec<Result<Option<Repo>>> = checks
+        .par_iter()
+        .map(|(repo, d, is_manifest)| {
+            if *is_manifest {
+                return Ok(client
+                    .manifest_digest(repo, &d.to_string())?
+                    .map(|_| (*repo).clone()));
+            }
+            if client.blob_exists(repo, d)? {
+                return Ok(Some((*repo).clone()));
+            }
+            for c in &candidates {
+                if c != *repo && client.blob_exists(c, d)? {
+                    return Ok(Some(c.clone()));
+                }
+            }
+            Ok(None)
+        })
+        .collect();
+    let mut origins = HashMap::new();
+    let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for ((repo, d, is_manifest), r) in checks.iter().zip(results) {
+        match r? {
+            Some(found) => {
+                if !is_manifest {
+                    origins.entry((*d).clone()).or_insert(found);
+                }
+            }
+            None => {
+                let base = index
+                    .blob(d)
+                    .and_then(|b| b.base.clone())
+                    .unwrap_or_default();
+                let what = if *is_manifest { "manifest" } else { "blob" };
+                missing
+                    .entry(base)
+                    .or_default()
+                    .insert(format!("{what} {d} for {repo}"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(origins);
+    }
+    let mut msg = String::from("nothing was pushed: this delta needs content that is neither at the target nor in --base-media:");
+    for (base, items) in &missing {
+        let from = match index.parent(base) {
+            Some(p) if p.kind == ferry_format::index::PARENT_ARCHIVE => match &p.stream {
+                Some(s) => format!(
+                    "archive {} (stream {:?}, sequence {})",
+                    p.id, s.name, s.sequence
+                ),
+                None => format!("archive {}", p.id),
+            },
+            Some(p) => format!(
+                "the inventory of {} this delta was packed against (it is no longer there)",
+                p.target.as_deref().unwrap_or("the target")
+            ),
+            None => "an unknown base".to_string(),
+        };
+        msg.push_str(&format!(
+            "\n  {} item(s) expected from {from}; push that archive first or give its media with --base-media DIR (e.g. {})",
+            items.len(),
+            items.iter().next().map(String::as_str).unwrap_or("")
+        ));
+    }
+    bail!(msg)
 }
 
 #[derive(Default)]
@@ -309,15 +491,12 @@ struct BlobOutcome {
 
 fn push_blob(
     client: &Client,
-    index: &Index,
-    volumes: &[Option<File>],
+    sources: &Sources,
     digest: &Digest,
     repos: &[&Repo],
+    origin: Option<&Repo>,
     counters: &Counters,
 ) -> Result<BlobOutcome> {
-    let blob = index
-        .blob(digest)
-        .ok_or_else(|| anyhow::anyhow!("not stored in the archive"))?;
     let mut out = BlobOutcome::default();
     let mut present_in: Option<&Repo> = None;
     for repo in repos {
@@ -327,12 +506,18 @@ fn push_blob(
             present_in.get_or_insert(repo);
             continue;
         }
-        if let Some(from) = present_in {
+        if let Some(from) = present_in.or(origin) {
             if client.mount_blob(repo, digest, &from.name)? {
                 out.mounted += 1;
+                present_in.get_or_insert(repo);
                 continue;
             }
         }
+        let (blob, volumes) = sources.carried(digest).ok_or_else(|| {
+            anyhow::anyhow!(
+                "not carried by this archive (nor by --base-media) and not at the target"
+            )
+        })?;
         upload(client, volumes, blob, repo)?;
         out.uploaded += 1;
         out.bytes += blob.size;
@@ -410,10 +595,11 @@ impl<R: Read> Read for &SharedReader<R> {
     }
 }
 
-fn read_manifest(index: &Index, volumes: &[Option<File>], d: &Digest) -> Result<Vec<u8>> {
-    let blob = index
-        .blob(d)
-        .ok_or_else(|| anyhow::anyhow!("manifest {d} is not stored"))?;
+/// Reads a manifest's bytes from the first source that carries it, checking its digest.
+fn read_manifest(sources: &Sources, d: &Digest) -> Result<Vec<u8>> {
+    let (blob, volumes) = sources
+        .carried(d)
+        .ok_or_else(|| anyhow::anyhow!("manifest {d} is not carried (nor by --base-media)"))?;
     let mut bytes = Vec::with_capacity(blob.size as usize);
     PartsReader::new(volumes, &blob.parts)
         .read_to_end(&mut bytes)
@@ -426,9 +612,9 @@ fn read_manifest(index: &Index, volumes: &[Option<File>], d: &Digest) -> Result<
 
 /// When an index was packed with a platform filter, some of its children are not carried, and
 /// registries that check references (CNCF distribution does) refuse it. Says so, and what to do.
-fn sparse_hint(index: &Index, volumes: &[Option<File>], d: &Digest, repo: &Repo) -> Option<String> {
+fn sparse_hint(index: &Index, sources: &Sources, d: &Digest, repo: &Repo) -> Option<String> {
     let record = index.manifest(d)?;
-    let bytes = read_manifest(index, volumes, d).ok()?;
+    let bytes = read_manifest(sources, d).ok()?;
     let (parsed, _) = ferry_format::manifest::Manifest::parse(&bytes, &record.media_type).ok()?;
     let ferry_format::manifest::Manifest::Index { manifests } = parsed else {
         return None;
@@ -446,8 +632,7 @@ fn sparse_hint(index: &Index, volumes: &[Option<File>], d: &Digest, repo: &Repo)
 /// Pushes a manifest by digest unless it is there. Returns whether it was pushed.
 fn push_manifest(
     client: &Client,
-    index: &Index,
-    volumes: &[Option<File>],
+    sources: &Sources,
     repo: &Repo,
     d: &Digest,
     media_type: &str,
@@ -455,16 +640,16 @@ fn push_manifest(
     if client.manifest_digest(repo, &d.to_string())?.is_some() {
         return Ok(false);
     }
-    let bytes = read_manifest(index, volumes, d)?;
+    let bytes = read_manifest(sources, d)?;
     client.put_manifest(repo, &d.to_string(), media_type, &bytes)?;
     Ok(true)
 }
 
-/// Points a tag at a manifest unless it already does. Returns whether it was pushed.
+/// Points a tag at a manifest unless it already does. Returns whether it was pushed. The bytes
+/// come from the media, or (for a delta that does not carry the manifest) from the target.
 fn push_tag(
     client: &Client,
-    index: &Index,
-    volumes: &[Option<File>],
+    sources: &Sources,
     repo: &Repo,
     tag: &str,
     d: &Digest,
@@ -473,7 +658,10 @@ fn push_tag(
     if client.manifest_digest(repo, tag)?.as_ref() == Some(d) {
         return Ok(false);
     }
-    let bytes = read_manifest(index, volumes, d)?;
+    let bytes = match read_manifest(sources, d) {
+        Ok(b) => b,
+        Err(_) => client.get_manifest(repo, &d.to_string())?.bytes,
+    };
     client.put_manifest(repo, tag, media_type, &bytes)?;
     Ok(true)
 }

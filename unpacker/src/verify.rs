@@ -10,6 +10,8 @@ use ferry_format::layout;
 use ferry_format::volume::{verify_volume, PartsReader, Problem};
 use rayon::prelude::*;
 
+use ferry_format::volume::human;
+
 use crate::media::Media;
 
 /// What verification found.
@@ -125,4 +127,187 @@ pub fn affected_images(media: &Media, bad_blobs: &BTreeSet<usize>) -> Vec<String
         })
         .map(|img| img.source.clone())
         .collect()
+}
+
+/// What `verify` reports: the archive, what it brings and expects, and what is wrong.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub archive_id: String,
+    pub created: String,
+    pub tool: String,
+    pub stream: Option<ferry_format::index::Stream>,
+    pub images: Vec<ImageLine>,
+    /// Blobs and manifests the archive carries.
+    pub carried: Count,
+    /// Blobs and manifests expected at the site, per parent.
+    pub expected: Vec<Expected>,
+    pub volumes: usize,
+    pub ok: bool,
+    pub problems: Vec<ProblemLine>,
+    pub affected_images: Vec<String>,
+    pub bytes_verified: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageLine {
+    pub source: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub platforms: Vec<String>,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Count {
+    pub count: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Expected {
+    pub parent: String,
+    pub kind: String,
+    pub stream: Option<ferry_format::index::Stream>,
+    pub target: Option<String>,
+    pub count: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ProblemLine {
+    pub subject: String,
+    pub message: String,
+}
+
+impl Summary {
+    pub fn of(media: &Media, report: &Report) -> Summary {
+        let index = &media.index;
+        let mut carried = Count::default();
+        let mut expected: Vec<Expected> = index
+            .parents
+            .iter()
+            .map(|p| Expected {
+                parent: p.id.clone(),
+                kind: p.kind.clone(),
+                stream: p.stream.clone(),
+                target: p.target.clone(),
+                count: 0,
+                bytes: 0,
+            })
+            .collect();
+        for b in &index.blobs {
+            match &b.base {
+                None => {
+                    carried.count += 1;
+                    carried.bytes += b.size;
+                }
+                Some(id) => {
+                    if let Some(e) = expected.iter_mut().find(|e| &e.parent == id) {
+                        e.count += 1;
+                        e.bytes += b.size;
+                    }
+                }
+            }
+        }
+        Summary {
+            archive_id: index.archive_id.clone(),
+            created: index.created.clone(),
+            tool: index.tool.clone(),
+            stream: index.stream.clone(),
+            images: index
+                .images
+                .iter()
+                .map(|i| ImageLine {
+                    source: i.source.clone(),
+                    digest: i.digest.to_string(),
+                    tags: i.tags.clone(),
+                    platforms: i.platforms.clone(),
+                })
+                .collect(),
+            carried,
+            expected,
+            volumes: index.volumes.len(),
+            ok: report.ok(),
+            problems: report
+                .problems
+                .iter()
+                .map(|p| ProblemLine {
+                    subject: p.subject.clone(),
+                    message: p.message.clone(),
+                })
+                .collect(),
+            affected_images: affected_images(media, &report.bad_blobs),
+            bytes_verified: report.bytes,
+            seconds: report.seconds,
+        }
+    }
+
+    /// The human report.
+    pub fn text(&self, key_fingerprint: &str) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "archive {} made {} by {}: {} images, {} volumes",
+            self.archive_id,
+            self.created,
+            self.tool,
+            self.images.len(),
+            self.volumes
+        );
+        let _ = writeln!(s, "signature: good (key {key_fingerprint})");
+        if let Some(st) = &self.stream {
+            let _ = writeln!(s, "stream {:?}, sequence {}", st.name, st.sequence);
+        }
+        let _ = writeln!(
+            s,
+            "brings {} blobs and manifests ({})",
+            self.carried.count,
+            human(self.carried.bytes)
+        );
+        for e in &self.expected {
+            let from = match (&e.stream, &e.target) {
+                (Some(st), _) => format!(
+                    "archive {} (stream {:?}, sequence {})",
+                    e.parent, st.name, st.sequence
+                ),
+                (None, Some(t)) => format!("the inventory of {t} ({})", e.parent),
+                _ => e.parent.clone(),
+            };
+            let _ = writeln!(
+                s,
+                "expects {} blobs and manifests ({}) at the site from {from}",
+                e.count,
+                human(e.bytes)
+            );
+        }
+        if self.ok {
+            let _ = writeln!(
+                s,
+                "OK: {} volumes, {} blobs, {} verified in {:.1}s",
+                self.volumes,
+                self.carried.count,
+                human(self.bytes_verified),
+                self.seconds
+            );
+        } else {
+            for p in &self.problems {
+                let _ = writeln!(s, "PROBLEM: {}: {}", p.subject, p.message);
+            }
+            for a in &self.affected_images {
+                let _ = writeln!(s, "AFFECTED IMAGE: {a}");
+            }
+            let _ = writeln!(
+                s,
+                "FAILED: {} problem(s); {} of {} images affected",
+                self.problems.len(),
+                self.affected_images.len(),
+                self.images.len()
+            );
+        }
+        s
+    }
 }
