@@ -8,12 +8,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ferry_format::hash::blake3_hex;
+use ferry_format::hash::{blake3_hex, DualHasher};
 use ferry_format::index::{Blob, File, Image, Index, ManifestRecord, Part, Volume};
 use ferry_format::layout::{self, Content, Placement};
 use ferry_format::oci::{self, LayoutRef};
 use ferry_format::volume::{human, VolumeSet};
-use ferry_format::{sign, Digest, HashingReader};
+use ferry_format::{sign, Digest};
 use ferry_registry::progress::{Counters, Progress};
 use ferry_registry::{Client, RegistryError};
 use rayon::prelude::*;
@@ -338,7 +338,9 @@ fn layout_refs(plan: &Plan) -> Vec<LayoutRef> {
     refs
 }
 
-/// Downloads one blob into its placements, hashing as it streams; retries transient failures.
+/// Downloads one blob into its placements, hashing as it streams. A dropped connection is
+/// resumed from the last byte received (HTTP `Range`) when the registry allows it; other
+/// transient failures are retried with backoff. Only a body whose sha256 matches is accepted.
 fn fetch_blob(
     client: &Client,
     set: &VolumeSet,
@@ -348,62 +350,91 @@ fn fetch_blob(
     from: &ferry_registry::Repo,
     counters: &Counters,
 ) -> Result<Stored> {
-    let mut counted = 0u64;
-    let result = client.retry(&format!("blob {digest} from {from}"), || {
-        counters.bytes.fetch_sub(counted, Ordering::Relaxed);
-        counted = 0;
-        let body = client.get_blob(from, digest)?;
-        if let Some(len) = body.size {
-            if len != size {
-                return Err(RegistryError::Protocol(format!(
-                    "{from} sends blob {digest} as {len} bytes, but the manifest says {size}"
-                )));
+    let what = format!("blob {digest} from {from}");
+    let url = format!("{from}/blobs/{digest}");
+    let mut writer = set.writer(placements);
+    let mut hasher = DualHasher::new();
+    let mut got = 0u64;
+    let mut attempt = 0u32;
+    let mut buf = vec![0u8; 256 * 1024];
+    // Each pass of the loop reads one body; `Err` from a pass is a transient failure to retry.
+    loop {
+        let pass = (|| -> std::result::Result<bool, RegistryError> {
+            let body = client.get_blob_from(from, digest, got)?;
+            if body.offset != got {
+                // The registry sent the whole blob again: start over.
+                counters.bytes.fetch_sub(got, Ordering::Relaxed);
+                writer = set.writer(placements);
+                hasher = DualHasher::new();
+                got = 0;
             }
-        }
-        let mut reader = HashingReader::new(body.reader.take(size + 1));
-        let mut writer = set.writer(placements);
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
+            let remaining = size - got;
+            if let Some(len) = body.size {
+                if len != remaining {
                     return Err(RegistryError::Transport {
                         method: "GET",
-                        url: format!("{from}/blobs/{digest}"),
-                        detail: format!("connection lost after {} bytes: {e}", reader.size()),
-                    })
+                        url: url.clone(),
+                        detail: format!(
+                            "the registry announces {len} bytes from offset {got}, the manifest says {remaining}"
+                        ),
+                    });
                 }
-            };
-            writer.write_all(&buf[..n]).map_err(|e| match e.kind() {
-                io::ErrorKind::InvalidData => RegistryError::Protocol(format!(
-                    "{from} sends more than the {size} bytes the manifest gives for blob {digest}"
-                )),
-                _ => RegistryError::Config(format!("writing to the archive failed: {e}")),
-            })?;
-            counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
-            counted += n as u64;
+            }
+            let mut reader = body.reader.take(remaining + 1);
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(RegistryError::Transport {
+                            method: "GET",
+                            url: url.clone(),
+                            detail: format!("connection lost after {got} of {size} bytes: {e}"),
+                        })
+                    }
+                };
+                if got + n as u64 > size {
+                    return Err(RegistryError::Protocol(format!(
+                        "{from} sends more than the {size} bytes the manifest gives for blob {digest}"
+                    )));
+                }
+                writer.write_all(&buf[..n]).map_err(|e| {
+                    RegistryError::Config(format!("writing to the archive failed: {e}"))
+                })?;
+                hasher.update(&buf[..n]);
+                got += n as u64;
+                counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            if got < size {
+                return Err(RegistryError::Transport {
+                    method: "GET",
+                    url: url.clone(),
+                    detail: format!("body ended after {got} of {size} bytes"),
+                });
+            }
+            Ok(true)
+        })();
+        match pass {
+            Ok(_) => break,
+            Err(e) if client.backoff(&what, attempt, &e) => attempt += 1,
+            Err(e) => return Err(e.into()),
         }
-        let part_hashes = writer.finish().map_err(|e| RegistryError::Transport {
-            method: "GET",
-            url: format!("{from}/blobs/{digest}"),
-            detail: format!("short body: {e}"),
-        })?;
-        let hashes = reader.finish();
-        if hashes.sha256 != *digest {
-            return Err(RegistryError::DigestMismatch {
-                host: from.host.clone(),
-                repo: from.name.clone(),
-                what: "blob".into(),
-                expected: digest.clone(),
-                found: hashes.sha256,
-            });
+    }
+    let part_hashes = writer.finish()?;
+    let hashes = hasher.finish();
+    if hashes.sha256 != *digest {
+        return Err(RegistryError::DigestMismatch {
+            host: from.host.clone(),
+            repo: from.name.clone(),
+            what: "blob".into(),
+            expected: digest.clone(),
+            found: hashes.sha256,
         }
-        Ok((hashes.blake3, part_hashes))
-    })?;
+        .into());
+    }
     counters.items.fetch_add(1, Ordering::Relaxed);
-    Ok(result)
+    Ok((hashes.blake3, part_hashes))
 }
 
 fn archive_id() -> Result<String> {

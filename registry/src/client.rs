@@ -82,8 +82,10 @@ pub struct FetchedManifest {
 /// A blob body being received.
 pub struct BlobBody {
     pub reader: Box<dyn Read + Send>,
-    /// `Content-Length`, when the registry sent one.
+    /// `Content-Length` of this body, when the registry sent one.
     pub size: Option<u64>,
+    /// The blob offset this body starts at (non-zero only for an honoured `Range`).
+    pub offset: u64,
 }
 
 #[derive(Default)]
@@ -95,6 +97,90 @@ struct AuthState {
 struct HostState {
     base: String,
     auth: Mutex<AuthState>,
+    gate: Gate,
+}
+
+/// Per-registry concurrency: at most `limit` requests in flight. A 429 halves the limit and
+/// holds every request until its `Retry-After` has passed; successes raise it again slowly
+/// (additive increase, multiplicative decrease).
+struct Gate {
+    state: Mutex<GateState>,
+    wake: std::sync::Condvar,
+}
+
+struct GateState {
+    limit: usize,
+    inflight: usize,
+    successes: usize,
+    not_before: std::time::Instant,
+}
+
+const GATE_MAX: usize = 32;
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            state: Mutex::new(GateState {
+                limit: GATE_MAX,
+                inflight: 0,
+                successes: 0,
+                not_before: std::time::Instant::now(),
+            }),
+            wake: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for a slot; the slot is freed when the permit drops.
+    fn enter(&self) -> Permit<'_> {
+        let mut g = self.state.lock().expect("lock");
+        loop {
+            let now = std::time::Instant::now();
+            if g.inflight < g.limit && now >= g.not_before {
+                g.inflight += 1;
+                return Permit(self);
+            }
+            let wait = if now < g.not_before {
+                g.not_before - now
+            } else {
+                Duration::from_millis(200)
+            };
+            g = self.wake.wait_timeout(g, wait).expect("lock").0;
+        }
+    }
+
+    /// Adjusts the limit to what the registry answered.
+    fn observe(&self, status: u16, retry_after: Option<u64>) {
+        let mut g = self.state.lock().expect("lock");
+        if status == 429 {
+            if g.limit > 1 {
+                eprintln!(
+                    "registry throttles (429): lowering concurrency to {}",
+                    g.limit / 2
+                );
+            }
+            g.limit = (g.limit / 2).max(1);
+            g.successes = 0;
+            let hold =
+                std::time::Instant::now() + Duration::from_secs(retry_after.unwrap_or(1).min(300));
+            g.not_before = g.not_before.max(hold);
+        } else if status < 400 {
+            g.successes += 1;
+            if g.successes >= 16 && g.limit < GATE_MAX {
+                g.limit += 1;
+                g.successes = 0;
+            }
+        }
+    }
+}
+
+/// A slot of a [`Gate`].
+struct Permit<'a>(&'a Gate);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().expect("lock").inflight -= 1;
+        self.0.wake.notify_all();
+    }
 }
 
 enum Payload<'a> {
@@ -178,6 +264,7 @@ impl Client {
         let state = Arc::new(HostState {
             base,
             auth: Mutex::new(AuthState::default()),
+            gate: Gate::new(),
         });
         Ok(self
             .hosts
@@ -228,6 +315,7 @@ impl Client {
                 req = req.header("Authorization", a.as_str());
             }
             let is_stream = matches!(payload, Payload::Stream(..));
+            let permit = st.gate.enter();
             let result = match &mut payload {
                 Payload::Empty => {
                     let req = req
@@ -250,7 +338,9 @@ impl Client {
                     agent.run(req)
                 }
             };
+            drop(permit);
             let resp = result.map_err(|e| transport_error(method, &shown_url, &repo.host, e))?;
+            st.gate.observe(resp.status().as_u16(), retry_after(&resp));
             if resp.status().as_u16() == 401 && attempt == 0 && !is_stream {
                 let challenge = resp
                     .headers()
@@ -369,6 +459,7 @@ impl Client {
                     url: realm.to_string(),
                     status: s,
                     detail: "token request failed".into(),
+                    retry_after: retry_after(&resp),
                 }),
             }
         })?;
@@ -391,17 +482,26 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             match f() {
-                Err(e) if e.is_transient() && attempt < self.opts.retries => {
-                    let base = 250u64 << attempt.min(6);
-                    let jitter = jitter_ms(base / 2 + 1);
-                    let wait = Duration::from_millis((base + jitter).min(15_000));
-                    eprintln!("retrying {what} in {wait:?}: {e}");
-                    std::thread::sleep(wait);
-                    attempt += 1;
-                }
+                Err(e) if self.backoff(what, attempt, &e) => attempt += 1,
                 other => return other,
             }
         }
+    }
+
+    /// After failed attempt number `attempt` (from 0): if the error is transient and retries
+    /// remain, says so, waits (exponential backoff with jitter, at least the registry's
+    /// `Retry-After`) and returns true.
+    pub fn backoff(&self, what: &str, attempt: u32, e: &RegistryError) -> bool {
+        if !e.is_transient() || attempt >= self.opts.retries {
+            return false;
+        }
+        let base = 250u64 << attempt.min(6);
+        let jitter = jitter_ms(base / 2 + 1);
+        let asked = e.retry_after().unwrap_or(0).min(300) * 1000;
+        let wait = Duration::from_millis((base + jitter).min(15_000).max(asked));
+        eprintln!("retrying {what} in {wait:?}: {e}");
+        std::thread::sleep(wait);
+        true
     }
 
     /// Fetches a manifest by tag or digest, exactly as the registry sends it.
@@ -510,16 +610,49 @@ impl Client {
 
     /// Starts streaming a blob. The caller hashes what it reads and checks the digest.
     pub fn get_blob(&self, repo: &Repo, digest: &Digest) -> Result<BlobBody> {
+        self.retry(&format!("blob {digest} of {repo}"), || {
+            self.get_blob_from(repo, digest, 0)
+        })
+    }
+
+    /// Starts streaming a blob from byte `offset` (HTTP `Range`), once, without retries. The
+    /// body says whether the registry honoured the range ([`BlobBody::offset`]); one that did
+    /// not sends the whole blob from 0.
+    pub fn get_blob_from(&self, repo: &Repo, digest: &Digest, offset: u64) -> Result<BlobBody> {
         let path = format!("/v2/{}/blobs/{digest}", repo.name);
         let scope = pull_scope(repo);
-        self.retry(&format!("blob {digest} of {repo}"), || {
-            let resp = self.exchange(repo, &scope, "GET", &path, &[], Payload::Empty)?;
-            let resp = self.expect(resp, repo, "GET", &path, &[200], &format!("blob {digest}"))?;
-            let size = header(&resp, "content-length").and_then(|l| l.parse().ok());
-            Ok(BlobBody {
-                reader: Box::new(resp.into_body().into_reader()),
-                size,
-            })
+        let range = format!("bytes={offset}-");
+        let headers: &[(&str, &str)] = if offset > 0 {
+            &[("Range", range.as_str())]
+        } else {
+            &[]
+        };
+        let resp = self.exchange(repo, &scope, "GET", &path, headers, Payload::Empty)?;
+        let resp = self.expect(
+            resp,
+            repo,
+            "GET",
+            &path,
+            &[200, 206],
+            &format!("blob {digest}"),
+        )?;
+        let start = if resp.status().as_u16() == 206 {
+            header(&resp, "content-range")
+                .and_then(|r| r.strip_prefix("bytes ")?.split('-').next()?.parse().ok())
+                .unwrap_or(u64::MAX)
+        } else {
+            0
+        };
+        if start != 0 && start != offset {
+            return Err(RegistryError::Protocol(format!(
+                "{repo}: asked blob {digest} from byte {offset}, got a range from {start}"
+            )));
+        }
+        let size = header(&resp, "content-length").and_then(|l| l.parse().ok());
+        Ok(BlobBody {
+            reader: Box::new(resp.into_body().into_reader()),
+            size,
+            offset: start,
         })
     }
 
@@ -742,6 +875,7 @@ impl Client {
             }),
             401 | 403 => Err(self.denied(repo, status)),
             _ => {
+                let after = retry_after(&resp);
                 let detail = read_limited(resp, 4096, method, path)
                     .ok()
                     .map(|b| error_detail(&b))
@@ -751,6 +885,7 @@ impl Client {
                     url: format!("{}{}", repo.host, path.split('?').next().unwrap_or(path)),
                     status,
                     detail: format!("{what}: {detail}"),
+                    retry_after: after,
                 })
             }
         }
@@ -763,6 +898,12 @@ fn pull_scope(repo: &Repo) -> String {
 
 fn push_scope(repo: &Repo) -> String {
     format!("repository:{}:pull,push", repo.name)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is treated as "a few seconds").
+fn retry_after(resp: &Response<Body>) -> Option<u64> {
+    let v = header(resp, "retry-after")?;
+    Some(v.trim().parse().unwrap_or(5))
 }
 
 fn header(resp: &Response<Body>, name: &str) -> Option<String> {

@@ -23,6 +23,8 @@ pub enum RegistryError {
         url: String,
         status: u16,
         detail: String,
+        /// Seconds the registry asked to wait (`Retry-After`).
+        retry_after: Option<u64>,
     },
     #[error("{method} {url} failed: {detail}")]
     Transport {
@@ -46,6 +48,14 @@ pub enum RegistryError {
 
 impl RegistryError {
     /// Whether retrying the same call may succeed (server errors, throttling, lost connections).
+    /// Seconds the registry asked to wait before retrying, if it said.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            RegistryError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Status { status, .. } => {
