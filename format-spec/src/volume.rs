@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::hash::DualHasher;
 use crate::index::{Index, Part};
 use crate::layout::{self, Entry, EntryKind, Layout, Placement};
+use crate::Digest;
 
 /// Suffix of a volume that is still being written.
 pub const PARTIAL_SUFFIX: &str = ".partial";
@@ -29,8 +30,9 @@ pub struct VolumeSet {
 }
 
 impl VolumeSet {
-    /// Creates (or truncates) every volume as `NAME.partial` at its final size and writes the
-    /// headers of all entries.
+    /// Opens (creating where missing) every volume as `NAME.partial` at its final size and
+    /// writes the headers of all entries. Bytes already in a `.partial` file from an interrupted
+    /// run are kept, so that [`VolumeSet::holds`] can find blobs that need no new download.
     pub fn create(dir: &Path, layout: &Layout) -> io::Result<VolumeSet> {
         let mut names = Vec::new();
         let mut files = Vec::new();
@@ -41,7 +43,7 @@ impl VolumeSet {
                 .read(true)
                 .write(true)
                 .create(true)
-                .truncate(true)
+                .truncate(false)
                 .open(&path)
                 .map_err(|e| ctx(e, &path, "create"))?;
             f.set_len(*size).map_err(|e| ctx(e, &path, "size"))?;
@@ -77,6 +79,43 @@ impl VolumeSet {
             part_hasher: blake3::Hasher::new(),
             part_hashes: Vec::new(),
         }
+    }
+
+    /// Whether the volumes already hold the blob `digest` at `placements` (left by an
+    /// interrupted run): if its bytes hash right, returns its blake3 and part hashes.
+    pub fn holds(
+        &self,
+        placements: &[Placement],
+        digest: &Digest,
+    ) -> Option<(String, Vec<String>)> {
+        let first = placements.first()?;
+        // A region never written is zeros: skip hashing it.
+        let mut probe = vec![0u8; first.size.min(4096) as usize];
+        self.files[first.volume as usize]
+            .read_exact_at(&mut probe, first.offset)
+            .ok()?;
+        if !probe.is_empty() && probe.iter().all(|b| *b == 0) {
+            return None;
+        }
+        let mut whole = crate::hash::DualHasher::new();
+        let mut parts = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        for p in placements {
+            let mut part = blake3::Hasher::new();
+            let mut at = 0u64;
+            while at < p.size {
+                let n = buf.len().min((p.size - at) as usize);
+                self.files[p.volume as usize]
+                    .read_exact_at(&mut buf[..n], p.offset + at)
+                    .ok()?;
+                whole.update(&buf[..n]);
+                part.update(&buf[..n]);
+                at += n as u64;
+            }
+            parts.push(part.finalize().to_hex().to_string());
+        }
+        let h = whole.finish();
+        (h.sha256 == *digest).then_some((h.blake3, parts))
     }
 
     /// Writes a whole small item (a layout file or a manifest) at its placements.

@@ -76,7 +76,8 @@ impl std::fmt::Display for PackSummary {
 /// What writing a blob yields: its blake3 and the blake3 of each of its parts.
 type Stored = (String, Vec<String>);
 
-/// Refuses to write over an existing archive, and clears what an interrupted run left behind.
+/// Refuses to write over a finished archive. What an interrupted run left behind is kept for
+/// reuse: volumes it had finished go back to `.partial`, so their blobs need no new download.
 pub fn prepare_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     if dir.join(ferry_format::INDEX_FILE).exists() {
@@ -89,12 +90,28 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let ours = name.ends_with(ferry_format::volume::PARTIAL_SUFFIX)
-            || layout::is_volume_name(name)
-            || name.starts_with("ferry-index.json");
-        if ours {
+        if layout::is_volume_name(name) {
+            let partial = dir.join(format!("{name}{}", ferry_format::volume::PARTIAL_SUFFIX));
+            std::fs::rename(&path, &partial)
+                .with_context(|| format!("cannot reuse leftover {}", path.display()))?;
+        } else if name.starts_with("ferry-index.json") {
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove leftover {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `.partial` volumes beyond the `count` the layout has (left by a larger earlier run).
+fn remove_extra_partials(dir: &Path, count: usize) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(vol) = name.strip_suffix(ferry_format::volume::PARTIAL_SUFFIX) {
+            let keep = (0..count).any(|i| layout::volume_name(i) == vol);
+            if layout::is_volume_name(vol) && !keep {
+                std::fs::remove_file(&path)?;
+            }
         }
     }
     Ok(())
@@ -155,6 +172,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         size: oci_index.len() as u64,
     });
     let layout = layout::plan(&items, opts.volume_size)?;
+    remove_extra_partials(&opts.to, layout.volume_sizes.len())?;
     let set = VolumeSet::create(&opts.to, &layout)?;
     let placements = &layout.placements;
     let last = placements.len() - 1;
@@ -184,14 +202,39 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         }
     }
 
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()?;
+
+    // Blobs an interrupted run already wrote (same layout) need no new download.
+    let found: Vec<(usize, Option<Stored>)> = pool.install(|| {
+        (0..store.len())
+            .into_par_iter()
+            .filter(|i| stored[*i].is_none())
+            .map(|si| (si, set.holds(&placements[si + 1], &store[si].0)))
+            .collect()
+    });
+    let mut reused = (0usize, 0u64);
+    for (si, f) in found {
+        if let Some(v) = f {
+            reused.0 += 1;
+            reused.1 += store[si].1;
+            stored[si] = Some(v);
+        }
+    }
+    if reused.0 > 0 && !opts.quiet {
+        eprintln!(
+            "resuming: {} blob(s) ({}) are already in the partial volumes",
+            reused.0,
+            human(reused.1)
+        );
+    }
+
     // Blobs: fetched in parallel, largest first so the tail is short.
     let mut todo: Vec<usize> = (0..store.len()).filter(|i| stored[*i].is_none()).collect();
     todo.sort_by_key(|i| std::cmp::Reverse(store[*i].1));
     let total_bytes: u64 = todo.iter().map(|i| store[*i].1).sum();
     let progress = Progress::start("pulled", todo.len() as u64, total_bytes, opts.quiet);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build()?;
     let results: Vec<(usize, Result<Stored>)> = pool.install(|| {
         todo.par_iter()
             .map(|&si| {

@@ -1,0 +1,315 @@
+//! Crash safety: ferry-pack and ferry-unpack push killed with SIGKILL at many points; each
+//! re-run finishes the job, reusing what the killed runs finished.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_e2e::{bin, digest_of, keygen, skopeo_raw, Run};
+use ferry_fixtures::faults::{Fault, FaultProxy};
+use ferry_fixtures::registry::TestRegistry;
+use ferry_fixtures::sets;
+use ferry_format::Index;
+
+const KILLS: u32 = 20;
+
+/// Runs a ferry binary to completion, or kills it (SIGKILL) after `kill_after`.
+fn run(name: &str, args: &[&str], kill_after: Option<Duration>) -> Option<Run> {
+    let mut child = Command::new(bin(name))
+        .args(args)
+        .env("REGISTRY_AUTH_FILE", "/nonexistent")
+        .env("HOME", "/nonexistent")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(d) = kill_after {
+        std::thread::sleep(d);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return None;
+        }
+    }
+    Some(child.wait_with_output().unwrap().into())
+}
+
+fn volumes(dir: &std::path::Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.ends_with(".tar") {
+            let bytes = std::fs::read(e.path()).unwrap();
+            out.insert(name, blake3::hash(&bytes).to_hex().to_string());
+        }
+    }
+    out
+}
+
+struct Slow {
+    source: TestRegistry,
+    target: TestRegistry,
+    /// Stalls every blob request, so that runs last long enough to be killed at many points.
+    src_proxy: FaultProxy,
+    dst_proxy: FaultProxy,
+    seeded: Vec<sets::Seeded>,
+    work: tempfile::TempDir,
+    key: std::path::PathBuf,
+    config: std::path::PathBuf,
+}
+
+impl Slow {
+    fn new() -> Slow {
+        let source = TestRegistry::start().unwrap();
+        let target = TestRegistry::start().unwrap();
+        let client = ferry_fixtures::seed::client().unwrap();
+        let seeded = sets::seed_standard(&client, &source.host, None).unwrap();
+        let stall = vec![Fault::Stall(Duration::from_millis(60))];
+        let src_proxy =
+            FaultProxy::start(&source.host, stall.clone(), u64::MAX, Some("/blobs/")).unwrap();
+        let dst_proxy = FaultProxy::start(&target.host, stall, u64::MAX, Some("/blobs/")).unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let key = keygen(work.path(), "k");
+        let through: Vec<_> = seeded
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                s.reference = s.reference.replacen(&source.host, &src_proxy.host, 1);
+                s
+            })
+            .collect();
+        let config = work.path().join("isc.yaml");
+        std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
+        Slow {
+            source,
+            target,
+            src_proxy,
+            dst_proxy,
+            seeded,
+            work,
+            key,
+            config,
+        }
+    }
+
+    fn pack_args(&self, dir: &std::path::Path) -> Vec<String> {
+        [
+            "--config",
+            self.config.to_str().unwrap(),
+            "--to",
+            dir.to_str().unwrap(),
+            "--sign-key",
+            self.key.to_str().unwrap(),
+            "--volume-size",
+            "1MiB",
+            "--jobs",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
+
+#[test]
+fn pack_killed_at_twenty_points_finishes_with_identical_volumes() {
+    let s = Slow::new();
+    let clean = s.work.path().join("clean");
+    let args = s.pack_args(&clean);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let r = run("ferry-pack", &refs, None).unwrap();
+    assert!(r.ok, "{}", r.text());
+    let duration = started.elapsed();
+    let clean_volumes = volumes(&clean);
+
+    // Twenty kill points spread over the run, each in its own directory, each followed by a
+    // re-run that must finish with the same volumes a clean run wrote.
+    let mut killed = 0;
+    let mut reused_runs = 0;
+    let mut dir = s.work.path().join("none");
+    for i in 1..=KILLS {
+        dir = s.work.path().join(format!("killed-{i}"));
+        let args = s.pack_args(&dir);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let at = duration * i / (KILLS + 1);
+        if run("ferry-pack", &refs, Some(at)).is_some() {
+            continue;
+        }
+        killed += 1;
+        // Never a volume that looks complete but is not: a final name means final bytes.
+        for (name, b3) in volumes(&dir) {
+            assert_eq!(
+                Some(&b3),
+                clean_volumes.get(&name),
+                "{name} looks complete but differs after a kill at {at:?}"
+            );
+        }
+        assert!(!dir.join("ferry-index.json").exists());
+        let rerun = run("ferry-pack", &refs, None).unwrap();
+        assert!(rerun.ok, "re-run after a kill at {at:?}: {}", rerun.text());
+        if rerun.stderr.contains("resuming:") {
+            reused_runs += 1;
+        }
+        assert_eq!(
+            volumes(&dir),
+            clean_volumes,
+            "volumes after a kill at {at:?} differ from a clean run"
+        );
+    }
+    assert!(
+        killed >= 15,
+        "only {killed} runs were killed mid-way (run lasted {duration:?})"
+    );
+    assert!(
+        reused_runs >= 5,
+        "only {reused_runs} re-runs reused downloaded blobs"
+    );
+    let pubkey = format!("{}.pub", s.key.display());
+    let v = ferry_e2e::ferry(
+        "ferry-unpack",
+        &["verify", dir.to_str().unwrap(), "--trust", &pubkey],
+    );
+    assert!(v.ok, "{}", v.text());
+    eprintln!("pack: {killed} kills over a {duration:?} run, {reused_runs} re-runs reused blobs");
+}
+
+#[test]
+fn push_killed_at_twenty_points_never_leaves_a_dangling_manifest() {
+    let s = Slow::new();
+    let archive = s.work.path().join("archive");
+    let args = s.pack_args(&archive);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(run("ferry-pack", &refs, None).unwrap().ok);
+    let index =
+        Index::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap()).unwrap();
+    let pubkey = format!("{}.pub", s.key.display());
+    let to = format!("{}/mirror", s.dst_proxy.host);
+    let push_args = [
+        "push",
+        archive.to_str().unwrap(),
+        "--trust",
+        &pubkey,
+        "--to",
+        &to,
+        "-j",
+        "2",
+    ];
+
+    // A clean push elsewhere, to time it.
+    let started = Instant::now();
+    let clean_to = format!("{}/clean", s.dst_proxy.host);
+    let clean = run(
+        "ferry-unpack",
+        &[
+            "push",
+            archive.to_str().unwrap(),
+            "--trust",
+            &pubkey,
+            "--to",
+            &clean_to,
+            "-j",
+            "2",
+        ],
+        None,
+    )
+    .unwrap();
+    assert!(clean.ok, "{}", clean.text());
+    let duration = started.elapsed();
+
+    let client = ferry_fixtures::seed::client().unwrap();
+    let direct =
+        |repo: &str| ferry_registry::Repo::new(s.target.host.clone(), format!("mirror/{repo}"));
+    let mut killed = 0;
+    for i in 1..=KILLS {
+        // Each run is killed after a slice of a clean run's time; together they cover it.
+        let at = duration * (1 + i % 3) / (KILLS + 2);
+        if run("ferry-unpack", &push_args, Some(at)).is_none() {
+            killed += 1;
+        }
+        // No manifest at the target whose blobs or children are missing.
+        for img in &index.images {
+            let repo = direct(&img.repository);
+            for m in &index.manifests {
+                if client
+                    .manifest_digest(&repo, &m.digest.to_string())
+                    .unwrap()
+                    .is_none()
+                {
+                    continue;
+                }
+                for b in &m.blobs {
+                    assert!(
+                        client.blob_exists(&repo, b).unwrap(),
+                        "kill {i}: {} has manifest {} without blob {b}",
+                        repo,
+                        m.digest
+                    );
+                }
+                for c in &m.children {
+                    assert!(
+                        client
+                            .manifest_digest(&repo, &c.to_string())
+                            .unwrap()
+                            .is_some(),
+                        "kill {i}: index {} without child {c}",
+                        m.digest
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        killed >= 10,
+        "only {killed} pushes were killed mid-way (run lasted {duration:?})"
+    );
+
+    // What is confirmed at the target is not uploaded again.
+    let mut missing = 0;
+    for img in &index.images {
+        let repo = direct(&img.repository);
+        let mut stack = vec![img.digest.clone()];
+        while let Some(d) = stack.pop() {
+            let m = index.manifest(&d).unwrap();
+            stack.extend(m.children.iter().cloned());
+            for b in &m.blobs {
+                if !client.blob_exists(&repo, b).unwrap() {
+                    missing += 1;
+                }
+            }
+        }
+    }
+    let last = run("ferry-unpack", &push_args, None).unwrap();
+    assert!(last.ok, "{}", last.text());
+    let field = |label: &str| -> u64 {
+        let t = &last.stdout;
+        let at = t.find(label).unwrap_or_else(|| panic!("{label} in {t}"));
+        t[..at]
+            .trim_end()
+            .rsplit([' ', '('])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let moved = field(" uploaded") + field(" mounted");
+    assert!(
+        moved <= missing,
+        "re-run moved {moved} blobs but only {missing} (repo, blob) pairs were missing"
+    );
+    for sd in &s.seeded {
+        let dst = skopeo_raw(&format!(
+            "{}/mirror/{}@{}",
+            s.target.host, sd.repository, sd.digest
+        ))
+        .unwrap();
+        assert_eq!(digest_of(&dst), sd.digest.to_string());
+    }
+    let _ = (&s.source, &s.src_proxy);
+    eprintln!(
+        "push: {killed} kills over a {duration:?} run; {missing} pairs missing before the last run"
+    );
+}
