@@ -46,6 +46,25 @@ pub struct Index {
     /// for a full archive.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parents: Vec<Parent>,
+    /// (1.1) Some of what the image set config asked for could not be packed; `failures` says
+    /// what and why. The images listed are complete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
+}
+
+/// Something `ferry-pack --continue-on-error` could not pack.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// `image` (a reference from the config) or `blob` (a digest).
+    pub kind: String,
+    pub subject: String,
+    pub reason: String,
+    /// For a blob: the images left out because they need it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
 }
 
 /// A named sequence of archives delivered to one site.
@@ -144,6 +163,10 @@ pub struct Blob {
     /// For a blob not carried: the [`Parent::id`] expected to have brought it to the site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// (1.1) The blob could not be fetched: its parts are reserved but hold zeros, and no
+    /// listed image needs it (incomplete archives only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
 }
 
 impl Blob {
@@ -295,7 +318,13 @@ impl Index {
                 }
                 continue;
             }
-            if !is_hex64(&b.blake3) {
+            if b.missing && !self.incomplete {
+                return bad(format!(
+                    "blob {} is missing, but the archive is not marked incomplete",
+                    b.digest
+                ));
+            }
+            if !b.missing && !is_hex64(&b.blake3) {
                 return bad(format!("blob {} has a malformed blake3", b.digest));
             }
             if b.parts.is_empty() && b.size > 0 {
@@ -304,7 +333,7 @@ impl Index {
             let mut total: u64 = 0;
             for p in &b.parts {
                 in_volume(p.volume, p.offset, p.size, &b.digest)?;
-                if b.parts.len() > 1 && !p.blake3.as_deref().is_some_and(is_hex64) {
+                if b.parts.len() > 1 && !b.missing && !p.blake3.as_deref().is_some_and(is_hex64) {
                     return bad(format!("a part of split blob {} has no blake3", b.digest));
                 }
                 total = total.saturating_add(p.size);

@@ -64,6 +64,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
                 })
                 .collect(),
             base: None,
+            missing: false,
         });
     }
     let volumes = set
@@ -112,6 +113,8 @@ fn write_archive(dir: &std::path::Path) -> Index {
         }],
         stream: None,
         parents: vec![],
+        incomplete: false,
+        failures: vec![],
     };
     index.validate().unwrap();
     let reparsed = Index::from_slice(&index.to_vec()).unwrap();

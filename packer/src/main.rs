@@ -79,6 +79,12 @@ struct Cli {
     #[command(flatten)]
     registry: RegistryArgs,
 
+    /// Pack everything that can be packed: images that fail are left out, the archive is
+    /// marked incomplete in its signed index, and DIR/failures.json says what failed and why.
+    /// Running the same command again fetches only what is missing. Exit status 3.
+    #[arg(long)]
+    continue_on_error: bool,
+
     /// Resolve the images and print what would be packed, without writing anything.
     #[arg(long)]
     dry_run: bool,
@@ -91,7 +97,8 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(3),
         Err(e) => {
             eprintln!("ferry-pack: error: {e:#}");
             ExitCode::FAILURE
@@ -99,7 +106,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Returns whether the archive is complete.
+fn run(cli: Cli) -> Result<bool> {
     let config = ImageSetConfig::load(&cli.config)?;
     let unsupported = config.unsupported();
     if !unsupported.is_empty() {
@@ -138,7 +146,7 @@ fn run(cli: Cli) -> Result<()> {
     if !cli.quiet {
         eprintln!("resolving {} image(s)...", wanted.len());
     }
-    let plan = pool.install(|| plan::resolve_all(&client, &wanted))?;
+    let plan = pool.install(|| plan::resolve_all(&client, &wanted, cli.continue_on_error))?;
     notes.extend(plan.notes.iter().cloned());
     for n in &notes {
         eprintln!("note: {n}");
@@ -154,7 +162,7 @@ fn run(cli: Cli) -> Result<()> {
             plan.blobs.len(),
             ferry_format::volume::human(plan.blob_bytes())
         );
-        return Ok(());
+        return Ok(plan.failures.is_empty());
     }
     let mut bases = Bases::default();
     if !cli.base.is_empty() {
@@ -196,8 +204,20 @@ fn run(cli: Cli) -> Result<()> {
             quiet: cli.quiet,
             bases,
             stream,
+            continue_on_error: cli.continue_on_error,
         },
     )?;
     println!("{summary}");
-    Ok(())
+    if !summary.failures.is_empty() {
+        for f in &summary.failures {
+            eprintln!("FAILED {} {}: {}", f.kind, f.subject, f.reason);
+        }
+        eprintln!(
+            "ferry-pack: the archive is INCOMPLETE ({} failure(s), listed in {}); run the same command again to fetch only what is missing",
+            summary.failures.len(),
+            summary.dir.join(pack::FAILURES_FILE).display()
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use ferry_format::hash::{blake3_hex, DualHasher};
-use ferry_format::index::{Blob, File, Image, Index, ManifestRecord, Part, Volume};
+use std::collections::HashMap;
+
+use ferry_format::index::{Blob, Failure, File, Image, Index, ManifestRecord, Part, Volume};
 use ferry_format::layout::{self, Content, Placement};
 use ferry_format::oci::{self, LayoutRef};
 use ferry_format::volume::{human, VolumeSet};
@@ -33,7 +35,12 @@ pub struct PackOptions {
     pub bases: Bases,
     /// Stream name of the archive.
     pub stream: String,
+    /// Leave out what fails instead of stopping (the archive is then marked incomplete).
+    pub continue_on_error: bool,
 }
+
+/// The machine-readable list of what an incomplete archive lacks.
+pub const FAILURES_FILE: &str = "failures.json";
 
 /// What was written.
 #[derive(Debug)]
@@ -48,6 +55,9 @@ pub struct PackSummary {
     pub volume_bytes: u64,
     pub index_bytes: u64,
     pub seconds: f64,
+    /// What could not be packed (`--continue-on-error`).
+    pub failures: Vec<Failure>,
+    pub dir: PathBuf,
 }
 
 impl std::fmt::Display for PackSummary {
@@ -78,14 +88,41 @@ type Stored = (String, Vec<String>);
 
 /// Refuses to write over a finished archive. What an interrupted run left behind is kept for
 /// reuse: volumes it had finished go back to `.partial`, so their blobs need no new download.
-pub fn prepare_dir(dir: &Path) -> Result<()> {
+/// An archive marked incomplete (`--continue-on-error`) is reopened the same way; its content
+/// order is returned so that the new layout keeps every blob where it already is.
+pub fn prepare_dir(dir: &Path) -> Result<Vec<Digest>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    if dir.join(ferry_format::INDEX_FILE).exists() {
-        bail!(
-            "{} already holds an archive ({}); pack into an empty directory",
+    let mut previous_order = Vec::new();
+    let index_path = dir.join(ferry_format::INDEX_FILE);
+    if index_path.exists() {
+        let old = std::fs::read(&index_path)
+            .ok()
+            .and_then(|b| Index::from_slice(&b).ok())
+            .filter(|i| i.incomplete);
+        let Some(old) = old else {
+            bail!(
+                "{} already holds an archive ({}); pack into an empty directory",
+                dir.display(),
+                ferry_format::INDEX_FILE
+            );
+        };
+        eprintln!(
+            "completing the incomplete archive in {} ({} failure(s) last time)",
             dir.display(),
-            ferry_format::INDEX_FILE
+            old.failures.len()
         );
+        let mut placed: Vec<(u32, u64, Digest)> = old
+            .blobs
+            .iter()
+            .filter_map(|b| {
+                b.parts
+                    .first()
+                    .map(|p| (p.volume, p.offset, b.digest.clone()))
+            })
+            .collect();
+        placed.sort();
+        previous_order = placed.into_iter().map(|(_, _, d)| d).collect();
+        let _ = std::fs::remove_file(dir.join(FAILURES_FILE));
     }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -99,7 +136,7 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
                 .with_context(|| format!("cannot remove leftover {}", path.display()))?;
         }
     }
-    Ok(())
+    Ok(previous_order)
 }
 
 /// Removes `.partial` volumes beyond the `count` the layout has (left by a larger earlier run).
@@ -120,7 +157,7 @@ fn remove_extra_partials(dir: &Path, count: usize) -> Result<()> {
 /// Writes the archive for `plan` into `opts.to`.
 pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result<PackSummary> {
     let started = Instant::now();
-    prepare_dir(&opts.to)?;
+    let previous_order = prepare_dir(&opts.to)?;
 
     // What goes into the volumes, in order: the layout marker, manifests, blobs, index.json.
     let layout_refs = layout_refs(plan);
@@ -143,6 +180,19 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         );
         v
     };
+    // Completing an incomplete archive: what it had keeps its place (and so its bytes).
+    let store = if previous_order.is_empty() {
+        store
+    } else {
+        let rank: HashMap<&Digest, usize> = previous_order
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d, i))
+            .collect();
+        let mut v = store;
+        v.sort_by_key(|(d, _)| rank.get(d).copied().unwrap_or(usize::MAX));
+        v
+    };
     let based: Vec<Blob> = plan
         .manifests
         .iter()
@@ -156,6 +206,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
                 blake3: blake3.clone(),
                 parts: Vec::new(),
                 base: Some(id.clone()),
+                missing: false,
             })
         })
         .collect();
@@ -255,13 +306,17 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     });
     let line = progress.finish();
     let mut errors = Vec::new();
+    let mut failed_blobs: HashMap<Digest, String> = HashMap::new();
     for (si, r) in results {
         match r {
             Ok(v) => stored[si] = Some(v),
-            Err(e) => errors.push(format!("{}: {e:#}", store[si].0)),
+            Err(e) => {
+                errors.push(format!("{}: {e:#}", store[si].0));
+                failed_blobs.insert(store[si].0.clone(), format!("{e:#}"));
+            }
         }
     }
-    if !errors.is_empty() {
+    if !errors.is_empty() && !opts.continue_on_error {
         bail!(
             "{} blob(s) could not be fetched (the partial volumes are left in {}; run again to retry):\n  {}",
             errors.len(),
@@ -278,12 +333,16 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         .iter()
         .enumerate()
         .map(|(si, (digest, size))| {
-            let (b3, part_hashes) = stored[si].clone().expect("every blob stored");
+            let missing = stored[si].is_none();
+            let (b3, part_hashes) = stored[si]
+                .clone()
+                .unwrap_or_else(|| (String::new(), vec![String::new(); placements[si + 1].len()]));
             let ps = &placements[si + 1];
             Blob {
                 digest: digest.clone(),
                 size: *size,
                 blake3: b3,
+                missing,
                 parts: ps
                     .iter()
                     .zip(part_hashes)
@@ -291,7 +350,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
                         volume: p.volume,
                         offset: p.offset,
                         size: p.size,
-                        blake3: (ps.len() > 1).then_some(h),
+                        blake3: (ps.len() > 1 && !missing).then_some(h),
                     })
                     .collect(),
                 base: None,
@@ -313,6 +372,41 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
             blobs: m.blobs.clone(),
         })
         .collect();
+    // Images that need a blob that could not be fetched are left out of the index.
+    let mut failures = plan.failures.clone();
+    let mut images = plan.images.clone();
+    if !failed_blobs.is_empty() {
+        let needs = |img: &Image, d: &Digest| -> bool {
+            let mut stack = vec![&img.digest];
+            while let Some(m) = stack.pop() {
+                if m == d {
+                    return true;
+                }
+                if let Some(pm) = plan.manifests.get(m) {
+                    stack.extend(pm.children.iter());
+                    if pm.blobs.contains(d) {
+                        return true;
+                    }
+                }
+            }
+            false
+        };
+        for (d, why) in &failed_blobs {
+            let affected: Vec<String> = images
+                .iter()
+                .filter(|i| needs(i, d))
+                .map(|i| i.source.clone())
+                .collect();
+            failures.push(Failure {
+                kind: "blob".into(),
+                subject: d.to_string(),
+                reason: why.clone(),
+                images: affected,
+            });
+        }
+        images.retain(|i| !failed_blobs.keys().any(|d| needs(i, d)));
+    }
+    failures.sort_by(|a, b| (&a.kind, &a.subject).cmp(&(&b.kind, &b.subject)));
     let index = Index {
         format: ferry_format::FORMAT.into(),
         format_version: format!(
@@ -328,18 +422,24 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
             .into_iter()
             .map(|(name, size, blake3)| Volume { name, size, blake3 })
             .collect(),
-        images: plan.images.clone(),
+        images,
         manifests,
         blobs,
         files,
         stream: Some(crate::base::stream_of(&opts.stream, &opts.bases)),
         parents: opts.bases.parents.clone(),
+        incomplete: !failures.is_empty(),
+        failures: failures.clone(),
     };
     index
         .validate()
         .context("internal error: the index written does not validate")?;
     let bytes = index.to_vec();
     let signature = sign::sign(&bytes, &opts.sign_key)?;
+    if !failures.is_empty() {
+        let list = serde_json::to_vec_pretty(&failures)?;
+        write_atomic(&opts.to.join(FAILURES_FILE), &list)?;
+    }
     write_atomic(
         &opts.to.join(ferry_format::SIGNATURE_FILE),
         signature.as_bytes(),
@@ -355,6 +455,8 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         volume_bytes: index.total_volume_bytes(),
         index_bytes: bytes.len() as u64,
         seconds: started.elapsed().as_secs_f64(),
+        failures,
+        dir: opts.to.clone(),
     })
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ferry_format::index::Image;
+use ferry_format::index::{Failure, Image};
 use ferry_format::manifest::{Manifest, Platform};
 use ferry_format::Digest;
 use ferry_registry::{Client, Reference, Repo};
@@ -49,6 +49,8 @@ pub struct Plan {
     pub blobs: BTreeMap<Digest, PlannedBlob>,
     /// Things left out on purpose (blocked images, foreign layers), for the summary.
     pub notes: Vec<String>,
+    /// Images that could not be resolved (with `--continue-on-error`).
+    pub failures: Vec<Failure>,
 }
 
 impl Plan {
@@ -139,8 +141,8 @@ struct Resolved {
 }
 
 /// Resolves every wanted image (in parallel) and merges the results. All failures are reported
-/// together, each naming its image.
-pub fn resolve_all(client: &Client, wanted: &[Wanted]) -> Result<Plan> {
+/// together, each naming its image; with `keep_going` they are returned in the plan instead.
+pub fn resolve_all(client: &Client, wanted: &[Wanted], keep_going: bool) -> Result<Plan> {
     let results: Vec<(usize, Result<Resolved>)> = wanted
         .par_iter()
         .enumerate()
@@ -158,10 +160,18 @@ pub fn resolve_all(client: &Client, wanted: &[Wanted]) -> Result<Plan> {
                 }
                 plan.notes.extend(res.notes);
             }
-            Err(e) => errors.push(format!("{}: {e:#}", wanted[i].source)),
+            Err(e) => {
+                plan.failures.push(Failure {
+                    kind: "image".into(),
+                    subject: wanted[i].source.clone(),
+                    reason: format!("{e:#}"),
+                    images: vec![],
+                });
+                errors.push(format!("{}: {e:#}", wanted[i].source));
+            }
         }
     }
-    if !errors.is_empty() {
+    if !errors.is_empty() && !keep_going {
         bail!(
             "{} of {} images could not be resolved:\n  {}",
             errors.len(),

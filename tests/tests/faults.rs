@@ -102,3 +102,154 @@ fn pack_and_push_through_injected_faults() {
         }
     }
 }
+
+/// `--continue-on-error`: what can be packed is packed, the index says the archive is
+/// incomplete, failures.json says why, and running again fetches only what is missing.
+#[test]
+fn continue_on_error_packs_the_rest_and_a_rerun_fetches_only_what_is_missing() {
+    use ferry_fixtures::faults::Fault;
+    use std::sync::atomic::Ordering::Relaxed;
+    let source = TestRegistry::start().unwrap();
+    let target = TestRegistry::start().unwrap();
+    let client = ferry_fixtures::seed::client().unwrap();
+    let seeded = sets::seed_standard(&client, &source.host, None).unwrap();
+    // The first three blob downloads fail with 500; after that the proxy forwards.
+    let proxy =
+        FaultProxy::start(&source.host, vec![Fault::Status(500)], 3, Some("/blobs/")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = keygen(work.path(), "k");
+    let mut through: Vec<_> = seeded
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.reference = s.reference.replacen(&source.host, &proxy.host, 1);
+            s
+        })
+        .collect();
+    let mut ghost = through[0].clone();
+    ghost.reference = format!("{}/no/such-image:1", proxy.host);
+    through.push(ghost);
+    let config = work.path().join("isc.yaml");
+    std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
+    let archive = work.path().join("archive");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--to",
+        archive.to_str().unwrap(),
+        "--sign-key",
+        key.to_str().unwrap(),
+        "--volume-size",
+        "1MiB",
+        "--retries",
+        "0",
+        "--continue-on-error",
+        "-q",
+    ];
+
+    let first = ferry("ferry-pack", &args);
+    assert!(!first.ok);
+    assert!(first.stderr.contains("INCOMPLETE"), "{}", first.stderr);
+    let index =
+        ferry_format::Index::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap())
+            .unwrap();
+    assert!(index.incomplete);
+    let failures: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(archive.join("failures.json")).unwrap()).unwrap();
+    let failures = failures.as_array().unwrap();
+    let blob_failures = failures.iter().filter(|f| f["kind"] == "blob").count();
+    assert_eq!(blob_failures, 3, "{failures:?}");
+    assert!(failures
+        .iter()
+        .any(|f| f["kind"] == "image" && f["subject"].as_str().unwrap().contains("no/such-image")));
+    let left_out: std::collections::BTreeSet<String> = failures
+        .iter()
+        .flat_map(|f| {
+            f["images"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| i.as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(index.images.len() + left_out.len(), seeded.len());
+
+    // The incomplete archive verifies and pushes what it holds.
+    let pubkey = format!("{}.pub", key.display());
+    let v = ferry(
+        "ferry-unpack",
+        &["verify", archive.to_str().unwrap(), "--trust", &pubkey],
+    );
+    assert!(v.ok, "{}", v.text());
+    assert!(v.stdout.contains("INCOMPLETE: image"), "{}", v.stdout);
+    let to = format!("{}/partial", target.host);
+    let p = ferry(
+        "ferry-unpack",
+        &[
+            "push",
+            archive.to_str().unwrap(),
+            "--trust",
+            &pubkey,
+            "--to",
+            &to,
+            "-q",
+        ],
+    );
+    assert!(p.ok, "{}", p.text());
+    for s in &seeded {
+        let name = s.reference.replacen(&source.host, &proxy.host, 1);
+        let there = skopeo_raw(&format!(
+            "{}/partial/{}@{}",
+            target.host, s.repository, s.digest
+        ))
+        .is_some();
+        assert_eq!(there, !left_out.contains(&name), "{}", s.reference);
+    }
+
+    // Again: only the three failed blobs are downloaded.
+    let before = proxy.stats.matched.load(Relaxed);
+    let second = ferry("ferry-pack", &args);
+    assert!(
+        second.stderr.contains("completing the incomplete archive"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        archive.join("ferry-index.json").exists(),
+        "{}",
+        second.text()
+    );
+    assert_eq!(
+        proxy.stats.matched.load(Relaxed) - before,
+        3,
+        "{}",
+        second.stderr
+    );
+    let index =
+        ferry_format::Index::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        index.images.len(),
+        seeded.len(),
+        "only the ghost image is still missing"
+    );
+    assert!(index.incomplete);
+
+    // Without the image that does not exist, the archive completes.
+    through.pop();
+    std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
+    let third = ferry("ferry-pack", &args);
+    assert!(third.ok, "{}", third.text());
+    assert!(!archive.join("failures.json").exists());
+    let index =
+        ferry_format::Index::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap())
+            .unwrap();
+    assert!(!index.incomplete);
+    assert!(
+        ferry(
+            "ferry-unpack",
+            &["verify", archive.to_str().unwrap(), "--trust", &pubkey]
+        )
+        .ok
+    );
+}

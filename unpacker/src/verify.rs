@@ -143,6 +143,9 @@ pub struct Summary {
     /// Blobs and manifests expected at the site, per parent.
     pub expected: Vec<Expected>,
     pub volumes: usize,
+    /// ferry-pack could not pack everything the config asked for (see `failures`).
+    pub incomplete: bool,
+    pub failures: Vec<ferry_format::index::Failure>,
     pub ok: bool,
     pub problems: Vec<ProblemLine>,
     pub affected_images: Vec<String>,
@@ -198,7 +201,7 @@ impl Summary {
                 bytes: 0,
             })
             .collect();
-        for b in &index.blobs {
+        for b in index.blobs.iter().filter(|b| !b.missing) {
             match &b.base {
                 None => {
                     carried.count += 1;
@@ -230,6 +233,8 @@ impl Summary {
             carried,
             expected,
             volumes: index.volumes.len(),
+            incomplete: index.incomplete,
+            failures: index.failures.clone(),
             ok: report.ok(),
             problems: report
                 .problems
@@ -268,6 +273,13 @@ impl Summary {
             self.carried.count,
             human(self.carried.bytes)
         );
+        for f in &self.failures {
+            let _ = writeln!(
+                s,
+                "INCOMPLETE: {} {} was not packed: {}",
+                f.kind, f.subject, f.reason
+            );
+        }
         for e in &self.expected {
             let from = match (&e.stream, &e.target) {
                 (Some(st), _) => format!(
