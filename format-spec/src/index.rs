@@ -222,6 +222,11 @@ impl Index {
         if bytes.len() as u64 > MAX_INDEX_BYTES {
             return Err(IndexError::TooLarge(bytes.len() as u64));
         }
+        if let Some(depth) = nesting_beyond(bytes, MAX_NESTING) {
+            return Err(IndexError::Parse(format!(
+                "nested deeper than {MAX_NESTING} levels (at byte {depth}); an index is never that deep"
+            )));
+        }
         // Check the format and version before the full shape, so that a future format gets
         // a version message rather than a field error.
         #[derive(Deserialize)]
@@ -453,6 +458,37 @@ impl Index {
     pub fn parent(&self, id: &str) -> Option<&Parent> {
         self.parents.iter().find(|p| p.id == id)
     }
+}
+
+/// How deep JSON may nest in an index (it needs 5 levels).
+const MAX_NESTING: usize = 16;
+
+/// The byte offset where JSON nesting first exceeds `max`, if it does.
+fn nesting_beyond(bytes: &[u8], max: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn is_hex64(s: &str) -> bool {

@@ -278,6 +278,34 @@ impl Read for PartsReader<'_> {
     }
 }
 
+/// Checks that the tar header in front of each part of a blob is the canonical one, so that a
+/// reader taking bytes by offset never uses an entry whose header was altered (a renamed,
+/// linked or device entry) even when its data is intact.
+pub fn check_headers(volumes: &[Option<File>], blob: &crate::index::Blob) -> Result<(), String> {
+    let split = blob.parts.len() > 1;
+    for (i, p) in blob.parts.iter().enumerate() {
+        let path = layout::blob_entry_path(&blob.digest, split.then_some(i + 1));
+        let expected = layout::entry_header(&path, p.size);
+        let Some(Some(f)) = volumes.get(p.volume as usize) else {
+            return Err(format!("volume #{} is not available", p.volume + 1));
+        };
+        let at = p
+            .offset
+            .checked_sub(expected.len() as u64)
+            .ok_or_else(|| format!("part {} has no room for its header", i + 1))?;
+        let mut found = vec![0u8; expected.len()];
+        f.read_exact_at(&mut found, at)
+            .map_err(|e| format!("cannot read the header of part {}: {e}", i + 1))?;
+        if found != expected {
+            return Err(format!(
+                "the tar header of {path} (volume #{}, offset {at}) is not the canonical one: the media was altered",
+                p.volume + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A problem found while checking media.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

@@ -247,3 +247,76 @@ fn inconsistent_indexes_are_refused() {
         .to_string()
         .contains("duplicate"));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// The index parser never panics, whatever the bytes.
+        #[test]
+        fn index_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = Index::from_slice(&bytes);
+        }
+
+        /// Nor on a real index with bytes flipped.
+        #[test]
+        fn mutated_indexes_never_panic(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut bytes = write_archive(dir.path()).to_vec();
+            for (at, x) in flips {
+                let i = at % bytes.len();
+                bytes[i] ^= x;
+            }
+            let _ = Index::from_slice(&bytes);
+        }
+
+        /// Any layout tiles its volumes exactly and keeps them within the size limit.
+        #[test]
+        fn layouts_tile_their_volumes(
+            sizes in proptest::collection::vec(0u64..3_000_000, 1..30),
+            volume_mib in 1u64..4,
+        ) {
+            let volume_size = volume_mib * 1024 * 1024;
+            let items: Vec<Content> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Content::Blob { digest: Digest::of(&(i as u64).to_le_bytes()), size: *s })
+                .collect();
+            let l = layout::plan(&items, volume_size).unwrap();
+            let mut per_volume: Vec<Vec<(u64, u64)>> = vec![Vec::new(); l.volume_sizes.len()];
+            for (item, ps) in items.iter().zip(&l.placements) {
+                let Content::Blob { size, .. } = item else { unreachable!() };
+                prop_assert_eq!(ps.iter().map(|p| p.size).sum::<u64>(), *size);
+                for p in ps {
+                    per_volume[p.volume as usize].push((p.offset, p.size));
+                }
+            }
+            for (v, entries) in per_volume.iter_mut().enumerate() {
+                entries.sort();
+                let mut at = 0;
+                for (offset, size) in entries.iter() {
+                    prop_assert_eq!(offset - layout::header_len(*size), at);
+                    at = offset + layout::padded(*size);
+                }
+                prop_assert_eq!(at + layout::END_OF_ARCHIVE, l.volume_sizes[v]);
+                prop_assert!(l.volume_sizes[v] <= volume_size);
+            }
+        }
+
+        /// The volume reader reports every changed byte and never panics.
+        #[test]
+        fn any_changed_volume_byte_is_reported(at in any::<u64>(), x in 1u8..=255) {
+            let dir = tempfile::tempdir().unwrap();
+            let index = write_archive(dir.path());
+            let vol = dir.path().join(&index.volumes[0].name);
+            let mut bytes = std::fs::read(&vol).unwrap();
+            let i = (at % bytes.len() as u64) as usize;
+            bytes[i] ^= x;
+            std::fs::write(&vol, &bytes).unwrap();
+            prop_assert!(!problems(&index, dir.path()).is_empty(), "byte {} changed unnoticed", i);
+        }
+    }
+}

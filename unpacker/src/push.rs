@@ -535,6 +535,8 @@ fn upload(
     repo: &Repo,
 ) -> Result<()> {
     let digest = &blob.digest;
+    ferry_format::volume::check_headers(volumes, blob)
+        .map_err(|e| anyhow::anyhow!("{e}; it was not pushed"))?;
     let mismatch = |got: &ferry_format::Hashes| {
         format!(
             "the media holds corrupt bytes for it (sha256 {}, blake3 {}, {} bytes); it was not pushed",
@@ -600,6 +602,8 @@ fn read_manifest(sources: &Sources, d: &Digest) -> Result<Vec<u8>> {
     let (blob, volumes) = sources
         .carried(d)
         .ok_or_else(|| anyhow::anyhow!("manifest {d} is not carried (nor by --base-media)"))?;
+    ferry_format::volume::check_headers(volumes, blob)
+        .map_err(|e| anyhow::anyhow!("manifest {d}: {e}; it was not pushed"))?;
     let mut bytes = Vec::with_capacity(blob.size as usize);
     PartsReader::new(volumes, &blob.parts)
         .read_to_end(&mut bytes)
