@@ -25,6 +25,10 @@ pub struct RegistryArgs {
     /// Retries of a failed registry call before giving up on it.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub retries: u32,
+
+    /// Log every registry request (method, URL, status) to stderr. Secrets are never logged.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 impl RegistryArgs {
@@ -39,6 +43,7 @@ impl RegistryArgs {
             ca_file: self.ca_file.clone(),
             plain_http: self.plain_http,
             retries: self.retries,
+            verbose: self.verbose,
             ..ClientOptions::default()
         })
     }

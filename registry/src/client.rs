@@ -34,6 +34,9 @@ pub struct ClientOptions {
     /// Retries of an idempotent call after a transient failure.
     pub retries: u32,
     pub user_agent: String,
+    /// Log every request (method, URL without query, status) to stderr. Credentials, tokens
+    /// and `Authorization` headers are never logged.
+    pub verbose: bool,
 }
 
 impl Default for ClientOptions {
@@ -44,6 +47,7 @@ impl Default for ClientOptions {
             plain_http: false,
             retries: 4,
             user_agent: format!("ferry/{}", env!("CARGO_PKG_VERSION")),
+            verbose: false,
         }
     }
 }
@@ -275,6 +279,12 @@ impl Client {
             .clone())
     }
 
+    /// The scheme and host the client uses for a registry (`https://quay.io`). Only loopback
+    /// registries are probed; any other host is HTTPS unless `plain_http` was asked for.
+    pub fn base_url(&self, host: &str) -> Result<String> {
+        Ok(self.host_state(host)?.base.clone())
+    }
+
     /// Checks that a registry answers the v2 API (200, or 401 asking for credentials).
     pub fn ping(&self, host: &str) -> Result<()> {
         let repo = Repo::new(host, "");
@@ -340,6 +350,17 @@ impl Client {
             };
             drop(permit);
             let resp = result.map_err(|e| transport_error(method, &shown_url, &repo.host, e))?;
+            if self.opts.verbose {
+                let with_auth = if auth.is_some() {
+                    " (authenticated)"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "debug: {method} {shown_url}{with_auth} -> {}",
+                    resp.status().as_u16()
+                );
+            }
             st.gate.observe(resp.status().as_u16(), retry_after(&resp));
             if resp.status().as_u16() == 401 && attempt == 0 && !is_stream {
                 let challenge = resp
@@ -451,6 +472,12 @@ impl Client {
             let resp = req
                 .call()
                 .map_err(|e| transport_error("GET", realm, realm_host, e))?;
+            if self.opts.verbose {
+                eprintln!(
+                    "debug: GET {realm} (token for {scope}) -> {}",
+                    resp.status().as_u16()
+                );
+            }
             match resp.status().as_u16() {
                 200 => Ok(resp),
                 401 | 403 => Err(self.denied(repo, resp.status().as_u16())),
@@ -1050,4 +1077,44 @@ fn jitter_ms(max: u64) -> u64 {
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
     nanos % max.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_when_asked_for_or_on_loopback() {
+        let c = Client::new(ClientOptions::default()).unwrap();
+        assert_eq!(
+            c.base_url("registry.example:5000").unwrap(),
+            "https://registry.example:5000"
+        );
+        assert_eq!(
+            c.base_url("10.1.2.3:5000").unwrap(),
+            "https://10.1.2.3:5000"
+        );
+        assert_eq!(
+            c.base_url("docker.io").unwrap(),
+            "https://registry-1.docker.io"
+        );
+        let plain = Client::new(ClientOptions {
+            plain_http: true,
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        assert_eq!(
+            plain.base_url("registry.example:5000").unwrap(),
+            "http://registry.example:5000"
+        );
+    }
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            next_link(r#"</v2/_catalog?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/_catalog?last=b&n=2")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+    }
 }
