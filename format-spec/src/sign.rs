@@ -15,7 +15,7 @@ pub enum SignError {
     ReadKey { path: String, msg: String },
     #[error("key {path} is {alg}; ferry signs with ed25519 keys (make one with: ssh-keygen -t ed25519 -f KEY)")]
     WrongAlgorithm { path: String, alg: String },
-    #[error("key {path} is protected by a passphrase; set it in the environment variable FERRY_SIGN_KEY_PASSPHRASE")]
+    #[error("key {path} is protected by a passphrase; run on a terminal to be asked for it, or set the environment variable FERRY_SIGN_KEY_PASSPHRASE")]
     NeedPassphrase { path: String },
     #[error("signing failed: {0}")]
     Sign(String),
@@ -27,6 +27,34 @@ pub enum SignError {
     WrongKey { found: String, trusted: String },
     #[error("signature does not match the index bytes: the index was altered after signing")]
     Mismatch,
+}
+
+/// The environment variable that holds a signing key's passphrase.
+pub const PASSPHRASE_ENV: &str = "FERRY_SIGN_KEY_PASSPHRASE";
+
+/// Loads a signing key: unencrypted, or decrypted with the passphrase from
+/// `FERRY_SIGN_KEY_PASSPHRASE`, or else asked for on the terminal (without echo).
+pub fn load_signing_key(path: &Path) -> Result<PrivateKey, SignError> {
+    if let Ok(pass) = std::env::var(PASSPHRASE_ENV) {
+        return load_private_key(path, Some(&pass));
+    }
+    match load_private_key(path, None) {
+        Err(SignError::NeedPassphrase { path: p }) => {
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() {
+                return Err(SignError::NeedPassphrase { path: p });
+            }
+            let pass =
+                rpassword::prompt_password(format!("passphrase for {p}: ")).map_err(|e| {
+                    SignError::ReadKey {
+                        path: p.clone(),
+                        msg: e.to_string(),
+                    }
+                })?;
+            load_private_key(path, Some(&pass))
+        }
+        other => other,
+    }
 }
 
 /// Loads an OpenSSH ed25519 private key, decrypting it with `passphrase` when it is encrypted.

@@ -35,7 +35,8 @@ struct Cli {
     to: Option<PathBuf>,
 
     /// OpenSSH ed25519 private key that signs the index (ssh-keygen -t ed25519). If it has a
-    /// passphrase, put it in the environment variable FERRY_SIGN_KEY_PASSPHRASE.
+    /// passphrase, it is asked for on the terminal, or read from the environment variable
+    /// FERRY_SIGN_KEY_PASSPHRASE.
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
 
@@ -135,8 +136,7 @@ fn run(cli: Cli) -> Result<bool> {
         let key_path = cli.sign_key.clone().context(
             "--sign-key KEY is required: the index must be signed (make a key with: ssh-keygen -t ed25519 -N '' -f ferry.key)",
         )?;
-        let pass = std::env::var("FERRY_SIGN_KEY_PASSPHRASE").ok();
-        let key = ferry_format::sign::load_private_key(&key_path, pass.as_deref())?;
+        let key = ferry_format::sign::load_signing_key(&key_path)?;
         (Some(to), Some(key))
     };
     let client = cli.registry.client()?;

@@ -198,6 +198,32 @@ fn passphrase_protected_signing_key() {
     );
     let right = run(Some("open sesame"));
     assert!(right.ok, "{}", right.text());
+
+    // On a terminal (a pty from script(1)) the passphrase is asked for, without echo.
+    let prompted = w.path("prompted");
+    let cmd = format!(
+        "{} --config {} --to {} --sign-key {} -q",
+        bin("ferry-pack").display(),
+        w.config.display(),
+        prompted.display(),
+        key.display()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 1; echo 'open sesame') | script -q -c '{cmd}' /dev/null"
+        ))
+        .env("REGISTRY_AUTH_FILE", "/nonexistent")
+        .env_remove("FERRY_SIGN_KEY_PASSPHRASE")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("passphrase for"), "{text}");
+    assert!(
+        !text.contains("open sesame"),
+        "the passphrase was echoed: {text}"
+    );
+    assert!(prompted.join("ferry-index.json").exists(), "{text}");
     let pubkey = format!("{}.pub", key.display());
     let v = ferry(
         "ferry-unpack",

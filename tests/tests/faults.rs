@@ -17,6 +17,48 @@ fn pack_and_push_through_injected_faults() {
 
     let work = tempfile::tempdir().unwrap();
     let key = keygen(work.path(), "k");
+    let pubkey = format!("{}.pub", key.display());
+
+    // The same job without faults, for the record (figures only: no time is asserted).
+    let clean_cfg = work.path().join("clean.yaml");
+    std::fs::write(&clean_cfg, sets::imageset_yaml(&seeded)).unwrap();
+    let clean_dir = work.path().join("clean");
+    let t = std::time::Instant::now();
+    let clean = ferry(
+        "ferry-pack",
+        &[
+            "--config",
+            clean_cfg.to_str().unwrap(),
+            "--to",
+            clean_dir.to_str().unwrap(),
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--volume-size",
+            "1MiB",
+            "-q",
+        ],
+    );
+    assert!(clean.ok, "{}", clean.text());
+    let clean_pack = t.elapsed();
+    let t = std::time::Instant::now();
+    let clean_to = format!("{}/clean", target.host);
+    assert!(
+        ferry(
+            "ferry-unpack",
+            &[
+                "push",
+                clean_dir.to_str().unwrap(),
+                "--trust",
+                &pubkey,
+                "--to",
+                &clean_to,
+                "-q"
+            ]
+        )
+        .ok
+    );
+    let clean_push = t.elapsed();
+
     // The config names the images through the faulty proxy.
     let through: Vec<_> = seeded
         .iter()
@@ -29,6 +71,7 @@ fn pack_and_push_through_injected_faults() {
     let config = work.path().join("isc.yaml");
     std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
     let archive = work.path().join("archive");
+    let t = std::time::Instant::now();
     let pack = ferry(
         "ferry-pack",
         &[
@@ -44,6 +87,7 @@ fn pack_and_push_through_injected_faults() {
         ],
     );
     assert!(pack.ok, "pack through faults failed: {}", pack.text());
+    let faulty_pack = t.elapsed();
     let pack_faults = src_proxy.faults();
     assert!(
         pack_faults >= 5,
@@ -61,8 +105,8 @@ fn pack_and_push_through_injected_faults() {
         pack.stderr
     );
 
-    let pubkey = format!("{}.pub", key.display());
     let to = format!("{}/mirror", dst_proxy.host);
+    let t = std::time::Instant::now();
     let push = ferry(
         "ferry-unpack",
         &[
@@ -76,15 +120,18 @@ fn pack_and_push_through_injected_faults() {
         ],
     );
     assert!(push.ok, "push through faults failed: {}", push.text());
+    let faulty_push = t.elapsed();
     let push_faults = dst_proxy.faults();
     assert!(
         push_faults >= 5,
         "only {push_faults} faults injected while pushing"
     );
     eprintln!(
-        "faults injected: {pack_faults} while packing ({} requests), {push_faults} while pushing ({} requests)",
+        "faults injected: pack {pack_faults} in {} requests, {} retries, {faulty_pack:?} vs {clean_pack:?} clean; push {push_faults} in {} requests, {} retries, {faulty_push:?} vs {clean_push:?} clean",
         src_proxy.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
-        dst_proxy.stats.requests.load(std::sync::atomic::Ordering::Relaxed)
+        pack.stderr.matches("retrying").count(),
+        dst_proxy.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        push.stderr.matches("retrying").count(),
     );
 
     // Same result as without faults: every manifest digest equal at the target (read directly).

@@ -83,7 +83,8 @@ enum Command {
         /// Where to write the inventory (JSON).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Sign it (FILE.sig) with this OpenSSH ed25519 site key.
+        /// Sign it (FILE.sig) with this OpenSSH ed25519 site key (a passphrase is asked for on
+        /// the terminal, or read from FERRY_SIGN_KEY_PASSPHRASE).
         #[arg(long, value_name = "KEY")]
         sign_key: Option<PathBuf>,
         #[command(flatten)]
@@ -198,10 +199,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let target = Target::parse(&from)?;
             let key = match &sign_key {
-                Some(p) => {
-                    let pass = std::env::var("FERRY_SIGN_KEY_PASSPHRASE").ok();
-                    Some(ferry_format::sign::load_private_key(p, pass.as_deref())?)
-                }
+                Some(p) => Some(ferry_format::sign::load_signing_key(p)?),
                 None => None,
             };
             let client = registry.client()?;
