@@ -115,6 +115,13 @@ fn hostile_tar_entries_are_refused_and_nothing_affected_is_pushed() {
             "pax-global",
             Box::new(|h| h.set_entry_type(tar::EntryType::XGlobalHeader)),
         ),
+        (
+            "pax-size-overflow",
+            Box::new(|h| {
+                h.set_entry_type(tar::EntryType::XHeader);
+                h.set_size(u64::MAX);
+            }),
+        ),
     ];
     let expected_absent: BTreeSet<String> = [victim.reference.clone()].into_iter().collect();
     for (name, edit) in &cases {
