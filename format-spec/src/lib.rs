@@ -14,10 +14,12 @@
 //! - [`index`]: the index document (what the archive holds) and its strict loader;
 //! - [`inventory`]: what a site registry holds, for packing deltas against it;
 //! - [`layout`]: how entries are laid out in volumes (tar headers, offsets, split blobs);
-//! - [`volume`]: writing volumes in place and reading/verifying them by offset;
+//! - [`volume`]: writing volumes in place and reading them by offset;
+//! - [`check`]: verifying volumes against the index, entry by entry, in parallel;
 //! - [`sign`]: SSHSIG signing and verification of the index;
 //! - [`oci`]: the OCI image layout files (`oci-layout`, `index.json`) carried in the volumes.
 
+pub mod check;
 pub mod digest;
 pub mod hash;
 pub mod index;

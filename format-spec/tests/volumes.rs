@@ -3,10 +3,11 @@
 
 use std::io::Write;
 
+use ferry_format::check::{check_volume, Depth};
 use ferry_format::hash::{blake3_hex, DualHasher};
 use ferry_format::index::{Blob, File, Image, Index, ManifestRecord, Part, Volume};
 use ferry_format::layout::{self, Content};
-use ferry_format::volume::{verify_volume, VolumeSet};
+use ferry_format::volume::VolumeSet;
 use ferry_format::{oci, Digest};
 
 fn noise(seed: u8, len: usize) -> Vec<u8> {
@@ -126,7 +127,14 @@ fn problems(index: &Index, dir: &std::path::Path) -> Vec<String> {
     let entries = layout::entries(index);
     (0..index.volumes.len())
         .flat_map(|vi| {
-            verify_volume(index, &entries[vi], vi, &dir.join(&index.volumes[vi].name)).problems
+            check_volume(
+                index,
+                &entries[vi],
+                vi,
+                &dir.join(&index.volumes[vi].name),
+                Depth::Full,
+            )
+            .problems
         })
         .map(|p| p.to_string())
         .collect()

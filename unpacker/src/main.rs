@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use ferry_format::check::Depth;
 use ferry_format::volume::human;
 use ferry_registry::cli::RegistryArgs;
 use ferry_unpack::media::{load_trust, Media};
@@ -37,9 +38,13 @@ enum Command {
         /// The trusted OpenSSH ed25519 public key (ssh-ed25519 AAAA...).
         #[arg(long, value_name = "KEY.pub")]
         trust: PathBuf,
-        /// Volumes checked in parallel.
-        #[arg(long, short = 'j', default_value_t = 4, value_name = "N")]
-        jobs: usize,
+        /// Threads reading and hashing (default: all cores).
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// Also compute every blob's sha256 (its registry digest), not only the blake3 the
+        /// signed index holds; slower. Push rechecks sha256 anyway while it streams.
+        #[arg(long)]
+        sha256: bool,
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -109,11 +114,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dir,
             trust,
             jobs,
+            sha256,
             json,
         } => {
             let key = load_trust(&trust)?;
             let media = Media::open(&dir, &key)?;
-            let report = verify::verify(&media, jobs);
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let depth = if sha256 { Depth::Full } else { Depth::Blake3 };
+            let report = verify::verify(&media, jobs, depth);
             let summary = verify::Summary::of(&media, &report);
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     let path = dir.path().join(&index.volumes[0].name);
     std::fs::write(&path, data).unwrap();
     let entries = layout::entries(index);
-    let report = ferry_format::volume::verify_volume(index, &entries[0], 0, &path);
+    let report = ferry_format::check::check_volume(index, &entries[0], 0, &path, ferry_format::check::Depth::Blake3);
     if data != good.as_slice() {
         assert!(!report.problems.is_empty(), "different volume bytes were accepted");
     }
