@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of ferry against skopeo on loopback registries (not part of CI).
+#
+#   bench/run.sh [--profile small|large|many] [--keep]
+#
+# Starts a source registry and three empty targets (docker-registry), seeds the profile, then
+# measures in one run: pack (skopeo sync docker->dir vs ferry-pack), verify (raw reads,
+# sha256sum, blake3 on all cores vs ferry-unpack verify), push (skopeo sync dir->docker vs
+# ferry-unpack push vs a raw parallel PUT of the same blobs), and peak RSS of every ferry
+# command. Prints a Markdown table of times and ratios; writes JSON to bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=small
+keep=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profile=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    *) echo "usage: bench/run.sh [--profile small|large|many] [--keep]" >&2; exit 2 ;;
+  esac
+done
+case "$profile" in small|large|many) ;; *) echo "unknown profile $profile" >&2; exit 2 ;; esac
+command -v /usr/bin/time >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq time >/dev/null; }
+bash scripts/setup.sh
+cargo build --release --quiet --workspace --bins
+bin=$PWD/target/release
+jobs=$(nproc)
+work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ "$keep" = 1 ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+start_registry() { # name -> host:port
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/reg-$1"
+  printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work/reg-$1" "$port" > "$work/$1.yml"
+  docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "127.0.0.1:$port"
+}
+
+# timed NAME CMD... : runs CMD, records seconds and peak RSS (KiB) into $work/t-NAME
+timed() {
+  local name=$1; shift
+  /usr/bin/time -f '%e %M' -o "$work/t-$name" "$@" >"$work/out-$name" 2>"$work/err-$name" || {
+    echo "FAILED: $name"; tail -20 "$work/err-$name"; exit 1; }
+}
+secs() { cut -d' ' -f1 "$work/t-$1"; }
+rss_mib() { awk '{printf "%.0f", $2/1024}' "$work/t-$1"; }
+
+src=$(start_registry source)
+t_skopeo=$(start_registry t-skopeo)
+t_ferry=$(start_registry t-ferry)
+t_raw=$(start_registry t-raw)
+echo "== seeding profile $profile into $src"
+"$bin/ferry-bench" seed "$src" "$profile" "$work/set"
+unique=$(python3 -c "import json;print(json.load(open('$work/set/profile.json'))['uniqueLayerBytes'])")
+vol=4GiB; [ "$profile" = large ] && vol=512MiB
+ssh-keygen -q -t ed25519 -N '' -f "$work/key"
+
+echo "== pack"
+timed skopeo-pack skopeo sync --all --retry-times 0 --src yaml --dest dir "$work/set/sync.yaml" "$work/skopeo-dir"
+timed ferry-pack "$bin/ferry-pack" --config "$work/set/isc.yaml" --to "$work/ferry" --sign-key "$work/key" --volume-size "$vol" -q
+skopeo_bytes=$(du -sb "$work/skopeo-dir" | cut -f1)
+ferry_bytes=$(du -sb "$work/ferry" | cut -f1)
+carried=$(python3 -c "import json;i=json.load(open('$work/ferry/ferry-index.json'));print(sum(b['size'] for b in i['blobs'] if not b.get('base')))")
+index_bytes=$(stat -c %s "$work/ferry/ferry-index.json")
+
+echo "== verify"
+vols=("$work"/ferry/ferry-vol-*.tar)
+sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && dropped=yes || dropped=no
+timed read-first cat "${vols[@]}"
+timed read-again cat "${vols[@]}"
+timed sha256sum sha256sum "${vols[@]}"
+timed blake3-all "$bin/ferry-bench" hash "$jobs" "${vols[@]}"
+timed ferry-verify "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub"
+timed ferry-verify-sha "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub" --sha256
+
+echo "== push"
+timed skopeo-push skopeo sync --all --retry-times 0 --src dir --dest docker --dest-tls-verify=false "$work/skopeo-dir" "$t_skopeo/skopeo"
+timed ferry-push "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t_ferry/ferry" -q
+timed raw-put "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t_raw/raw" 8
+
+python3 - "$work" "$profile" "$unique" "$skopeo_bytes" "$ferry_bytes" "$carried" "$index_bytes" "$dropped" <<'PY'
+import json, sys, os, time, platform
+work, profile, unique, skopeo_bytes, ferry_bytes, carried, index_bytes, dropped = sys.argv[1:]
+unique, skopeo_bytes, ferry_bytes, carried, index_bytes = map(int, (unique, skopeo_bytes, ferry_bytes, carried, index_bytes))
+def t(name):
+    s, rss = open(f"{work}/t-{name}").read().split()[:2]
+    return float(s), int(rss) // 1024
+r = {n: t(n) for n in ["skopeo-pack", "ferry-pack", "read-first", "read-again", "sha256sum", "blake3-all",
+                        "ferry-verify", "ferry-verify-sha", "skopeo-push", "ferry-push", "raw-put"]}
+limit = max(r["read-again"][0], r["blake3-all"][0])
+rows = [
+  ("pack", "skopeo sync docker→dir", r["skopeo-pack"][0], "ferry-pack", r["ferry-pack"][0], r["skopeo-pack"][0] / r["ferry-pack"][0], "≥ 3× faster"),
+  ("verify", "limit: max(read again, blake3 on all cores)", limit, "ferry-unpack verify", r["ferry-verify"][0], r["ferry-verify"][0] / limit, "≤ 1.25× the limit"),
+  ("verify --sha256", "sha256sum (one core)", r["sha256sum"][0], "ferry-unpack verify --sha256", r["ferry-verify-sha"][0], r["ferry-verify-sha"][0] / r["sha256sum"][0], "(for reference)"),
+  ("push", "skopeo sync dir→docker", r["skopeo-push"][0], "ferry-unpack push", r["ferry-push"][0], r["skopeo-push"][0] / r["ferry-push"][0], "≥ 3× faster"),
+  ("push ceiling", "raw parallel PUT (no checks)", r["raw-put"][0], "ferry-unpack push", r["ferry-push"][0], r["ferry-push"][0] / r["raw-put"][0], "≤ 1.5× the ceiling"),
+]
+print(f"\n### ferry vs skopeo — profile `{profile}` ({unique/2**20:.0f} MiB of unique layers; {os.cpu_count()} cores; caches dropped before first read: {dropped})\n")
+print("| step | peer | peer s | ferry | ferry s | ratio | goal |")
+print("|---|---|---:|---|---:|---:|---|")
+for step, peer, ps, ferry, fs, ratio, goal in rows:
+    print(f"| {step} | {peer} | {ps:.2f} | {ferry} | {fs:.2f} | {ratio:.2f} | {goal} |")
+print(f"\n| bytes | value |\n|---|---:|\n| unique layer bytes (seeded) | {unique} |\n| skopeo dir | {skopeo_bytes} ({skopeo_bytes/unique:.2f}×) |\n| ferry archive (volumes + index + sig) | {ferry_bytes} ({ferry_bytes/unique:.3f}×) |\n| ferry carried blob bytes (layers + configs + manifests) | {carried} |\n| ferry index | {index_bytes} |")
+print(f"\n| raw reads | s |\n|---|---:|\n| cat, first | {r['read-first'][0]:.2f} |\n| cat, again | {r['read-again'][0]:.2f} |\n| sha256sum | {r['sha256sum'][0]:.2f} |\n| blake3, all cores | {r['blake3-all'][0]:.2f} |")
+print("\n| ferry command | peak RSS MiB |\n|---|---:|")
+for n in ["ferry-pack", "ferry-verify", "ferry-verify-sha", "ferry-push"]:
+    print(f"| {n} | {r[n][1]} |")
+out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
+       "cachesDropped": dropped == "yes", "uniqueLayerBytes": unique, "skopeoDirBytes": skopeo_bytes,
+       "ferryArchiveBytes": ferry_bytes, "ferryCarriedBytes": carried, "indexBytes": index_bytes,
+       "seconds": {k: v[0] for k, v in r.items()}, "peakRssMiB": {k: v[1] for k, v in r.items()},
+       "ratios": {row[0]: row[5] for row in rows}}
+os.makedirs("bench/results", exist_ok=True)
+path = f"bench/results/{profile}.json"
+json.dump(out, open(path, "w"), indent=2)
+print(f"\n(JSON: {path})")
+PY
+if [ "$profile" = many ]; then
+  echo; echo "| index scaling | plan s | save s | load+validate s |"; echo "|---|---:|---:|---:|"
+  for n in 10000 100000; do
+    "$bin/ferry-bench" index "$n" | python3 -c "import json,sys;d=json.load(sys.stdin);print(f\"| {d['blobs']} blobs | {d['planSeconds']:.3f} | {d['saveSeconds']:.3f} | {d['loadValidateSeconds']:.3f} |\")"
+  done
+fi

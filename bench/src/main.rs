@@ -1,0 +1,392 @@
+//! ferry-bench: helpers for `bench/run.sh` (never used by the shipped binaries).
+//!
+//!   ferry-bench seed HOST PROFILE OUTDIR     push a profile's images; write isc.yaml, sync.yaml, profile.json
+//!   ferry-bench put-raw DIR HOST/REPO JOBS   the ceiling: every blob file under DIR PUT in parallel, no checks
+//!   ferry-bench hash THREADS FILE...         blake3 throughput of all bytes spread over THREADS
+//!   ferry-bench index BLOBS                  layout, index save and index load+validate for BLOBS blobs
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ferry_format::Digest;
+use ferry_registry::{Client, ClientOptions, Repo};
+use rayon::prelude::*;
+use serde_json::json;
+use sha2::Digest as _;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("seed") if args.len() == 4 => seed(&args[1], &args[2], Path::new(&args[3])),
+        Some("put-raw") if args.len() == 4 => put_raw(Path::new(&args[1]), &args[2], args[3].parse()?),
+        Some("hash") if args.len() >= 3 => hash(args[1].parse()?, &args[2..]),
+        Some("index") if args.len() == 2 => index_scaling(args[1].parse()?),
+        _ => bail!("usage: see the top of bench/src/main.rs"),
+    }
+}
+
+/// Deterministic incompressible bytes: word k of stream `seed` is splitmix64(seed, k), so any
+/// range can be produced without the bytes before it.
+fn fill(seed: u64, pos: u64, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        let p = pos + i as u64;
+        let mut z = seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add((p / 8).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        *b = z.to_le_bytes()[(p % 8) as usize];
+    }
+}
+
+struct Noise {
+    seed: u64,
+    pos: u64,
+    len: u64,
+}
+
+impl Read for Noise {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min((self.len - self.pos) as usize);
+        fill(self.seed, self.pos, &mut buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Clone)]
+struct Layer {
+    seed: u64,
+    size: u64,
+}
+
+struct Spec {
+    repo: String,
+    tag: String,
+    /// One entry per platform (architecture, layers); more than one makes an OCI index.
+    platforms: Vec<(String, Vec<Layer>)>,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+fn profile(name: &str) -> Result<Vec<Spec>> {
+    let l = |seed, size| Layer { seed, size };
+    let mut specs = Vec::new();
+    match name {
+        "small" => {
+            let bases = [l(1, 48 * MIB), l(2, 32 * MIB), l(3, 24 * MIB)];
+            for i in 0..40u64 {
+                let mut amd = vec![bases[(i % 3) as usize].clone()];
+                if i % 2 == 0 {
+                    amd.push(bases[((i + 1) % 3) as usize].clone());
+                }
+                amd.push(l(100 + i, 5 * MIB / 2));
+                amd.push(l(200 + i, MIB));
+                let mut platforms = vec![("amd64".to_string(), amd)];
+                if i % 5 == 0 {
+                    platforms.push(("arm64".to_string(), vec![bases[0].clone(), l(300 + i, 6 * MIB)]));
+                }
+                specs.push(Spec { repo: format!("small/r{:02}", i / 4), tag: format!("t{}", i % 4), platforms });
+            }
+        }
+        "large" => {
+            specs.push(Spec {
+                repo: "large/huge".into(),
+                tag: "v1".into(),
+                platforms: vec![("amd64".into(), vec![l(1, 1100 * MIB)])],
+            });
+            for i in 0..10u64 {
+                specs.push(Spec {
+                    repo: format!("large/app{i}"),
+                    tag: "v1".into(),
+                    platforms: vec![("amd64".into(), vec![l(2, 64 * MIB), l(10 + i, 40 * MIB), l(30 + i, 40 * MIB)])],
+                });
+            }
+        }
+        "many" => {
+            for i in 0..500u64 {
+                specs.push(Spec {
+                    repo: format!("many/m{:03}", i / 10),
+                    tag: format!("t{}", i % 10),
+                    platforms: vec![("amd64".into(), (0..20).map(|j| l(1000 + i * 20 + j, 2048)).collect())],
+                });
+            }
+        }
+        other => bail!("unknown profile {other:?} (small, large, many)"),
+    }
+    Ok(specs)
+}
+
+fn layer_digest(l: &Layer) -> Digest {
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0;
+    while pos < l.size {
+        let n = buf.len().min((l.size - pos) as usize);
+        fill(l.seed, pos, &mut buf[..n]);
+        h.update(&buf[..n]);
+        pos += n as u64;
+    }
+    let d: [u8; 32] = h.finalize().into();
+    Digest::from_sha256_bytes(&d)
+}
+
+fn put_layer(c: &Client, repo: &Repo, l: &Layer, d: &Digest) -> Result<()> {
+    if c.blob_exists(repo, d)? {
+        return Ok(());
+    }
+    if l.size <= 8 * MIB {
+        let mut b = vec![0u8; l.size as usize];
+        fill(l.seed, 0, &mut b);
+        c.upload_blob_bytes(repo, d, &b)?;
+    } else {
+        let mut r = Noise { seed: l.seed, pos: 0, len: l.size };
+        c.upload_blob_stream(repo, d, l.size, &mut r, &mut || Ok(()))?;
+    }
+    Ok(())
+}
+
+/// Pushes one platform's image; returns (manifest digest, size).
+fn push_platform(c: &Client, repo: &Repo, arch: &str, layers: &[Layer], digests: &BTreeMap<u64, Digest>) -> Result<(Digest, usize)> {
+    for l in layers {
+        put_layer(c, repo, l, &digests[&l.seed])?;
+    }
+    let diff: Vec<String> = layers.iter().map(|l| digests[&l.seed].to_string()).collect();
+    let config = serde_json::to_vec(&json!({
+        "architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff},
+        "config": {"Labels": {"repo": repo.name}},
+    }))?;
+    let cd = Digest::of(&config);
+    if !c.blob_exists(repo, &cd)? {
+        c.upload_blob_bytes(repo, &cd, &config)?;
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": ferry_format::manifest::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": config.len()},
+        "layers": layers.iter().map(|l| json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": digests[&l.seed].to_string(), "size": l.size,
+        })).collect::<Vec<_>>(),
+    }))?;
+    let md = Digest::of(&manifest);
+    c.put_manifest(repo, &md.to_string(), ferry_format::manifest::OCI_MANIFEST, &manifest)?;
+    Ok((md, manifest.len()))
+}
+
+fn seed(host: &str, name: &str, out: &Path) -> Result<()> {
+    let specs = profile(name)?;
+    let c = Client::new(ClientOptions { retries: 2, ..ClientOptions::default() })?;
+    let layers: BTreeMap<u64, Layer> = specs
+        .iter()
+        .flat_map(|s| s.platforms.iter().flat_map(|(_, ls)| ls.iter().cloned()))
+        .map(|l| (l.seed, l))
+        .collect();
+    let digests: BTreeMap<u64, Digest> = layers.par_iter().map(|(s, l)| (*s, layer_digest(l))).collect();
+    let unique_bytes: u64 = layers.values().map(|l| l.size).sum();
+    // Shared layers first, into the first repository that uses them, so that parallel pushes
+    // below find them (and mount-free uploads do not race on the same blob).
+    specs.par_iter().try_for_each(|s| -> Result<()> {
+        let repo = Repo::new(host, s.repo.clone());
+        let mut children = Vec::new();
+        for (arch, ls) in &s.platforms {
+            children.push((arch.clone(), push_platform(&c, &repo, arch, ls, &digests)?));
+        }
+        let (top_type, top) = if children.len() == 1 {
+            (ferry_format::manifest::OCI_MANIFEST, None)
+        } else {
+            let index = serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": ferry_format::manifest::OCI_INDEX,
+                "manifests": children.iter().map(|(arch, (d, size))| json!({
+                    "mediaType": ferry_format::manifest::OCI_MANIFEST, "digest": d.to_string(), "size": size,
+                    "platform": {"architecture": arch, "os": "linux"},
+                })).collect::<Vec<_>>(),
+            }))?;
+            (ferry_format::manifest::OCI_INDEX, Some(index))
+        };
+        match top {
+            Some(index) => c.put_manifest(&repo, &s.tag, top_type, &index)?,
+            None => {
+                let (d, _) = &children[0].1;
+                let bytes = c.get_manifest(&repo, &d.to_string())?.bytes;
+                c.put_manifest(&repo, &s.tag, top_type, &bytes)?;
+            }
+        }
+        Ok(())
+    })?;
+    std::fs::create_dir_all(out)?;
+    let mut isc = String::from("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n");
+    let mut by_repo: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for s in &specs {
+        isc.push_str(&format!("    - name: {host}/{}:{}\n", s.repo, s.tag));
+        by_repo.entry(&s.repo).or_default().push(&s.tag);
+    }
+    std::fs::write(out.join("isc.yaml"), isc)?;
+    let mut sync = format!("{host}:\n  tls-verify: false\n  images:\n");
+    for (repo, tags) in by_repo {
+        sync.push_str(&format!("    {repo}: [{}]\n", tags.join(", ")));
+    }
+    std::fs::write(out.join("sync.yaml"), sync)?;
+    let images: usize = specs.iter().map(|s| s.platforms.len()).sum();
+    std::fs::write(
+        out.join("profile.json"),
+        serde_json::to_vec_pretty(&json!({
+            "profile": name, "references": specs.len(), "platformImages": images,
+            "uniqueLayers": layers.len(), "uniqueLayerBytes": unique_bytes,
+        }))?,
+    )?;
+    println!("seeded {name}: {} references, {} platform images, {} unique layers, {} MiB", specs.len(), images, layers.len(), unique_bytes / MIB);
+    Ok(())
+}
+
+/// The raw ceiling: every blob file under `dir` (named by its hex digest) uploaded with a
+/// monolithic POST + PUT, in parallel, with no HEAD, no hashing, no retries.
+fn put_raw(dir: &Path, to: &str, jobs: usize) -> Result<()> {
+    let (host, repo) = to.split_once('/').context("HOST/REPO")?;
+    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
+                if n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    files.entry(n.to_string()).or_insert(p);
+                }
+            }
+        }
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .max_idle_connections_per_host(64)
+        .build()
+        .into();
+    let started = Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    let bytes: u64 = pool.install(|| {
+        files
+            .par_iter()
+            .map(|(hex, path)| -> Result<u64> {
+                let resp = agent.post(format!("http://{host}/v2/{repo}/blobs/uploads/")).send_empty()?;
+                let loc = resp.headers().get("location").context("no Location")?.to_str()?.to_string();
+                let url = if loc.starts_with("http") { loc } else { format!("http://{host}{loc}") };
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let f = File::open(path)?;
+                let len = f.metadata()?.len();
+                let resp = agent
+                    .put(format!("{url}{sep}digest=sha256:{hex}"))
+                    .header("Content-Length", len.to_string())
+                    .header("Content-Type", "application/octet-stream")
+                    .send(ureq::SendBody::from_owned_reader(f))?;
+                if resp.status().as_u16() != 201 {
+                    bail!("PUT {hex}: {}", resp.status());
+                }
+                Ok(len)
+            })
+            .try_reduce(|| 0, |a, b| Ok(a + b))
+    })?;
+    println!("{}", json!({"blobs": files.len(), "bytes": bytes, "seconds": started.elapsed().as_secs_f64()}));
+    Ok(())
+}
+
+/// Raw blake3 throughput: all bytes of the files, in 16 MiB chunks spread over `threads`.
+fn hash(threads: usize, paths: &[String]) -> Result<()> {
+    let mut chunks = Vec::new();
+    let mut files = Vec::new();
+    for (i, p) in paths.iter().enumerate() {
+        let f = File::open(p)?;
+        let len = f.metadata()?.len();
+        let mut at = 0;
+        while at < len {
+            chunks.push((i, at, (len - at).min(16 * MIB)));
+            at += 16 * MIB;
+        }
+        files.push(f);
+    }
+    let started = Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let bytes: u64 = pool.install(|| {
+        chunks
+            .par_iter()
+            .map(|(i, at, len)| {
+                let mut buf = vec![0u8; *len as usize];
+                files[*i].read_exact_at(&mut buf, *at).expect("read");
+                std::hint::black_box(blake3::hash(&buf));
+                *len
+            })
+            .sum()
+    });
+    println!("{}", json!({"bytes": bytes, "threads": threads, "seconds": started.elapsed().as_secs_f64()}));
+    Ok(())
+}
+
+/// Scaling of the index for `n` blobs: layout, save, load + validate.
+fn index_scaling(n: usize) -> Result<()> {
+    use ferry_format::index::{Blob, File as IFile, Image, Index, ManifestRecord, Part, Volume};
+    use ferry_format::layout::{self, Content};
+    let digests: Vec<Digest> = (0..n as u64).map(|i| Digest::of(&i.to_le_bytes())).collect();
+    let mut sorted = digests.clone();
+    sorted.sort();
+    let t = Instant::now();
+    let items: Vec<Content> = sorted.iter().enumerate().map(|(i, d)| Content::Blob { digest: d.clone(), size: 1000 + (i as u64 % 5000) }).collect();
+    let l = layout::plan(&items, 4 << 30)?;
+    let plan_s = t.elapsed().as_secs_f64();
+    let manifest = Digest::of(b"manifest");
+    let mut blobs: Vec<Blob> = sorted
+        .iter()
+        .zip(&l.placements)
+        .map(|(d, ps)| Blob {
+            digest: d.clone(),
+            size: ps[0].size,
+            blake3: "0".repeat(64),
+            parts: vec![Part { volume: ps[0].volume, offset: ps[0].offset, size: ps[0].size, blake3: None }],
+            base: None,
+            missing: false,
+        })
+        .collect();
+    let mpos = blobs.binary_search_by(|b| b.digest.cmp(&manifest)).unwrap_err();
+    blobs.insert(mpos, Blob { digest: manifest.clone(), size: 0, blake3: "0".repeat(64), parts: vec![], base: None, missing: false });
+    let index = Index {
+        format: "ferry-archive".into(),
+        format_version: "1.1".into(),
+        archive_id: "0".repeat(32),
+        created: "2026-01-01T00:00:00Z".into(),
+        tool: "bench".into(),
+        volume_size: 4 << 30,
+        volumes: l.volume_sizes.iter().enumerate().map(|(i, s)| Volume { name: layout::volume_name(i), size: *s, blake3: "0".repeat(64) }).collect(),
+        images: vec![Image {
+            source: "bench/x:1".into(), registry: "bench".into(), repository: "x".into(), tags: vec!["1".into()],
+            digest: manifest.clone(), media_type: ferry_format::manifest::OCI_MANIFEST.into(), reason: "bench".into(), platforms: vec![],
+        }],
+        manifests: vec![ManifestRecord { digest: manifest, media_type: ferry_format::manifest::OCI_MANIFEST.into(), children: vec![], blobs: sorted }],
+        blobs,
+        files: Vec::<IFile>::new(),
+        stream: None,
+        parents: vec![],
+        incomplete: false,
+        failures: vec![],
+    };
+    let t = Instant::now();
+    let bytes = index.to_vec();
+    let save_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let back = Index::from_slice(&bytes)?;
+    let load_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let entries = layout::entries(&back);
+    for (v, e) in entries.iter().enumerate() {
+        layout::check_tiling(e, back.volumes[v].size).map_err(anyhow::Error::msg)?;
+    }
+    let tiling_s = t.elapsed().as_secs_f64();
+    println!("{}", json!({"blobs": n, "indexBytes": bytes.len(), "planSeconds": plan_s, "saveSeconds": save_s, "loadValidateSeconds": load_s, "tilingSeconds": tiling_s}));
+    Ok(())
+}
