@@ -23,7 +23,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("seed") if args.len() == 4 => seed(&args[1], &args[2], Path::new(&args[3])),
-        Some("put-raw") if args.len() == 4 => put_raw(Path::new(&args[1]), &args[2], args[3].parse()?),
+        Some("put-raw") if args.len() == 4 => {
+            put_raw(Path::new(&args[1]), &args[2], args[3].parse()?)
+        }
         Some("hash") if args.len() >= 3 => hash(args[1].parse()?, &args[2..]),
         Some("index") if args.len() == 2 => index_scaling(args[1].parse()?),
         _ => bail!("usage: see the top of bench/src/main.rs"),
@@ -90,9 +92,16 @@ fn profile(name: &str) -> Result<Vec<Spec>> {
                 amd.push(l(200 + i, MIB));
                 let mut platforms = vec![("amd64".to_string(), amd)];
                 if i % 5 == 0 {
-                    platforms.push(("arm64".to_string(), vec![bases[0].clone(), l(300 + i, 6 * MIB)]));
+                    platforms.push((
+                        "arm64".to_string(),
+                        vec![bases[0].clone(), l(300 + i, 6 * MIB)],
+                    ));
                 }
-                specs.push(Spec { repo: format!("small/r{:02}", i / 4), tag: format!("t{}", i % 4), platforms });
+                specs.push(Spec {
+                    repo: format!("small/r{:02}", i / 4),
+                    tag: format!("t{}", i % 4),
+                    platforms,
+                });
             }
         }
         "large" => {
@@ -105,7 +114,10 @@ fn profile(name: &str) -> Result<Vec<Spec>> {
                 specs.push(Spec {
                     repo: format!("large/app{i}"),
                     tag: "v1".into(),
-                    platforms: vec![("amd64".into(), vec![l(2, 64 * MIB), l(10 + i, 40 * MIB), l(30 + i, 40 * MIB)])],
+                    platforms: vec![(
+                        "amd64".into(),
+                        vec![l(2, 64 * MIB), l(10 + i, 40 * MIB), l(30 + i, 40 * MIB)],
+                    )],
                 });
             }
         }
@@ -114,7 +126,10 @@ fn profile(name: &str) -> Result<Vec<Spec>> {
                 specs.push(Spec {
                     repo: format!("many/m{:03}", i / 10),
                     tag: format!("t{}", i % 10),
-                    platforms: vec![("amd64".into(), (0..20).map(|j| l(1000 + i * 20 + j, 2048)).collect())],
+                    platforms: vec![(
+                        "amd64".into(),
+                        (0..20).map(|j| l(1000 + i * 20 + j, 2048)).collect(),
+                    )],
                 });
             }
         }
@@ -146,18 +161,31 @@ fn put_layer(c: &Client, repo: &Repo, l: &Layer, d: &Digest) -> Result<()> {
         fill(l.seed, 0, &mut b);
         c.upload_blob_bytes(repo, d, &b)?;
     } else {
-        let mut r = Noise { seed: l.seed, pos: 0, len: l.size };
+        let mut r = Noise {
+            seed: l.seed,
+            pos: 0,
+            len: l.size,
+        };
         c.upload_blob_stream(repo, d, l.size, &mut r, &mut || Ok(()))?;
     }
     Ok(())
 }
 
 /// Pushes one platform's image; returns (manifest digest, size).
-fn push_platform(c: &Client, repo: &Repo, arch: &str, layers: &[Layer], digests: &BTreeMap<u64, Digest>) -> Result<(Digest, usize)> {
+fn push_platform(
+    c: &Client,
+    repo: &Repo,
+    arch: &str,
+    layers: &[Layer],
+    digests: &BTreeMap<u64, Digest>,
+) -> Result<(Digest, usize)> {
     for l in layers {
         put_layer(c, repo, l, &digests[&l.seed])?;
     }
-    let diff: Vec<String> = layers.iter().map(|l| digests[&l.seed].to_string()).collect();
+    let diff: Vec<String> = layers
+        .iter()
+        .map(|l| digests[&l.seed].to_string())
+        .collect();
     let config = serde_json::to_vec(&json!({
         "architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff},
         "config": {"Labels": {"repo": repo.name}},
@@ -176,19 +204,30 @@ fn push_platform(c: &Client, repo: &Repo, arch: &str, layers: &[Layer], digests:
         })).collect::<Vec<_>>(),
     }))?;
     let md = Digest::of(&manifest);
-    c.put_manifest(repo, &md.to_string(), ferry_format::manifest::OCI_MANIFEST, &manifest)?;
+    c.put_manifest(
+        repo,
+        &md.to_string(),
+        ferry_format::manifest::OCI_MANIFEST,
+        &manifest,
+    )?;
     Ok((md, manifest.len()))
 }
 
 fn seed(host: &str, name: &str, out: &Path) -> Result<()> {
     let specs = profile(name)?;
-    let c = Client::new(ClientOptions { retries: 2, ..ClientOptions::default() })?;
+    let c = Client::new(ClientOptions {
+        retries: 2,
+        ..ClientOptions::default()
+    })?;
     let layers: BTreeMap<u64, Layer> = specs
         .iter()
         .flat_map(|s| s.platforms.iter().flat_map(|(_, ls)| ls.iter().cloned()))
         .map(|l| (l.seed, l))
         .collect();
-    let digests: BTreeMap<u64, Digest> = layers.par_iter().map(|(s, l)| (*s, layer_digest(l))).collect();
+    let digests: BTreeMap<u64, Digest> = layers
+        .par_iter()
+        .map(|(s, l)| (*s, layer_digest(l)))
+        .collect();
     let unique_bytes: u64 = layers.values().map(|l| l.size).sum();
     // Shared layers first, into the first repository that uses them, so that parallel pushes
     // below find them (and mount-free uploads do not race on the same blob).
@@ -242,7 +281,13 @@ fn seed(host: &str, name: &str, out: &Path) -> Result<()> {
             "uniqueLayers": layers.len(), "uniqueLayerBytes": unique_bytes,
         }))?,
     )?;
-    println!("seeded {name}: {} references, {} platform images, {} unique layers, {} MiB", specs.len(), images, layers.len(), unique_bytes / MIB);
+    println!(
+        "seeded {name}: {} references, {} platform images, {} unique layers, {} MiB",
+        specs.len(),
+        images,
+        layers.len(),
+        unique_bytes / MIB
+    );
     Ok(())
 }
 
@@ -276,9 +321,20 @@ fn put_raw(dir: &Path, to: &str, jobs: usize) -> Result<()> {
         files
             .par_iter()
             .map(|(hex, path)| -> Result<u64> {
-                let resp = agent.post(format!("http://{host}/v2/{repo}/blobs/uploads/")).send_empty()?;
-                let loc = resp.headers().get("location").context("no Location")?.to_str()?.to_string();
-                let url = if loc.starts_with("http") { loc } else { format!("http://{host}{loc}") };
+                let resp = agent
+                    .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
+                    .send_empty()?;
+                let loc = resp
+                    .headers()
+                    .get("location")
+                    .context("no Location")?
+                    .to_str()?
+                    .to_string();
+                let url = if loc.starts_with("http") {
+                    loc
+                } else {
+                    format!("http://{host}{loc}")
+                };
                 let sep = if url.contains('?') { '&' } else { '?' };
                 let f = File::open(path)?;
                 let len = f.metadata()?.len();
@@ -294,7 +350,10 @@ fn put_raw(dir: &Path, to: &str, jobs: usize) -> Result<()> {
             })
             .try_reduce(|| 0, |a, b| Ok(a + b))
     })?;
-    println!("{}", json!({"blobs": files.len(), "bytes": bytes, "seconds": started.elapsed().as_secs_f64()}));
+    println!(
+        "{}",
+        json!({"blobs": files.len(), "bytes": bytes, "seconds": started.elapsed().as_secs_f64()})
+    );
     Ok(())
 }
 
@@ -313,7 +372,9 @@ fn hash(threads: usize, paths: &[String]) -> Result<()> {
         files.push(f);
     }
     let started = Instant::now();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let bytes: u64 = pool.install(|| {
         chunks
             .par_iter()
@@ -325,7 +386,10 @@ fn hash(threads: usize, paths: &[String]) -> Result<()> {
             })
             .sum()
     });
-    println!("{}", json!({"bytes": bytes, "threads": threads, "seconds": started.elapsed().as_secs_f64()}));
+    println!(
+        "{}",
+        json!({"bytes": bytes, "threads": threads, "seconds": started.elapsed().as_secs_f64()})
+    );
     Ok(())
 }
 
@@ -333,11 +397,20 @@ fn hash(threads: usize, paths: &[String]) -> Result<()> {
 fn index_scaling(n: usize) -> Result<()> {
     use ferry_format::index::{Blob, File as IFile, Image, Index, ManifestRecord, Part, Volume};
     use ferry_format::layout::{self, Content};
-    let digests: Vec<Digest> = (0..n as u64).map(|i| Digest::of(&i.to_le_bytes())).collect();
+    let digests: Vec<Digest> = (0..n as u64)
+        .map(|i| Digest::of(&i.to_le_bytes()))
+        .collect();
     let mut sorted = digests.clone();
     sorted.sort();
     let t = Instant::now();
-    let items: Vec<Content> = sorted.iter().enumerate().map(|(i, d)| Content::Blob { digest: d.clone(), size: 1000 + (i as u64 % 5000) }).collect();
+    let items: Vec<Content> = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Content::Blob {
+            digest: d.clone(),
+            size: 1000 + (i as u64 % 5000),
+        })
+        .collect();
     let l = layout::plan(&items, 4 << 30)?;
     let plan_s = t.elapsed().as_secs_f64();
     let manifest = Digest::of(b"manifest");
@@ -348,13 +421,30 @@ fn index_scaling(n: usize) -> Result<()> {
             digest: d.clone(),
             size: ps[0].size,
             blake3: "0".repeat(64),
-            parts: vec![Part { volume: ps[0].volume, offset: ps[0].offset, size: ps[0].size, blake3: None }],
+            parts: vec![Part {
+                volume: ps[0].volume,
+                offset: ps[0].offset,
+                size: ps[0].size,
+                blake3: None,
+            }],
             base: None,
             missing: false,
         })
         .collect();
-    let mpos = blobs.binary_search_by(|b| b.digest.cmp(&manifest)).unwrap_err();
-    blobs.insert(mpos, Blob { digest: manifest.clone(), size: 0, blake3: "0".repeat(64), parts: vec![], base: None, missing: false });
+    let mpos = blobs
+        .binary_search_by(|b| b.digest.cmp(&manifest))
+        .unwrap_err();
+    blobs.insert(
+        mpos,
+        Blob {
+            digest: manifest.clone(),
+            size: 0,
+            blake3: "0".repeat(64),
+            parts: vec![],
+            base: None,
+            missing: false,
+        },
+    );
     let index = Index {
         format: "ferry-archive".into(),
         format_version: "1.1".into(),
@@ -362,12 +452,32 @@ fn index_scaling(n: usize) -> Result<()> {
         created: "2026-01-01T00:00:00Z".into(),
         tool: "bench".into(),
         volume_size: 4 << 30,
-        volumes: l.volume_sizes.iter().enumerate().map(|(i, s)| Volume { name: layout::volume_name(i), size: *s, blake3: "0".repeat(64) }).collect(),
+        volumes: l
+            .volume_sizes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Volume {
+                name: layout::volume_name(i),
+                size: *s,
+                blake3: "0".repeat(64),
+            })
+            .collect(),
         images: vec![Image {
-            source: "bench/x:1".into(), registry: "bench".into(), repository: "x".into(), tags: vec!["1".into()],
-            digest: manifest.clone(), media_type: ferry_format::manifest::OCI_MANIFEST.into(), reason: "bench".into(), platforms: vec![],
+            source: "bench/x:1".into(),
+            registry: "bench".into(),
+            repository: "x".into(),
+            tags: vec!["1".into()],
+            digest: manifest.clone(),
+            media_type: ferry_format::manifest::OCI_MANIFEST.into(),
+            reason: "bench".into(),
+            platforms: vec![],
         }],
-        manifests: vec![ManifestRecord { digest: manifest, media_type: ferry_format::manifest::OCI_MANIFEST.into(), children: vec![], blobs: sorted }],
+        manifests: vec![ManifestRecord {
+            digest: manifest,
+            media_type: ferry_format::manifest::OCI_MANIFEST.into(),
+            children: vec![],
+            blobs: sorted,
+        }],
         blobs,
         files: Vec::<IFile>::new(),
         stream: None,
@@ -387,6 +497,9 @@ fn index_scaling(n: usize) -> Result<()> {
         layout::check_tiling(e, back.volumes[v].size).map_err(anyhow::Error::msg)?;
     }
     let tiling_s = t.elapsed().as_secs_f64();
-    println!("{}", json!({"blobs": n, "indexBytes": bytes.len(), "planSeconds": plan_s, "saveSeconds": save_s, "loadValidateSeconds": load_s, "tilingSeconds": tiling_s}));
+    println!(
+        "{}",
+        json!({"blobs": n, "indexBytes": bytes.len(), "planSeconds": plan_s, "saveSeconds": save_s, "loadValidateSeconds": load_s, "tilingSeconds": tiling_s})
+    );
     Ok(())
 }

@@ -97,6 +97,37 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// blake3 of everything read through it (when the sha256 is checked elsewhere).
+pub struct Blake3Reader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    size: u64,
+}
+
+impl<R: Read> Blake3Reader<R> {
+    pub fn new(inner: R) -> Self {
+        Blake3Reader {
+            inner,
+            hasher: blake3::Hasher::new(),
+            size: 0,
+        }
+    }
+
+    /// (blake3 hex, bytes) of what was read so far.
+    pub fn snapshot(&self) -> (String, u64) {
+        (self.hasher.finalize().to_hex().to_string(), self.size)
+    }
+}
+
+impl<R: Read> Read for Blake3Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
 /// blake3 of a byte slice, as hex.
 pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()

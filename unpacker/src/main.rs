@@ -169,6 +169,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     allow_gap,
                 },
             )?;
+            if registry.verbose {
+                let phases: Vec<String> = report
+                    .phases
+                    .iter()
+                    .map(|(n, s)| format!("{n} {s:.2}s"))
+                    .collect();
+                eprintln!("debug: phases: {}", phases.join(", "));
+            }
             for (src, dst) in &report.images_done {
                 println!("pushed {src} -> {dst}");
             }

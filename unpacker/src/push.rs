@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use ferry_format::hash::HashingReader;
+use ferry_format::hash::Blake3Reader;
 use ferry_format::index::Index;
 use ferry_format::volume::PartsReader;
 use ferry_format::Digest;
@@ -122,6 +122,8 @@ pub struct PushReport {
     pub images_done: Vec<(String, String)>,
     /// Images not pushed, with the reason.
     pub images_failed: Vec<(String, String)>,
+    /// Seconds spent in each phase: checks, blobs, manifests, tags and record.
+    pub phases: Vec<(&'static str, f64)>,
     /// The stream position recorded at the target (when the archive names a stream).
     pub recorded: Option<ferry_format::index::Stream>,
     pub seconds: f64,
@@ -226,6 +228,8 @@ pub fn push(
     }
     let origins =
         pool.install(|| preflight(client, index, &sources, &work, bases, &opts.target))?;
+    let mut phases = vec![("checks", started.elapsed().as_secs_f64())];
+    let mut mark = Instant::now();
 
     // Blobs: one task per digest; the first repository that needs it gets the upload, the
     // others a mount from there.
@@ -244,6 +248,8 @@ pub fn push(
     let progress = Progress::start("pushed", tasks.len() as u64, total, opts.quiet);
     let report = Mutex::new(PushReport::default());
     let failed_blobs: Mutex<HashMap<Digest, String>> = Mutex::new(HashMap::new());
+    // (repository, blob) pairs this run moved: a manifest that needs one cannot be there yet.
+    let fresh: Mutex<BTreeSet<(String, Digest)>> = Mutex::new(BTreeSet::new());
     pool.install(|| {
         tasks.par_iter().for_each(|(digest, repos)| {
             let origin = origins.get(*digest);
@@ -251,6 +257,10 @@ pub fn push(
             let mut rep = report.lock().expect("lock");
             match r {
                 Ok(o) => {
+                    fresh
+                        .lock()
+                        .expect("lock")
+                        .extend(o.fresh_in.iter().map(|r| (r.clone(), (*digest).clone())));
                     rep.blobs_uploaded += o.uploaded;
                     rep.blobs_mounted += o.mounted;
                     rep.blobs_skipped += o.skipped;
@@ -271,14 +281,19 @@ pub fn push(
         eprintln!("{line}");
     }
     let failed_blobs = failed_blobs.into_inner().expect("lock");
+    let fresh = fresh.into_inner().expect("lock");
     let mut report = report.into_inner().expect("lock");
+    phases.push(("blobs", mark.elapsed().as_secs_f64()));
+    mark = Instant::now();
 
     // Manifests, per repository, children first; repositories in parallel.
     let failed_manifests: Mutex<HashMap<Digest, String>> = Mutex::new(HashMap::new());
     let counts: Mutex<(u64, u64)> = Mutex::new((0, 0));
+    let pushed_now: Mutex<BTreeSet<(String, Digest)>> = Mutex::new(BTreeSet::new());
     pool.install(|| {
         work.par_iter().for_each(|w| {
             let mut local_failed: HashMap<Digest, String> = HashMap::new();
+            let mut local_pushed: BTreeSet<Digest> = BTreeSet::new();
             for d in &w.manifests {
                 let Some(m) = index.manifest(d) else { continue };
                 let missing = m
@@ -294,8 +309,17 @@ pub fn push(
                     local_failed.insert(d.clone(), why);
                     continue;
                 }
-                match push_manifest(client, &sources, &w.repo, d, &m.media_type) {
-                    Ok(true) => counts.lock().expect("lock").0 += 1,
+                // Known absent when something it references was only now put there.
+                let absent = m
+                    .blobs
+                    .iter()
+                    .any(|b| fresh.contains(&(w.repo.name.clone(), b.clone())))
+                    || m.children.iter().any(|c| local_pushed.contains(c));
+                match push_manifest(client, &sources, &w.repo, d, &m.media_type, absent) {
+                    Ok(true) => {
+                        local_pushed.insert(d.clone());
+                        counts.lock().expect("lock").0 += 1
+                    }
                     Ok(false) => counts.lock().expect("lock").1 += 1,
                     Err(e) => {
                         let hint = sparse_hint(index, &sources, d, &w.repo).unwrap_or_default();
@@ -304,35 +328,64 @@ pub fn push(
                 }
             }
             failed_manifests.lock().expect("lock").extend(local_failed);
+            pushed_now
+                .lock()
+                .expect("lock")
+                .extend(local_pushed.into_iter().map(|d| (w.repo.name.clone(), d)));
         })
     });
     let (pushed, skipped) = counts.into_inner().expect("lock");
     report.manifests_pushed = pushed;
     report.manifests_skipped = skipped;
     let failed_manifests = failed_manifests.into_inner().expect("lock");
+    let pushed_now = pushed_now.into_inner().expect("lock");
+    phases.push(("manifests", mark.elapsed().as_secs_f64()));
+    mark = Instant::now();
 
-    // Tags, once their manifest is confirmed.
-    for img in &index.images {
-        let repo = Repo::new(
-            opts.target.host.clone(),
-            opts.target.repository(&img.repository),
-        );
-        let by_digest = format!("{}@{}", repo, img.digest);
-        if let Some(why) = failed_manifests.get(&img.digest) {
-            report.images_failed.push((img.source.clone(), why.clone()));
-            continue;
-        }
-        let mut tag_error = None;
-        for tag in &img.tags {
-            match push_tag(client, &sources, &repo, tag, &img.digest, &img.media_type) {
-                Ok(true) => report.tags_pushed += 1,
-                Ok(false) => {}
-                Err(e) => tag_error = Some(format!("tag {tag}: {e:#}")),
+    // Tags, once their manifest is confirmed (images in parallel).
+    let tagged: Vec<(String, std::result::Result<(String, u64), String>)> = pool.install(|| {
+        index
+            .images
+            .par_iter()
+            .map(|img| {
+                let repo = Repo::new(
+                    opts.target.host.clone(),
+                    opts.target.repository(&img.repository),
+                );
+                if let Some(why) = failed_manifests.get(&img.digest) {
+                    return (img.source.clone(), Err(why.clone()));
+                }
+                let mut pushed = 0;
+                let fresh_manifest = pushed_now.contains(&(repo.name.clone(), img.digest.clone()));
+                for tag in &img.tags {
+                    match push_tag(
+                        client,
+                        &sources,
+                        &repo,
+                        tag,
+                        &img.digest,
+                        &img.media_type,
+                        fresh_manifest,
+                    ) {
+                        Ok(true) => pushed += 1,
+                        Ok(false) => {}
+                        Err(e) => return (img.source.clone(), Err(format!("tag {tag}: {e:#}"))),
+                    }
+                }
+                (
+                    img.source.clone(),
+                    Ok((format!("{}@{}", repo, img.digest), pushed)),
+                )
+            })
+            .collect()
+    });
+    for (source, r) in tagged {
+        match r {
+            Ok((by_digest, pushed)) => {
+                report.tags_pushed += pushed;
+                report.images_done.push((source, by_digest));
             }
-        }
-        match tag_error {
-            Some(why) => report.images_failed.push((img.source.clone(), why)),
-            None => report.images_done.push((img.source.clone(), by_digest)),
+            Err(why) => report.images_failed.push((source, why)),
         }
     }
     // Record the archive at the target once all of it arrived.
@@ -340,6 +393,8 @@ pub fn push(
         state::record(client, &opts.target, state, index, &media.index_raw)?;
         report.recorded = index.stream.clone();
     }
+    phases.push(("tags and record", mark.elapsed().as_secs_f64()));
+    report.phases = phases;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -487,6 +542,8 @@ struct BlobOutcome {
     mounted: u64,
     skipped: u64,
     bytes: u64,
+    /// Repositories the blob was uploaded or mounted into by this run (it was missing there).
+    fresh_in: Vec<String>,
 }
 
 fn push_blob(
@@ -509,6 +566,7 @@ fn push_blob(
         if let Some(from) = present_in.or(origin) {
             if client.mount_blob(repo, digest, &from.name)? {
                 out.mounted += 1;
+                out.fresh_in.push(repo.name.clone());
                 present_in.get_or_insert(repo);
                 continue;
             }
@@ -520,6 +578,7 @@ fn push_blob(
         })?;
         upload(client, volumes, blob, repo)?;
         out.uploaded += 1;
+        out.fresh_in.push(repo.name.clone());
         out.bytes += blob.size;
         counters.bytes.fetch_add(blob.size, Ordering::Relaxed);
         present_in = Some(repo);
@@ -527,7 +586,10 @@ fn push_blob(
     Ok(out)
 }
 
-/// Uploads one blob from the media, verifying its sha256 (and blake3) on the way.
+/// Uploads one blob from the media, checking on the way that its bytes are the ones the signed
+/// index describes (blake3; the packer checked their sha256 when it fetched them, and the
+/// registry checks it again before it commits the upload). A blob that does not match is never
+/// committed.
 fn upload(
     client: &Client,
     volumes: &[Option<File>],
@@ -537,37 +599,39 @@ fn upload(
     let digest = &blob.digest;
     ferry_format::volume::check_headers(volumes, blob)
         .map_err(|e| anyhow::anyhow!("{e}; it was not pushed"))?;
-    let mismatch = |got: &ferry_format::Hashes| {
+    let mismatch = |b3: &str, size: u64| {
         format!(
-            "the media holds corrupt bytes for it (sha256 {}, blake3 {}, {} bytes); it was not pushed",
-            got.sha256, got.blake3, got.size
+            "the media holds corrupt bytes for it (blake3 {b3} over {size} bytes, the index says {}); it was not pushed",
+            blob.blake3
         )
     };
     if blob.size <= SMALL_BLOB {
-        let mut reader = HashingReader::new(PartsReader::new(volumes, &blob.parts));
+        let mut reader = Blake3Reader::new(PartsReader::new(volumes, &blob.parts));
         let mut bytes = Vec::with_capacity(blob.size as usize);
         reader
             .read_to_end(&mut bytes)
             .map_err(|e| anyhow::anyhow!("cannot read it from the media: {e}"))?;
-        let got = reader.finish();
-        if got.sha256 != *digest || got.blake3 != blob.blake3 {
-            bail!(mismatch(&got));
+        let (b3, size) = reader.snapshot();
+        if b3 != blob.blake3 || size != blob.size {
+            bail!(mismatch(&b3, size));
         }
         client.upload_blob_bytes(repo, digest, &bytes)?;
         return Ok(());
     }
-    // Large: stream it; commit only if the hashes match at the end.
+    // Large: stream it; commit only if the hash matches at the end.
     let attempts = 3;
     for attempt in 1..=attempts {
-        let reader = HashingReader::new(PartsReader::new(volumes, &blob.parts));
+        let parts =
+            std::io::BufReader::with_capacity(1 << 20, PartsReader::new(volumes, &blob.parts));
+        let reader = Blake3Reader::new(parts);
         let shared = SharedReader(Mutex::new(reader));
         let mut r = &shared;
         let mut check = || {
-            let h = shared.snapshot();
-            if h.sha256 == *digest && h.blake3 == blob.blake3 && h.size == blob.size {
+            let (b3, size) = shared.snapshot();
+            if b3 == blob.blake3 && size == blob.size {
                 Ok(())
             } else {
-                Err(mismatch(&h))
+                Err(mismatch(&b3, size))
             }
         };
         match client.upload_blob_stream(repo, digest, blob.size, &mut r, &mut check) {
@@ -581,13 +645,12 @@ fn upload(
     unreachable!("the loop returns")
 }
 
-/// A reader that can be hashed-checked after the HTTP layer is done with it.
-struct SharedReader<R>(Mutex<HashingReader<R>>);
+/// A reader that can be hash-checked after the HTTP layer is done with it.
+struct SharedReader<R>(Mutex<Blake3Reader<R>>);
 
 impl<R: Read> SharedReader<R> {
-    fn snapshot(&self) -> ferry_format::Hashes {
-        let guard = self.0.lock().expect("lock");
-        guard.snapshot()
+    fn snapshot(&self) -> (String, u64) {
+        self.0.lock().expect("lock").snapshot()
     }
 }
 
@@ -633,15 +696,17 @@ fn sparse_hint(index: &Index, sources: &Sources, d: &Digest, repo: &Repo) -> Opt
     })
 }
 
-/// Pushes a manifest by digest unless it is there. Returns whether it was pushed.
+/// Pushes a manifest by digest unless it is there (`known_absent` skips asking). Returns
+/// whether it was pushed.
 fn push_manifest(
     client: &Client,
     sources: &Sources,
     repo: &Repo,
     d: &Digest,
     media_type: &str,
+    known_absent: bool,
 ) -> Result<bool> {
-    if client.manifest_digest(repo, &d.to_string())?.is_some() {
+    if !known_absent && client.manifest_digest(repo, &d.to_string())?.is_some() {
         return Ok(false);
     }
     let bytes = read_manifest(sources, d)?;
@@ -649,7 +714,8 @@ fn push_manifest(
     Ok(true)
 }
 
-/// Points a tag at a manifest unless it already does. Returns whether it was pushed. The bytes
+/// Points a tag at a manifest unless it already does (a manifest pushed by this run cannot
+/// be tagged yet: `fresh_manifest` skips asking). Returns whether it was pushed. The bytes
 /// come from the media, or (for a delta that does not carry the manifest) from the target.
 fn push_tag(
     client: &Client,
@@ -658,8 +724,9 @@ fn push_tag(
     tag: &str,
     d: &Digest,
     media_type: &str,
+    fresh_manifest: bool,
 ) -> Result<bool> {
-    if client.manifest_digest(repo, tag)?.as_ref() == Some(d) {
+    if !fresh_manifest && client.manifest_digest(repo, tag)?.as_ref() == Some(d) {
         return Ok(false);
     }
     let bytes = match read_manifest(sources, d) {
