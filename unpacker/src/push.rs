@@ -343,7 +343,7 @@ pub fn push(
     mark = Instant::now();
 
     // Tags, once their manifest is confirmed (images in parallel).
-    let tagged: Vec<(String, std::result::Result<(String, u64), String>)> = pool.install(|| {
+    let tagged: Vec<(String, TagOutcome)> = pool.install(|| {
         index
             .images
             .par_iter()
@@ -535,6 +535,9 @@ fn preflight(
     }
     bail!(msg)
 }
+
+/// An image's tags: (target reference by digest, tags pushed), or why it failed.
+type TagOutcome = std::result::Result<(String, u64), String>;
 
 #[derive(Default)]
 struct BlobOutcome {
