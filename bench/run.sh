@@ -30,7 +30,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ "$keep" = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
 
-start_registry() { # name -> host:port
+start_registry() { # name: starts it, host:port in $work/host-NAME (no subshell: pids must stay)
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$work/reg-$1"
@@ -38,7 +38,7 @@ start_registry() { # name -> host:port
   docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-  echo "127.0.0.1:$port"
+  echo "127.0.0.1:$port" > "$work/host-$1"
 }
 
 # timed NAME CMD... : runs CMD, records seconds and peak RSS (KiB) into $work/t-NAME
@@ -50,10 +50,17 @@ timed() {
 secs() { cut -d' ' -f1 "$work/t-$1"; }
 rss_mib() { awk '{printf "%.0f", $2/1024}' "$work/t-$1"; }
 
-src=$(start_registry source)
-t_skopeo=$(start_registry t-skopeo)
-t_ferry=$(start_registry t-ferry)
-t_raw=$(start_registry t-raw)
+# One empty target at a time (started fresh before each push), to keep the footprint small.
+target_pid=""
+fresh_target() { # name -> host:port of a new, empty registry
+  [ -n "$target_pid" ] && { kill "$target_pid" 2>/dev/null || true; wait "$target_pid" 2>/dev/null || true; }
+  rm -rf "$work"/reg-t-*
+  start_registry "t-$1"
+  target_pid=${pids[-1]}
+  cp "$work/host-t-$1" "$work/target-host"
+}
+start_registry source
+src=$(cat "$work/host-source")
 echo "== seeding profile $profile into $src"
 "$bin/ferry-bench" seed "$src" "$profile" "$work/set"
 unique=$(python3 -c "import json;print(json.load(open('$work/set/profile.json'))['uniqueLayerBytes'])")
@@ -79,9 +86,12 @@ timed ferry-verify "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.p
 timed ferry-verify-sha "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub" --sha256
 
 echo "== push"
-timed skopeo-push skopeo sync --all --retry-times 0 --src dir --dest docker --dest-tls-verify=false "$work/skopeo-dir" "$t_skopeo/skopeo"
-timed ferry-push "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t_ferry/ferry" -q
-timed raw-put "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t_raw/raw" 8
+fresh_target skopeo; t=$(cat "$work/target-host")
+timed skopeo-push skopeo sync --all --retry-times 0 --src dir --dest docker --dest-tls-verify=false "$work/skopeo-dir" "$t/skopeo"
+fresh_target ferry; t=$(cat "$work/target-host")
+timed ferry-push "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t/ferry" -q
+fresh_target raw; t=$(cat "$work/target-host")
+timed raw-put "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t/raw" 8
 
 python3 - "$work" "$profile" "$unique" "$skopeo_bytes" "$ferry_bytes" "$carried" "$index_bytes" "$dropped" <<'PY'
 import json, sys, os, time, platform

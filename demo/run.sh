@@ -12,7 +12,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-start_registry() { # name -> prints host:port
+start_registry() { # name: starts it, host:port in $work/host-NAME (no subshell: pids must stay)
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$work/$1"
@@ -25,11 +25,13 @@ YAML
   docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-  echo "127.0.0.1:$port"
+  echo "127.0.0.1:$port" > "$work/host-$1"
 }
 
-src=$(start_registry source)
-dst=$(start_registry target)
+start_registry source
+start_registry target
+src=$(cat "$work/host-source")
+dst=$(cat "$work/host-target")
 echo "== source registry $src, target registry $dst, work dir $work"
 
 echo "== seeding the source with fixture images (shared layers, multi-arch, a 2.5 MiB layer, a real manifest list)"

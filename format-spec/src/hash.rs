@@ -97,6 +97,74 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// sha256 and blake3 computed on two helper threads, for large streams: the caller hands over
+/// chunks and goes on receiving and writing, so that hashing a multi-GiB blob does not hold up
+/// its download. Memory is bounded by the channels (4 chunks each).
+pub struct OffloadHasher {
+    sha: Option<std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>>,
+    b3: Option<std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>>,
+    sha_done: Option<std::thread::JoinHandle<[u8; 32]>>,
+    b3_done: Option<std::thread::JoinHandle<String>>,
+    size: u64,
+}
+
+impl Default for OffloadHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OffloadHasher {
+    pub fn new() -> Self {
+        let (sha_tx, sha_rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
+        let (b3_tx, b3_rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
+        let sha_done = std::thread::spawn(move || {
+            let mut h = sha2::Sha256::new();
+            for chunk in sha_rx {
+                h.update(&chunk[..]);
+            }
+            h.finalize().into()
+        });
+        let b3_done = std::thread::spawn(move || {
+            let mut h = blake3::Hasher::new();
+            for chunk in b3_rx {
+                h.update(&chunk[..]);
+            }
+            h.finalize().to_hex().to_string()
+        });
+        OffloadHasher {
+            sha: Some(sha_tx),
+            b3: Some(b3_tx),
+            sha_done: Some(sha_done),
+            b3_done: Some(b3_done),
+            size: 0,
+        }
+    }
+
+    pub fn update(&mut self, chunk: Vec<u8>) {
+        self.size += chunk.len() as u64;
+        let chunk = std::sync::Arc::new(chunk);
+        if let Some(tx) = &self.sha {
+            let _ = tx.send(chunk.clone());
+        }
+        if let Some(tx) = &self.b3 {
+            let _ = tx.send(chunk);
+        }
+    }
+
+    pub fn finish(mut self) -> Hashes {
+        self.sha.take();
+        self.b3.take();
+        let sha = self.sha_done.take().expect("once").join().expect("hasher thread");
+        let blake3 = self.b3_done.take().expect("once").join().expect("hasher thread");
+        Hashes {
+            sha256: Digest::from_sha256_bytes(&sha),
+            blake3,
+            size: self.size,
+        }
+    }
+}
+
 /// blake3 of everything read through it (when the sha256 is checked elsewhere).
 pub struct Blake3Reader<R> {
     inner: R,

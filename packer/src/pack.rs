@@ -483,6 +483,37 @@ fn layout_refs(plan: &Plan) -> Vec<LayoutRef> {
     refs
 }
 
+/// The whole-blob hashes of a download: inline for small blobs, on helper threads for large
+/// ones (so that sha256 + blake3 of a multi-GiB layer run beside its download, not in it).
+enum WholeHasher {
+    Inline(DualHasher),
+    Offload(ferry_format::hash::OffloadHasher),
+}
+
+impl WholeHasher {
+    fn for_size(size: u64) -> WholeHasher {
+        if size >= 32 * 1024 * 1024 {
+            WholeHasher::Offload(ferry_format::hash::OffloadHasher::new())
+        } else {
+            WholeHasher::Inline(DualHasher::new())
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            WholeHasher::Inline(h) => h.update(bytes),
+            WholeHasher::Offload(h) => h.update(bytes.to_vec()),
+        }
+    }
+
+    fn finish(self) -> ferry_format::Hashes {
+        match self {
+            WholeHasher::Inline(h) => h.finish(),
+            WholeHasher::Offload(h) => h.finish(),
+        }
+    }
+}
+
 /// Downloads one blob into its placements, hashing as it streams. A dropped connection is
 /// resumed from the last byte received (HTTP `Range`) when the registry allows it; other
 /// transient failures are retried with backoff. Only a body whose sha256 matches is accepted.
@@ -498,10 +529,10 @@ fn fetch_blob(
     let what = format!("blob {digest} from {from}");
     let url = format!("{from}/blobs/{digest}");
     let mut writer = set.writer(placements);
-    let mut hasher = DualHasher::new();
+    let mut hasher = WholeHasher::for_size(size);
     let mut got = 0u64;
     let mut attempt = 0u32;
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; if size >= 32 << 20 { 1 << 20 } else { 256 << 10 }];
     // Each pass of the loop reads one body; `Err` from a pass is a transient failure to retry.
     loop {
         let pass = (|| -> std::result::Result<bool, RegistryError> {
@@ -510,7 +541,7 @@ fn fetch_blob(
                 // The registry sent the whole blob again: start over.
                 counters.bytes.fetch_sub(got, Ordering::Relaxed);
                 writer = set.writer(placements);
-                hasher = DualHasher::new();
+                hasher = WholeHasher::for_size(size);
                 got = 0;
             }
             let remaining = size - got;
