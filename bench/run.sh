@@ -30,9 +30,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ "$keep" = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
 
-start_registry() { # name: starts it, host:port in $work/host-NAME (no subshell: pids must stay)
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_registry() { # name [port]: starts it, host:port in $work/host-NAME (no subshell: pids must stay)
+  local port=${2:-}
+  [ -n "$port" ] || port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$work/reg-$1"
   printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work/reg-$1" "$port" > "$work/$1.yml"
   docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
@@ -50,14 +50,15 @@ timed() {
 secs() { cut -d' ' -f1 "$work/t-$1"; }
 rss_mib() { awk '{printf "%.0f", $2/1024}' "$work/t-$1"; }
 
-# One empty target at a time (started fresh before each push), to keep the footprint small.
+# One empty target at a time, restarted on the same port with empty storage before each push.
 target_pid=""
-fresh_target() { # name -> host:port of a new, empty registry
-  [ -n "$target_pid" ] && { kill "$target_pid" 2>/dev/null || true; wait "$target_pid" 2>/dev/null || true; }
-  rm -rf "$work"/reg-t-*
-  start_registry "t-$1"
+target_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+t="127.0.0.1:$target_port"
+fresh_target() {
+  if [ -n "$target_pid" ]; then kill "$target_pid" 2>/dev/null || true; wait "$target_pid" 2>/dev/null || true; fi
+  rm -rf "$work/reg-target"
+  start_registry target "$target_port"
   target_pid=${pids[-1]}
-  cp "$work/host-t-$1" "$work/target-host"
 }
 start_registry source
 src=$(cat "$work/host-source")
@@ -67,9 +68,27 @@ unique=$(python3 -c "import json;print(json.load(open('$work/set/profile.json'))
 vol=4GiB; [ "$profile" = large ] && vol=512MiB
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
 
-echo "== pack"
-timed skopeo-pack skopeo sync --all --retry-times 0 --src yaml --dest dir "$work/set/sync.yaml" "$work/skopeo-dir"
-timed ferry-pack "$bin/ferry-pack" --config "$work/set/isc.yaml" --to "$work/ferry" --sign-key "$work/key" --volume-size "$vol" -q
+# best NAME CMD...: runs a step twice (running $prep before each) and keeps the faster.
+prep=true
+best() {
+  local name=$1; shift
+  $prep
+  timed "$name" "$@"
+  cp "$work/t-$name" "$work/t-$name.1"
+  $prep
+  timed "$name" "$@"
+  if awk '{print $1}' "$work/t-$name.1" | awk -v b="$(cut -d' ' -f1 "$work/t-$name")" '{exit !($1 < b)}'; then
+    cp "$work/t-$name.1" "$work/t-$name"
+  fi
+}
+
+echo "== pack (each tool twice, the faster run counts)"
+clean_out() { rm -rf "$out_dir"; }
+prep=clean_out
+out_dir="$work/skopeo-dir"
+best skopeo-pack skopeo sync --all --retry-times 0 --src yaml --dest dir "$work/set/sync.yaml" "$work/skopeo-dir"
+out_dir="$work/ferry"
+best ferry-pack "$bin/ferry-pack" --config "$work/set/isc.yaml" --to "$work/ferry" --sign-key "$work/key" --volume-size "$vol" -q
 skopeo_bytes=$(du -sb "$work/skopeo-dir" | cut -f1)
 ferry_bytes=$(du -sb "$work/ferry" | cut -f1)
 carried=$(python3 -c "import json;i=json.load(open('$work/ferry/ferry-index.json'));print(sum(b['size'] for b in i['blobs'] if not b.get('base')))")
@@ -78,20 +97,18 @@ index_bytes=$(stat -c %s "$work/ferry/ferry-index.json")
 echo "== verify"
 vols=("$work"/ferry/ferry-vol-*.tar)
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && dropped=yes || dropped=no
-timed read-first cat "${vols[@]}"
-timed read-again cat "${vols[@]}"
+timed read-first sh -c 'cat "$@" > /dev/null' cat "${vols[@]}"
+timed read-again sh -c 'cat "$@" > /dev/null' cat "${vols[@]}"
 timed sha256sum sha256sum "${vols[@]}"
 timed blake3-all "$bin/ferry-bench" hash "$jobs" "${vols[@]}"
 timed ferry-verify "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub"
 timed ferry-verify-sha "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub" --sha256
 
-echo "== push"
-fresh_target skopeo; t=$(cat "$work/target-host")
-timed skopeo-push skopeo sync --all --retry-times 0 --src dir --dest docker --dest-tls-verify=false "$work/skopeo-dir" "$t/skopeo"
-fresh_target ferry; t=$(cat "$work/target-host")
-timed ferry-push "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t/ferry" -q
-fresh_target raw; t=$(cat "$work/target-host")
-timed raw-put "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t/raw" 8
+echo "== push (into an empty registry; each twice, the faster run counts)"
+prep=fresh_target
+best skopeo-push skopeo sync --all --retry-times 0 --src dir --dest docker --dest-tls-verify=false "$work/skopeo-dir" "$t/skopeo"
+best ferry-push "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t/ferry" -q
+best raw-put "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t/raw" 8
 
 python3 - "$work" "$profile" "$unique" "$skopeo_bytes" "$ferry_bytes" "$carried" "$index_bytes" "$dropped" <<'PY'
 import json, sys, os, time, platform
