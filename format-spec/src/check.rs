@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use sha2::Digest as _;
@@ -56,8 +57,15 @@ impl Outcome {
     }
 }
 
-/// Checks every volume of the archive in `dir`, with up to `jobs` threads.
-pub fn check_archive(index: &Index, dir: &Path, jobs: usize, depth: Depth) -> Outcome {
+/// Checks every volume of the archive in `dir`, with up to `jobs` threads. `progress`, when
+/// given, counts the bytes checked (for a progress display) and `done` the entries.
+pub fn check_archive(
+    index: &Index,
+    dir: &Path,
+    jobs: usize,
+    depth: Depth,
+    progress: Option<(&AtomicU64, &AtomicU64)>,
+) -> Outcome {
     let entries = layout::entries(index);
     let files: Vec<Option<File>> = index
         .volumes
@@ -96,7 +104,12 @@ pub fn check_archive(index: &Index, dir: &Path, jobs: usize, depth: Depth) -> Ou
             .par_iter()
             .map(|(vi, e)| {
                 let f = files[*vi].as_ref().expect("usable volumes are open");
-                check_entry(index, f, *vi, e, depth)
+                let r = check_entry(index, f, *vi, e, depth);
+                if let Some((bytes, done)) = progress {
+                    bytes.fetch_add(r.bytes, Ordering::Relaxed);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                r
             })
             .collect()
     });
@@ -104,8 +117,9 @@ pub fn check_archive(index: &Index, dir: &Path, jobs: usize, depth: Depth) -> Ou
         out.merge(r);
     }
     if depth == Depth::Full {
+        let bad: std::collections::HashSet<usize> = out.bad_blobs.iter().copied().collect();
         let split: Vec<usize> = (0..index.blobs.len())
-            .filter(|i| index.blobs[*i].parts.len() > 1 && !out.bad_blobs.contains(i))
+            .filter(|i| index.blobs[*i].parts.len() > 1 && !bad.contains(i))
             .collect();
         let whole: Vec<Outcome> = pool.install(|| {
             split

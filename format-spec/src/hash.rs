@@ -155,8 +155,18 @@ impl OffloadHasher {
     pub fn finish(mut self) -> Hashes {
         self.sha.take();
         self.b3.take();
-        let sha = self.sha_done.take().expect("once").join().expect("hasher thread");
-        let blake3 = self.b3_done.take().expect("once").join().expect("hasher thread");
+        let sha = self
+            .sha_done
+            .take()
+            .expect("once")
+            .join()
+            .expect("hasher thread");
+        let blake3 = self
+            .b3_done
+            .take()
+            .expect("once")
+            .join()
+            .expect("hasher thread");
         Hashes {
             sha256: Digest::from_sha256_bytes(&sha),
             blake3,

@@ -486,7 +486,7 @@ fn layout_refs(plan: &Plan) -> Vec<LayoutRef> {
 /// The whole-blob hashes of a download: inline for small blobs, on helper threads for large
 /// ones (so that sha256 + blake3 of a multi-GiB layer run beside its download, not in it).
 enum WholeHasher {
-    Inline(DualHasher),
+    Inline(Box<DualHasher>),
     Offload(ferry_format::hash::OffloadHasher),
 }
 
@@ -495,7 +495,7 @@ impl WholeHasher {
         if size >= 32 * 1024 * 1024 {
             WholeHasher::Offload(ferry_format::hash::OffloadHasher::new())
         } else {
-            WholeHasher::Inline(DualHasher::new())
+            WholeHasher::Inline(Box::default())
         }
     }
 

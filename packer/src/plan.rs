@@ -1,7 +1,7 @@
 //! Planning: resolve every image the config names to its manifests and blobs, fetching only
 //! manifests (small), and deduplicate blobs across images and repositories.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ferry_format::index::{Failure, Image};
@@ -79,6 +79,7 @@ pub fn wanted_images(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut out: Vec<Wanted> = Vec::new();
+    let mut unique: std::collections::HashSet<(String, Vec<String>)> = Default::default();
     let mut notes = Vec::new();
     for img in &config.mirror.additional_images {
         let reference: Reference = img.name.parse().context("in mirror.additionalImages")?;
@@ -92,10 +93,7 @@ pub fn wanted_images(
         } else {
             img.platforms.iter().map(selector_label).collect()
         };
-        if out
-            .iter()
-            .any(|w| w.reference == reference && w.platforms == platforms)
-        {
+        if !unique.insert((full, platforms.clone())) {
             continue;
         }
         out.push(Wanted {
@@ -149,11 +147,12 @@ pub fn resolve_all(client: &Client, wanted: &[Wanted], keep_going: bool) -> Resu
         .map(|(i, w)| (i, resolve(client, w)))
         .collect();
     let mut plan = Plan::default();
+    let mut seen = HashMap::new();
     let mut errors = Vec::new();
     for (i, r) in results {
         match r {
             Ok(res) => {
-                merge_image(&mut plan.images, res.image);
+                merge_image(&mut plan.images, &mut seen, res.image);
                 plan.manifests.extend(res.manifests);
                 for (d, b) in res.blobs {
                     plan.blobs.entry(d).or_insert(b);
@@ -184,10 +183,18 @@ pub fn resolve_all(client: &Client, wanted: &[Wanted], keep_going: bool) -> Resu
 }
 
 /// Two references to the same repository and manifest become one image with both tags.
-fn merge_image(images: &mut Vec<Image>, image: Image) {
-    if let Some(existing) = images.iter_mut().find(|i| {
-        i.registry == image.registry && i.repository == image.repository && i.digest == image.digest
-    }) {
+fn merge_image(
+    images: &mut Vec<Image>,
+    seen: &mut HashMap<(String, String, Digest), usize>,
+    image: Image,
+) {
+    let key = (
+        image.registry.clone(),
+        image.repository.clone(),
+        image.digest.clone(),
+    );
+    if let Some(&i) = seen.get(&key) {
+        let existing = &mut images[i];
         for t in image.tags {
             if !existing.tags.contains(&t) {
                 existing.tags.push(t);
@@ -195,6 +202,7 @@ fn merge_image(images: &mut Vec<Image>, image: Image) {
         }
         return;
     }
+    seen.insert(key, images.len());
     images.push(image);
 }
 

@@ -1,5 +1,6 @@
 //! Progress of long transfers: counters shared by worker threads, and a reporter thread that
-//! prints a status line (rewritten in place on a terminal, one line every 15 s otherwise).
+//! rewrites a status line (bytes, blobs, rate, ETA) on a terminal; silent when stderr is not a
+//! terminal (the caller prints a final line).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +34,7 @@ impl Progress {
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let tty = std::io::stderr().is_terminal();
-        let handle = (!quiet).then(|| {
+        let handle = (!quiet && tty).then(|| {
             let counters = counters.clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
@@ -51,15 +52,9 @@ impl Progress {
                     }
                     last = Instant::now();
                     let line = status(verb, &counters, total_items, total_bytes, started);
-                    if tty {
-                        eprint!("\r\x1b[2K{line}");
-                    } else {
-                        eprintln!("{line}");
-                    }
+                    eprint!("\r\x1b[2K{line}");
                 }
-                if tty {
-                    eprint!("\r\x1b[2K");
-                }
+                eprint!("\r\x1b[2K");
             })
         });
         Progress {
@@ -115,7 +110,7 @@ fn status(verb: &str, c: &Counters, items: u64, bytes: u64, started: Instant) ->
         String::new()
     };
     format!(
-        "{verb} {}/{items} blobs{skipped}, {} of {}, {}/s{eta}",
+        "{verb} {}/{items} items{skipped}, {} of {}, {}/s{eta}",
         c.items.load(Ordering::Relaxed),
         human(done),
         human(bytes),

@@ -48,6 +48,9 @@ enum Command {
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// No progress line.
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// Push the archive into a registry: blobs, then manifests, then tags. Verifies every blob
     /// while it streams; skips what the registry already holds, so a re-run after an
@@ -116,13 +119,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             jobs,
             sha256,
             json,
+            quiet,
         } => {
             let key = load_trust(&trust)?;
             let media = Media::open(&dir, &key)?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             let depth = if sha256 { Depth::Full } else { Depth::Blake3 };
-            let report = verify::verify(&media, jobs, depth);
+            let report = verify::verify(&media, jobs, depth, quiet || json);
             let summary = verify::Summary::of(&media, &report);
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);

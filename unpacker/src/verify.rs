@@ -28,11 +28,31 @@ impl Report {
     }
 }
 
-/// Verifies all of an opened archive with `jobs` threads.
-pub fn verify(media: &Media, jobs: usize, depth: Depth) -> Report {
+/// Verifies all of an opened archive with `jobs` threads (progress on a terminal unless quiet).
+pub fn verify(media: &Media, jobs: usize, depth: Depth, quiet: bool) -> Report {
     let started = Instant::now();
     let index = &media.index;
-    let out = check_archive(index, &media.dir, jobs, depth);
+    let entries: u64 = index
+        .blobs
+        .iter()
+        .map(|b| b.parts.len() as u64)
+        .sum::<u64>()
+        + index.files.len() as u64;
+    let progress = ferry_registry::progress::Progress::start(
+        "checked",
+        entries,
+        index.total_volume_bytes(),
+        quiet,
+    );
+    let counters = progress.counters.clone();
+    let out = check_archive(
+        index,
+        &media.dir,
+        jobs,
+        depth,
+        Some((&counters.bytes, &counters.items)),
+    );
+    drop(progress);
     Report {
         problems: out.problems,
         bad_blobs: out.bad_blobs.into_iter().collect(),
