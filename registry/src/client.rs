@@ -817,32 +817,13 @@ impl Client {
             repositories: Vec<String>,
         }
         let repo = Repo::new(host, "");
-        let mut out = Vec::new();
-        let mut path = "/v2/_catalog?n=1000".to_string();
-        loop {
-            let resp = self.retry(&format!("catalog of {host}"), || {
-                let resp = self.exchange(
-                    &repo,
-                    "registry:catalog:*",
-                    "GET",
-                    &path,
-                    &[],
-                    Payload::Empty,
-                )?;
-                self.expect(resp, &repo, "GET", &path, &[200], "repository catalog")
-            })?;
-            let next = header(&resp, "link").and_then(|l| next_link(&l));
-            let page: Catalog =
-                serde_json::from_slice(&read_limited(resp, 64 << 20, "GET", &path)?)
-                    .map_err(|e| RegistryError::Protocol(format!("{host}: bad catalog: {e}")))?;
-            let empty = page.repositories.is_empty();
-            out.extend(page.repositories);
-            match next {
-                Some(n) if !empty => path = n,
-                _ => break,
-            }
-        }
-        Ok(out)
+        self.paginate(
+            &repo,
+            "registry:catalog:*",
+            "/v2/_catalog?n=1000",
+            "repository catalog",
+            |p: Catalog| p.repositories,
+        )
     }
 
     /// Lists the tags of a repository (following pagination); empty when it has none.
@@ -852,32 +833,43 @@ impl Client {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
-        let mut out = Vec::new();
-        let mut path = format!("/v2/{}/tags/list?n=1000", repo.name);
-        let scope = pull_scope(repo);
-        loop {
-            let resp = self.retry(&format!("tags of {repo}"), || {
-                let resp = self.exchange(repo, &scope, "GET", &path, &[], Payload::Empty)?;
-                self.expect(resp, repo, "GET", &path, &[200], "tag list")
-            });
+        let first = format!("/v2/{}/tags/list?n=1000", repo.name);
+        match self.paginate(repo, &pull_scope(repo), &first, "tag list", |p: Tags| {
+            p.tags.unwrap_or_default()
+        }) {
             // A repository whose manifests are all untagged answers 404 (NAME_UNKNOWN).
-            let resp = match resp {
-                Err(RegistryError::NotFound { .. }) if out.is_empty() => return Ok(out),
-                other => other?,
-            };
+            Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// Follows `Link: <...>; rel="next"` pages of a list endpoint, collecting the names.
+    fn paginate<P: serde::de::DeserializeOwned>(
+        &self,
+        repo: &Repo,
+        scope: &str,
+        first: &str,
+        what: &str,
+        names: impl Fn(P) -> Vec<String>,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut path = first.to_string();
+        loop {
+            let resp = self.retry(&format!("{what} of {repo}"), || {
+                let resp = self.exchange(repo, scope, "GET", &path, &[], Payload::Empty)?;
+                self.expect(resp, repo, "GET", &path, &[200], what)
+            })?;
             let next = header(&resp, "link").and_then(|l| next_link(&l));
-            let page: Tags =
-                serde_json::from_slice(&read_limited(resp, 64 << 20, "GET", &path)?)
-                    .map_err(|e| RegistryError::Protocol(format!("{repo}: bad tag list: {e}")))?;
-            let tags = page.tags.unwrap_or_default();
-            let empty = tags.is_empty();
-            out.extend(tags);
+            let page: P = serde_json::from_slice(&read_limited(resp, 64 << 20, "GET", &path)?)
+                .map_err(|e| RegistryError::Protocol(format!("{repo}: bad {what}: {e}")))?;
+            let page = names(page);
+            let empty = page.is_empty();
+            out.extend(page);
             match next {
                 Some(n) if !empty => path = n,
-                _ => break,
+                _ => return Ok(out),
             }
         }
-        Ok(out)
     }
 
     /// Maps an unexpected status to an error that names the object and says what to do.

@@ -92,6 +92,26 @@ pub fn digest_of(bytes: &[u8]) -> String {
     ferry_format::Digest::of(bytes).to_string()
 }
 
+/// Copies an archive directory (flat) so that a test can damage its copy.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}
+
+/// The same images, named through another host (a proxy in front of their registry).
+pub fn through(seeded: &[Seeded], from: &str, to: &str) -> Vec<Seeded> {
+    seeded
+        .iter()
+        .map(|s| Seeded {
+            reference: s.reference.replacen(from, to, 1),
+            ..s.clone()
+        })
+        .collect()
+}
+
 /// A source registry seeded with the standard set, an empty target, and a working directory.
 pub struct World {
     pub source: TestRegistry,

@@ -73,14 +73,7 @@ impl Slow {
         let dst_proxy = FaultProxy::start(&target.host, stall, u64::MAX, Some("/blobs/")).unwrap();
         let work = tempfile::tempdir().unwrap();
         let key = keygen(work.path(), "k");
-        let through: Vec<_> = seeded
-            .iter()
-            .map(|s| {
-                let mut s = s.clone();
-                s.reference = s.reference.replacen(&source.host, &src_proxy.host, 1);
-                s
-            })
-            .collect();
+        let through = ferry_e2e::through(&seeded, &source.host, &src_proxy.host);
         let config = work.path().join("isc.yaml");
         std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
         Slow {

@@ -4,20 +4,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use ferry_e2e::{digest_of, ferry, skopeo_raw, World};
+use ferry_e2e::{copy_dir, digest_of, ferry, skopeo_raw, World};
 use ferry_format::Index;
 
 fn load_index(dir: &Path) -> Index {
     Index::from_slice(&std::fs::read(dir.join("ferry-index.json")).unwrap()).unwrap()
-}
-
-/// Copies an archive directory so that a test can damage its copy.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
 }
 
 /// Source images whose manifests or blobs live (partly) in volume `vol` of the index.

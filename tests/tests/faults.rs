@@ -60,14 +60,7 @@ fn pack_and_push_through_injected_faults() {
     let clean_push = t.elapsed();
 
     // The config names the images through the faulty proxy.
-    let through: Vec<_> = seeded
-        .iter()
-        .map(|s| {
-            let mut s = s.clone();
-            s.reference = s.reference.replacen(&source.host, &src_proxy.host, 1);
-            s
-        })
-        .collect();
+    let through = ferry_e2e::through(&seeded, &source.host, &src_proxy.host);
     let config = work.path().join("isc.yaml");
     std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
     let archive = work.path().join("archive");
@@ -165,14 +158,7 @@ fn continue_on_error_packs_the_rest_and_a_rerun_fetches_only_what_is_missing() {
         FaultProxy::start(&source.host, vec![Fault::Status(500)], 3, Some("/blobs/")).unwrap();
     let work = tempfile::tempdir().unwrap();
     let key = keygen(work.path(), "k");
-    let mut through: Vec<_> = seeded
-        .iter()
-        .map(|s| {
-            let mut s = s.clone();
-            s.reference = s.reference.replacen(&source.host, &proxy.host, 1);
-            s
-        })
-        .collect();
+    let mut through = ferry_e2e::through(&seeded, &source.host, &proxy.host);
     let mut ghost = through[0].clone();
     ghost.reference = format!("{}/no/such-image:1", proxy.host);
     through.push(ghost);

@@ -5,16 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ferry_e2e::{ferry, skopeo_raw, World};
+use ferry_e2e::{copy_dir, ferry, skopeo_raw, World};
 use ferry_format::{layout, Index};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
 
 fn load(dir: &Path) -> Index {
     Index::from_slice(&std::fs::read(dir.join("ferry-index.json")).unwrap()).unwrap()
