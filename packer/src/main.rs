@@ -139,6 +139,28 @@ fn run(cli: Cli) -> Result<bool> {
         let key = ferry_format::sign::load_signing_key(&key_path)?;
         (Some(to), Some(key))
     };
+    // Bases are checked before any network use, so a wrong key fails at once.
+    let mut bases = Bases::default();
+    if !cli.base.is_empty() {
+        let trusted = match &cli.trust {
+            Some(p) => ferry_format::sign::load_public_key(p)?,
+            None => sign_key.as_ref().map(|k| k.public_key().clone()).context(
+                "--base needs --trust KEY.pub (or --sign-key) to check the base indexes",
+            )?,
+        };
+        for b in &cli.base {
+            bases.add_index(b, &trusted)?;
+        }
+    }
+    if !cli.base_inventory.is_empty() {
+        let trusted = match &cli.trust_inventory {
+            Some(p) => Some(ferry_format::sign::load_public_key(p)?),
+            None => None,
+        };
+        for b in &cli.base_inventory {
+            bases.add_inventory(b, trusted.as_ref())?;
+        }
+    }
     let client = cli.registry.client()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cli.jobs.max(1))
@@ -163,27 +185,6 @@ fn run(cli: Cli) -> Result<bool> {
             ferry_format::volume::human(plan.blob_bytes())
         );
         return Ok(plan.failures.is_empty());
-    }
-    let mut bases = Bases::default();
-    if !cli.base.is_empty() {
-        let trusted = match &cli.trust {
-            Some(p) => ferry_format::sign::load_public_key(p)?,
-            None => sign_key.as_ref().map(|k| k.public_key().clone()).context(
-                "--base needs --trust KEY.pub (or --sign-key) to check the base indexes",
-            )?,
-        };
-        for b in &cli.base {
-            bases.add_index(b, &trusted)?;
-        }
-    }
-    if !cli.base_inventory.is_empty() {
-        let trusted = match &cli.trust_inventory {
-            Some(p) => Some(ferry_format::sign::load_public_key(p)?),
-            None => None,
-        };
-        for b in &cli.base_inventory {
-            bases.add_inventory(b, trusted.as_ref())?;
-        }
     }
     let stream = cli
         .stream
