@@ -621,13 +621,14 @@ fn upload(
         client.upload_blob_bytes(repo, digest, &bytes)?;
         return Ok(());
     }
-    // Large: stream it; commit only if the hash matches at the end.
-    let attempts = 3;
-    for attempt in 1..=attempts {
+    // Large: stream it; commit only if the hash matches at the end. A failed attempt is
+    // started over (with the client's backoff and retry budget).
+    let what = format!("upload of {digest} to {repo}");
+    let mut attempt = 0;
+    loop {
         let parts =
             std::io::BufReader::with_capacity(1 << 20, PartsReader::new(volumes, &blob.parts));
-        let reader = Blake3Reader::new(parts);
-        let shared = SharedReader(Mutex::new(reader));
+        let shared = SharedReader(Mutex::new(Blake3Reader::new(parts)));
         let mut r = &shared;
         let mut check = || {
             let (b3, size) = shared.snapshot();
@@ -639,13 +640,10 @@ fn upload(
         };
         match client.upload_blob_stream(repo, digest, blob.size, &mut r, &mut check) {
             Ok(()) => return Ok(()),
-            Err(e) if e.is_transient() && attempt < attempts => {
-                eprintln!("retrying upload of {digest} to {repo}: {e}");
-            }
+            Err(e) if client.backoff(&what, attempt, &e) => attempt += 1,
             Err(e) => return Err(e.into()),
         }
     }
-    unreachable!("the loop returns")
 }
 
 /// A reader that can be hash-checked after the HTTP layer is done with it.
