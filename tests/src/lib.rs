@@ -65,6 +65,74 @@ pub fn ferry(name: &str, args: &[&str]) -> Run {
         .into()
 }
 
+/// ferry-pack arguments for `config` into `to`, signed with `key`, in 1 MiB volumes (so that
+/// the fixture's big layer is split), plus `extra`.
+pub fn pack_args(config: &Path, to: &Path, key: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--config",
+        config.to_str().expect("utf-8 path"),
+        "--to",
+        to.to_str().expect("utf-8 path"),
+        "--sign-key",
+        key.to_str().expect("utf-8 path"),
+        "--volume-size",
+        "1MiB",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Runs ferry-pack with [`pack_args`] (quietly).
+pub fn pack(config: &Path, to: &Path, key: &Path, extra: &[&str]) -> Run {
+    let mut extra = extra.to_vec();
+    extra.push("-q");
+    let args = pack_args(config, to, key, &extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ferry("ferry-pack", &refs)
+}
+
+/// Runs `ferry-unpack push DIR --trust KEY.pub --to TO -q` plus `extra`.
+pub fn push(dir: &Path, key: &Path, to: &str, extra: &[&str]) -> Run {
+    let pubkey = format!("{}.pub", key.display());
+    let mut args = vec![
+        "push",
+        dir.to_str().expect("utf-8 path"),
+        "--trust",
+        &pubkey,
+        "--to",
+        to,
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    ferry("ferry-unpack", &args)
+}
+
+/// Asserts with skopeo that every seeded image is at `target_host/namespace`, by digest and
+/// by tag, with its source digest.
+pub fn assert_all_at(target_host: &str, namespace: &str, seeded: &[Seeded]) {
+    for s in seeded {
+        let at = skopeo_raw(&format!(
+            "{target_host}/{namespace}/{}@{}",
+            s.repository, s.digest
+        ))
+        .unwrap_or_else(|| panic!("{} missing at {target_host}/{namespace}", s.reference));
+        assert_eq!(digest_of(&at), s.digest.to_string(), "{}", s.reference);
+        if let Some(t) = &s.tag {
+            let tagged = skopeo_raw(&format!("{target_host}/{namespace}/{}:{t}", s.repository))
+                .unwrap_or_else(|| panic!("tag {t} of {} missing", s.repository));
+            assert_eq!(
+                digest_of(&tagged),
+                s.digest.to_string(),
+                "{}:{t}",
+                s.repository
+            );
+        }
+    }
+}
+
 /// Makes an ed25519 key pair with ssh-keygen; returns the private key path (`.pub` beside it).
 pub fn keygen(dir: &Path, name: &str) -> PathBuf {
     let key = dir.join(name);
@@ -155,20 +223,7 @@ impl World {
 
     /// Packs the config into `dir` with 1 MiB volumes.
     pub fn pack(&self, dir: &Path) -> Run {
-        ferry(
-            "ferry-pack",
-            &[
-                "--config",
-                self.config.to_str().unwrap(),
-                "--to",
-                dir.to_str().unwrap(),
-                "--sign-key",
-                self.key.to_str().unwrap(),
-                "--volume-size",
-                "1MiB",
-                "--quiet",
-            ],
-        )
+        pack(&self.config, dir, &self.key, &[])
     }
 
     pub fn verify(&self, dir: &Path) -> Run {

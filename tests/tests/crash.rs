@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_e2e::{bin, digest_of, keygen, skopeo_raw, Run};
+use ferry_e2e::{bin, keygen, Run};
 use ferry_fixtures::faults::{Fault, FaultProxy};
 use ferry_fixtures::registry::TestRegistry;
 use ferry_fixtures::sets;
@@ -54,10 +54,11 @@ fn volumes(dir: &std::path::Path) -> BTreeMap<String, String> {
 }
 
 struct Slow {
-    source: TestRegistry,
+    /// Held, not read: the registry runs as long as the test needs it.
+    _source: TestRegistry,
     target: TestRegistry,
     /// Stalls every blob request, so that runs last long enough to be killed at many points.
-    src_proxy: FaultProxy,
+    _src_proxy: FaultProxy,
     dst_proxy: FaultProxy,
     seeded: Vec<sets::Seeded>,
     work: tempfile::TempDir,
@@ -81,9 +82,9 @@ impl Slow {
         let config = work.path().join("isc.yaml");
         std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
         Slow {
-            source,
+            _source: source,
             target,
-            src_proxy,
+            _src_proxy: src_proxy,
             dst_proxy,
             seeded,
             work,
@@ -93,21 +94,7 @@ impl Slow {
     }
 
     fn pack_args(&self, dir: &std::path::Path) -> Vec<String> {
-        [
-            "--config",
-            self.config.to_str().unwrap(),
-            "--to",
-            dir.to_str().unwrap(),
-            "--sign-key",
-            self.key.to_str().unwrap(),
-            "--volume-size",
-            "1MiB",
-            "--jobs",
-            "2",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        ferry_e2e::pack_args(&self.config, dir, &self.key, &["--jobs", "2"])
     }
 }
 
@@ -306,15 +293,7 @@ fn push_killed_at_twenty_points_never_leaves_a_dangling_manifest() {
         moved <= missing,
         "re-run moved {moved} blobs but only {missing} (repo, blob) pairs were missing"
     );
-    for sd in &s.seeded {
-        let dst = skopeo_raw(&format!(
-            "{}/mirror/{}@{}",
-            s.target.host, sd.repository, sd.digest
-        ))
-        .unwrap();
-        assert_eq!(digest_of(&dst), sd.digest.to_string());
-    }
-    let _ = (&s.source, &s.src_proxy);
+    ferry_e2e::assert_all_at(&s.target.host, "mirror", &s.seeded);
     eprintln!(
         "push: {killed} kills over a {duration:?} run; {missing} pairs missing before the last run"
     );

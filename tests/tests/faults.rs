@@ -1,7 +1,7 @@
 //! Registry faults survived: pack and push through a proxy that injects 5xx, 429, resets,
 //! stalls, truncated bodies and lying lengths end with the same result as without it.
 
-use ferry_e2e::{digest_of, ferry, keygen, skopeo_raw};
+use ferry_e2e::{ferry, keygen, skopeo_raw};
 use ferry_fixtures::faults::{standard_schedule, FaultProxy};
 use ferry_fixtures::registry::TestRegistry;
 use ferry_fixtures::sets;
@@ -24,20 +24,7 @@ fn pack_and_push_through_injected_faults() {
     std::fs::write(&clean_cfg, sets::imageset_yaml(&seeded)).unwrap();
     let clean_dir = work.path().join("clean");
     let t = std::time::Instant::now();
-    let clean = ferry(
-        "ferry-pack",
-        &[
-            "--config",
-            clean_cfg.to_str().unwrap(),
-            "--to",
-            clean_dir.to_str().unwrap(),
-            "--sign-key",
-            key.to_str().unwrap(),
-            "--volume-size",
-            "1MiB",
-            "-q",
-        ],
-    );
+    let clean = ferry_e2e::pack(&clean_cfg, &clean_dir, &key, &[]);
     assert!(clean.ok, "{}", clean.text());
     let clean_pack = t.elapsed();
     let t = std::time::Instant::now();
@@ -65,20 +52,7 @@ fn pack_and_push_through_injected_faults() {
     std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
     let archive = work.path().join("archive");
     let t = std::time::Instant::now();
-    let pack = ferry(
-        "ferry-pack",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--to",
-            archive.to_str().unwrap(),
-            "--sign-key",
-            key.to_str().unwrap(),
-            "--volume-size",
-            "1MiB",
-            "--quiet",
-        ],
-    );
+    let pack = ferry_e2e::pack(&config, &archive, &key, &[]);
     assert!(pack.ok, "pack through faults failed: {}", pack.text());
     let faulty_pack = t.elapsed();
     let pack_faults = src_proxy.faults();
@@ -100,18 +74,7 @@ fn pack_and_push_through_injected_faults() {
 
     let to = format!("{}/mirror", dst_proxy.host);
     let t = std::time::Instant::now();
-    let push = ferry(
-        "ferry-unpack",
-        &[
-            "push",
-            archive.to_str().unwrap(),
-            "--trust",
-            &pubkey,
-            "--to",
-            &to,
-            "-q",
-        ],
-    );
+    let push = ferry_e2e::push(&archive, &key, &to, &[]);
     assert!(push.ok, "push through faults failed: {}", push.text());
     let faulty_push = t.elapsed();
     let push_faults = dst_proxy.faults();
@@ -128,19 +91,7 @@ fn pack_and_push_through_injected_faults() {
     );
 
     // Same result as without faults: every manifest digest equal at the target (read directly).
-    for s in &seeded {
-        let dst = skopeo_raw(&format!(
-            "{}/mirror/{}@{}",
-            target.host, s.repository, s.digest
-        ))
-        .unwrap_or_else(|| panic!("{} missing", s.reference));
-        assert_eq!(digest_of(&dst), s.digest.to_string());
-        if let Some(t) = &s.tag {
-            let tagged =
-                skopeo_raw(&format!("{}/mirror/{}:{t}", target.host, s.repository)).unwrap();
-            assert_eq!(digest_of(&tagged), s.digest.to_string());
-        }
-    }
+    ferry_e2e::assert_all_at(&target.host, "mirror", &seeded);
 }
 
 /// `--continue-on-error`: what can be packed is packed, the index says the archive is
