@@ -484,6 +484,7 @@ fn index_scaling(n: usize) -> Result<()> {
         parents: vec![],
         incomplete: false,
         failures: vec![],
+        releases: vec![],
     };
     let t = Instant::now();
     let bytes = index.to_vec();

@@ -52,7 +52,48 @@ pub struct Index {
     pub incomplete: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<Failure>,
+    /// (1.2) OpenShift releases carried: each names its release image (one of `images`) and
+    /// its signatures (stored blobs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<Release>,
 }
+
+/// An OpenShift release payload carried by the archive (format 1.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Release {
+    /// Release version (`4.15.3`), as the payload's `release-metadata` states it.
+    pub version: String,
+    /// Update channels it was selected from; empty for a release named by pullspec.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// `amd64`, `arm64`, `ppc64le`, `s390x` or `multi` (a manifest list of several).
+    pub architecture: String,
+    /// Source registry host and repository of the release image.
+    pub registry: String,
+    pub repository: String,
+    /// Digest of the release image (a manifest list for `multi`); an image of the index.
+    pub digest: Digest,
+    /// Number of component images in the payload's `image-references`.
+    pub components: u32,
+    /// Source repositories of the components (usually one).
+    #[serde(default)]
+    pub component_repositories: Vec<String>,
+    /// Release signatures in store order (`signature-1`, `-2`, ...): stored blobs holding the
+    /// exact bytes served by the signature store.
+    #[serde(default)]
+    pub signatures: Vec<Digest>,
+    /// `verified` (every listed signature checked against the packer's release keyring) or
+    /// `skipped` (`--skip-release-signatures`: none fetched).
+    pub signature_check: String,
+    /// Fingerprints of the keys that verified the signatures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified_by: Vec<String>,
+}
+
+/// Values of [`Release::signature_check`].
+pub const SIGNATURES_VERIFIED: &str = "verified";
+pub const SIGNATURES_SKIPPED: &str = "skipped";
 
 /// Something `ferry-pack --continue-on-error` could not pack.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -414,6 +455,49 @@ impl Index {
                     "image {} has manifest {}, which is not carried",
                     i.source, i.digest
                 ));
+            }
+        }
+        let carried: HashSet<&Digest> = self
+            .blobs
+            .iter()
+            .filter(|b| b.carried() && !b.missing)
+            .map(|b| &b.digest)
+            .collect();
+        let mut releases = HashSet::new();
+        for r in &self.releases {
+            if !releases.insert((&r.digest, &r.architecture)) {
+                return bad(format!("release {} listed twice", r.digest));
+            }
+            if !self.images.iter().any(|i| {
+                i.digest == r.digest && i.registry == r.registry && i.repository == r.repository
+            }) {
+                return bad(format!(
+                    "release {} ({}) names image {}/{}@{}, which is not among the images",
+                    r.version, r.architecture, r.registry, r.repository, r.digest
+                ));
+            }
+            match r.signature_check.as_str() {
+                SIGNATURES_VERIFIED if r.signatures.is_empty() => {
+                    return bad(format!(
+                        "release {} is marked verified but lists no signature",
+                        r.version
+                    ))
+                }
+                SIGNATURES_VERIFIED | SIGNATURES_SKIPPED => {}
+                other => {
+                    return bad(format!(
+                        "release {} has unknown signatureCheck {other:?}",
+                        r.version
+                    ))
+                }
+            }
+            for s in &r.signatures {
+                if !carried.contains(s) {
+                    return bad(format!(
+                        "signature {s} of release {} is not carried",
+                        r.version
+                    ));
+                }
             }
         }
         Ok(())

@@ -116,6 +116,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
         parents: vec![],
         incomplete: false,
         failures: vec![],
+        releases: vec![],
     };
     index.validate().unwrap();
     let reparsed = Index::from_slice(&index.to_vec()).unwrap();

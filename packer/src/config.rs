@@ -212,8 +212,11 @@ impl ImageSetConfig {
         let mut out = Vec::new();
         let m = &self.mirror;
         if let Some(p) = &m.platform {
-            if !p.channels.is_empty() || p.release.is_some() || p.graph == Some(true) {
-                out.push("mirror.platform (OpenShift releases)".to_string());
+            if p.graph == Some(true) {
+                out.push(
+                    "mirror.platform.graph (a graph-data image for an in-cluster update service)"
+                        .to_string(),
+                );
             }
         }
         if !m.operators.is_empty() {
@@ -276,10 +279,9 @@ mod tests {
                 match ImageSetConfig::parse(&text) {
                     Ok(c) => {
                         parsed += 1;
-                        if c.unsupported()
-                            .iter()
-                            .any(|s| s.starts_with("mirror.platform"))
-                        {
+                        if c.mirror.platform.as_ref().is_some_and(|p| {
+                            crate::release::wants_releases(p)
+                        }) {
                             with_releases += 1;
                         }
                     }

@@ -4,6 +4,7 @@
 //! - [`config`]: oc-mirror's ImageSetConfiguration;
 //! - [`base`]: the bases of a delta archive (earlier indexes, site inventories);
 //! - [`plan`]: resolving images to manifests and blobs, deduplicated;
+//! - [`release`]: OpenShift releases (update graph, payloads, release signatures);
 //! - [`pack`]: laying out, fetching into the volumes, writing and signing the index;
 //! - [`units`]: byte sizes on the command line (`4GiB`).
 
@@ -11,4 +12,5 @@ pub mod base;
 pub mod config;
 pub mod pack;
 pub mod plan;
+pub mod release;
 pub mod units;

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_pack::base::Bases;
 use ferry_pack::config::ImageSetConfig;
-use ferry_pack::{pack, plan, units};
+use ferry_pack::{pack, plan, release, units};
 use ferry_registry::cli::RegistryArgs;
 
 /// Pull the images an image set config names into a signed, content-addressed archive for
@@ -77,6 +77,36 @@ struct Cli {
     #[arg(long, value_name = "NAME")]
     stream: Option<String>,
 
+    /// Update service to ask for release channels (Cincinnati JSON API). Default: env
+    /// UPDATE_URL_OVERRIDE, else the public OpenShift update service
+    /// (https://api.openshift.com/api/upgrades_info/v1/graph).
+    #[arg(long, value_name = "URL", help_heading = "Releases")]
+    graph_url: Option<String>,
+
+    /// Plan releases from a saved update graph instead of asking an update service: the JSON
+    /// that `curl -H 'Accept: application/json' '<graph-url>?channel=stable-4.16&arch=amd64'`
+    /// returns. Prefix ARCH= when packing several architectures; repeat for several channels
+    /// (their graphs are merged; nodes name their channels). No network is used for graphs.
+    #[arg(long, value_name = "[ARCH=]FILE", help_heading = "Releases")]
+    graph_file: Vec<String>,
+
+    /// Release signature store (serves <URL>/sha256=<hex>/signature-N). Default: env
+    /// OCP_SIGNATURE_URL, else https://mirror.openshift.com/pub/openshift-v4/signatures/openshift/release.
+    #[arg(long, value_name = "URL", help_heading = "Releases")]
+    signature_url: Option<String>,
+
+    /// OpenPGP public keys that release signatures must verify against: armored or binary, or
+    /// a payload's 0000_90_cluster-update-keys_configmap.yaml. Default: the file named by env
+    /// OCP_SIGNATURE_VERIFICATION_PK. Required to pack releases unless signatures are skipped.
+    #[arg(long, value_name = "FILE", help_heading = "Releases")]
+    release_keyring: Option<PathBuf>,
+
+    /// Pack releases without fetching or verifying their signatures. The index records
+    /// signatureCheck: skipped, and clusters with the default signature policy will refuse
+    /// such releases.
+    #[arg(long, help_heading = "Releases")]
+    skip_release_signatures: bool,
+
     #[command(flatten)]
     registry: RegistryArgs,
 
@@ -119,13 +149,23 @@ fn run(cli: Cli) -> Result<bool> {
             unsupported.join(" and ")
         );
     }
-    let (wanted, mut notes) = plan::wanted_images(&config, &cli.arch)?;
-    if wanted.is_empty() {
+    let (mut wanted, mut notes) = plan::wanted_images(&config, &cli.arch)?;
+    let platform = config
+        .mirror
+        .platform
+        .as_ref()
+        .filter(|p| release::wants_releases(p));
+    if wanted.is_empty() && platform.is_none() {
         bail!(
-            "{} names no image to pack (mirror.additionalImages is empty or all blocked)",
+            "{} names no image to pack (mirror.additionalImages is empty or all blocked, and \
+             there is no mirror.platform channel or release)",
             cli.config.display()
         );
     }
+    let release_opts = match platform {
+        Some(_) => Some(release_options(&cli)?),
+        None => None,
+    };
     let (to, sign_key) = if cli.dry_run {
         (None, None)
     } else {
@@ -165,15 +205,45 @@ fn run(cli: Cli) -> Result<bool> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cli.jobs.max(1))
         .build()?;
+    let releases = match (platform, &release_opts) {
+        (Some(p), Some(o)) => {
+            if !cli.quiet {
+                eprintln!("planning releases...");
+            }
+            let r = pool.install(|| release::plan_releases(&client, p, o))?;
+            wanted.extend(r.wanted.iter().cloned());
+            Some(r)
+        }
+        _ => None,
+    };
     if !cli.quiet {
         eprintln!("resolving {} image(s)...", wanted.len());
     }
-    let plan = pool.install(|| plan::resolve_all(&client, &wanted, cli.continue_on_error))?;
+    let mut plan = pool.install(|| plan::resolve_all(&client, &wanted, cli.continue_on_error))?;
+    if let Some(r) = releases {
+        plan.releases = r.releases;
+        plan.inline = r.inline;
+        plan.notes.extend(r.notes);
+        plan.failures.extend(r.failures);
+    }
     notes.extend(plan.notes.iter().cloned());
     for n in &notes {
         eprintln!("note: {n}");
     }
     if cli.dry_run {
+        for r in &plan.releases {
+            println!(
+                "release {} ({}) {}/{}@{}: {} components, signatures {}, channels {}",
+                r.version,
+                r.architecture,
+                r.registry,
+                r.repository,
+                r.digest,
+                r.components,
+                r.signature_check,
+                r.channels.join(",")
+            );
+        }
         for line in pack::describe(&plan.images) {
             println!("{line}");
         }
@@ -221,4 +291,50 @@ fn run(cli: Cli) -> Result<bool> {
         return Ok(false);
     }
     Ok(true)
+}
+
+/// Release options from the flags and the environment (oc-mirror's variables).
+fn release_options(cli: &Cli) -> Result<release::ReleaseOptions> {
+    let mut graph_files = Vec::new();
+    for g in &cli.graph_file {
+        let (arch, path) = match g.split_once('=') {
+            Some((a, p)) if release::ARCHITECTURES.contains(&a) => (Some(a.to_string()), p),
+            _ => (None, g.as_str()),
+        };
+        graph_files.push((arch, PathBuf::from(path)));
+    }
+    let keyring = if cli.skip_release_signatures {
+        eprintln!(
+            "WARNING: --skip-release-signatures: release signatures are neither fetched nor \
+             verified; nothing vouches for the release images, and clusters with the default \
+             signature policy will refuse them"
+        );
+        None
+    } else {
+        let path = cli.release_keyring.clone().or_else(|| {
+            std::env::var_os("OCP_SIGNATURE_VERIFICATION_PK")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        match path {
+            Some(p) => {
+                let bytes = std::fs::read(&p)
+                    .with_context(|| format!("cannot read release keyring {}", p.display()))?;
+                Some(release::signature::Keyring::from_bytes(
+                    &bytes,
+                    &p.display().to_string(),
+                )?)
+            }
+            None => None,
+        }
+    };
+    Ok(release::ReleaseOptions {
+        graph_url: cli.graph_url.clone(),
+        graph_files,
+        signature_url: cli.signature_url.clone(),
+        keyring,
+        skip_signatures: cli.skip_release_signatures,
+        keep_going: cli.continue_on_error,
+        quiet: cli.quiet,
+    })
 }

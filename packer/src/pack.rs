@@ -164,7 +164,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     let oci_index = oci::index_json_bytes(&layout_refs);
     let oci_layout = oci::oci_layout_bytes();
     // What the archive carries: everything planned that no base brings.
-    let in_base = |d: &Digest| opts.bases.content.contains_key(d);
+    let in_base = |d: &Digest| opts.bases.content.contains_key(d) && !plan.inline.contains_key(d);
     let store: Vec<(Digest, u64)> = {
         let mut v: Vec<(Digest, u64)> = plan
             .manifests
@@ -177,6 +177,12 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
                 .iter()
                 .filter(|(d, _)| !plan.manifests.contains_key(*d) && !in_base(d))
                 .map(|(d, b)| (d.clone(), b.size)),
+        );
+        v.extend(
+            plan.inline
+                .iter()
+                .filter(|(d, _)| !plan.manifests.contains_key(*d) && !plan.blobs.contains_key(*d))
+                .map(|(d, b)| (d.clone(), b.len() as u64)),
         );
         v
     };
@@ -198,6 +204,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         .iter()
         .map(|(d, m)| (d, m.bytes.len() as u64))
         .chain(plan.blobs.iter().map(|(d, b)| (d, b.size)))
+        .filter(|(d, _)| !plan.inline.contains_key(*d))
         .filter_map(|(d, size)| {
             let (id, blake3) = opts.bases.content.get(d)?;
             Some(Blob {
@@ -244,13 +251,18 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         });
     }
 
-    // Manifests are in memory already: write them directly.
+    // Manifests and inline objects are in memory already: write them directly.
     let mut stored: Vec<Option<Stored>> = vec![None; store.len()];
     for (si, (d, _)) in store.iter().enumerate() {
-        if let Some(m) = plan.manifests.get(d) {
-            let parts = set.write_item(&placements[si + 1], &m.bytes)?;
-            stored[si] = Some((blake3_hex(&m.bytes), parts));
-        }
+        let bytes = match plan.manifests.get(d) {
+            Some(m) => &m.bytes,
+            None => match plan.inline.get(d) {
+                Some(b) => b,
+                None => continue,
+            },
+        };
+        let parts = set.write_item(&placements[si + 1], bytes)?;
+        stored[si] = Some((blake3_hex(bytes), parts));
     }
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -406,6 +418,20 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         }
         images.retain(|i| !failed_blobs.keys().any(|d| needs(i, d)));
     }
+    // A release whose image was left out goes with it.
+    let mut releases = plan.releases.clone();
+    releases.retain(|r| {
+        let kept = images.iter().any(|i| i.digest == r.digest);
+        if !kept {
+            failures.push(Failure {
+                kind: "release".into(),
+                subject: format!("{} ({})", r.version, r.architecture),
+                reason: "its release image could not be packed".into(),
+                images: vec![],
+            });
+        }
+        kept
+    });
     failures.sort_by(|a, b| (&a.kind, &a.subject).cmp(&(&b.kind, &b.subject)));
     let index = Index {
         format: ferry_format::FORMAT.into(),
@@ -430,6 +456,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         parents: opts.bases.parents.clone(),
         incomplete: !failures.is_empty(),
         failures: failures.clone(),
+        releases,
     };
     index
         .validate()

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, bail, Context, Result};
-use ferry_format::index::{Failure, Image};
+use ferry_format::index::{Failure, Image, Release};
 use ferry_format::manifest::{Manifest, Platform};
 use ferry_format::Digest;
 use ferry_registry::{Client, Reference, Repo};
@@ -51,6 +51,11 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Images that could not be resolved (with `--continue-on-error`).
     pub failures: Vec<Failure>,
+    /// OpenShift releases (their images are in `images`).
+    pub releases: Vec<Release>,
+    /// Small objects made or fetched outside a registry (release signatures), stored as blobs
+    /// and always carried, even by a delta.
+    pub inline: BTreeMap<Digest, Vec<u8>>,
 }
 
 impl Plan {

@@ -52,6 +52,7 @@ fn fixture() -> &'static (Index, Vec<u8>) {
             parents: vec![],
             incomplete: false,
             failures: vec![],
+            releases: vec![],
         };
         (index, bytes)
     })

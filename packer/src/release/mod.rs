@@ -1,0 +1,495 @@
+//! OpenShift releases: from `mirror.platform` to the images, signatures and index records an
+//! archive needs.
+//!
+//! - [`graph`]: the update graph and the channel selection rules;
+//! - [`payload`]: reading a release image's component list out of its layers;
+//! - [`signature`]: fetching and verifying release signatures.
+//!
+//! [`plan_releases`] runs them in order: select versions per channel and architecture, read
+//! every selected payload, fetch and verify its signatures, and return the images to carry
+//! (release images by digest, tagged `<version>-<arch>` at the target, and every component by
+//! digest) for the ordinary image planner.
+
+pub mod graph;
+pub mod payload;
+pub mod signature;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ferry_format::index::{Failure, Release, SIGNATURES_SKIPPED, SIGNATURES_VERIFIED};
+use ferry_format::manifest::Manifest;
+use ferry_format::Digest;
+use ferry_registry::{Client, Reference, Repo};
+use rayon::prelude::*;
+
+use crate::config::PlatformSection;
+use crate::plan::Wanted;
+use graph::{Graph, Selector};
+use signature::Keyring;
+
+/// The public OpenShift update service.
+pub const DEFAULT_GRAPH_URL: &str = "https://api.openshift.com/api/upgrades_info/v1/graph";
+/// OKD's update service.
+pub const DEFAULT_OKD_GRAPH_URL: &str = "https://amd64.origin.releases.ci.openshift.org/graph";
+/// Architectures a channel can be mirrored for.
+pub const ARCHITECTURES: &[&str] = &["amd64", "arm64", "ppc64le", "s390x", "multi"];
+/// Largest update graph accepted (the real ones are a few hundred KB).
+const MAX_GRAPH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How releases are found and checked.
+#[derive(Debug, Default)]
+pub struct ReleaseOptions {
+    /// Update service URL (`--graph-url`, else `UPDATE_URL_OVERRIDE`, else the default).
+    pub graph_url: Option<String>,
+    /// Saved graphs (`--graph-file [ARCH=]FILE`): when any is given, no update service is asked.
+    pub graph_files: Vec<(Option<String>, PathBuf)>,
+    /// Signature store URL (`--signature-url`, else `OCP_SIGNATURE_URL`, else the default).
+    pub signature_url: Option<String>,
+    /// Trusted release keys; required unless `skip_signatures`.
+    pub keyring: Option<Keyring>,
+    pub skip_signatures: bool,
+    /// Record a failing release and go on (`--continue-on-error`).
+    pub keep_going: bool,
+    pub quiet: bool,
+}
+
+/// What the releases add to a plan.
+#[derive(Debug, Default)]
+pub struct Planned {
+    /// Release images and their components, for [`crate::plan::resolve_all`].
+    pub wanted: Vec<Wanted>,
+    pub releases: Vec<Release>,
+    /// Signature bytes by digest.
+    pub inline: BTreeMap<Digest, Vec<u8>>,
+    pub notes: Vec<String>,
+    pub failures: Vec<Failure>,
+}
+
+/// A release chosen from a graph or named by pullspec, before its payload is read.
+#[derive(Debug, Clone)]
+struct Chosen {
+    version: Option<String>,
+    arch: Option<String>,
+    reference: Reference,
+    channels: BTreeSet<String>,
+}
+
+/// The name of an architecture in release tags (`4.15.3-x86_64`).
+pub fn tag_arch(arch: &str) -> &str {
+    match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        other => other,
+    }
+}
+
+/// Whether the config asks for any release.
+pub fn wants_releases(p: &PlatformSection) -> bool {
+    !p.channels.is_empty() || p.release.is_some()
+}
+
+/// Plans every release `mirror.platform` asks for.
+pub fn plan_releases(
+    client: &Client,
+    platform: &PlatformSection,
+    opts: &ReleaseOptions,
+) -> Result<Planned> {
+    if platform.graph == Some(true) {
+        bail!(
+            "mirror.platform.graph: true (a graph-data image for an in-cluster update service) is \
+             not supported yet; remove it and mirror the releases alone"
+        );
+    }
+    if !opts.skip_signatures && opts.keyring.is_none() {
+        bail!(
+            "release signatures are verified against OpenPGP public keys, and none were given: \
+             pass --release-keyring FILE (or set OCP_SIGNATURE_VERIFICATION_PK). Red Hat's release \
+             key (fingerprint 567E347AD0044ADE55BA8A5F199E2F91FD431D51) is published at \
+             https://access.redhat.com/security/team/key and is in every payload's \
+             release-manifests/0000_90_cluster-update-keys_configmap.yaml, which ferry also reads. \
+             --skip-release-signatures packs without them (the cluster will then refuse the \
+             release unless its signature policy is relaxed)"
+        );
+    }
+    let mut arches: Vec<String> = if platform.architectures.is_empty() {
+        vec!["amd64".to_string()]
+    } else {
+        platform.architectures.clone()
+    };
+    arches.dedup();
+    for a in &arches {
+        if !ARCHITECTURES.contains(&a.as_str()) {
+            bail!(
+                "mirror.platform.architectures: {a:?} is not one of {}",
+                ARCHITECTURES.join(", ")
+            );
+        }
+    }
+    let mut out = Planned::default();
+    let mut chosen: Vec<Chosen> = Vec::new();
+
+    // Channels: one graph per channel and architecture.
+    for ch in &platform.channels {
+        let kind = ch.kind.as_deref().unwrap_or("ocp");
+        if kind != "ocp" && kind != "okd" {
+            bail!("channel {}: type {kind:?} is neither ocp nor okd", ch.name);
+        }
+        let selector = Selector {
+            channel: ch.name.clone(),
+            min: ch
+                .min_version
+                .as_deref()
+                .map(|v| graph::parse_version(&format!("channel {} minVersion", ch.name), v))
+                .transpose()?,
+            max: ch
+                .max_version
+                .as_deref()
+                .map(|v| graph::parse_version(&format!("channel {} maxVersion", ch.name), v))
+                .transpose()?,
+            shortest_path: ch.shortest_path == Some(true),
+            full: ch.full == Some(true),
+        };
+        if selector.shortest_path && selector.full {
+            out.notes.push(format!(
+                "channel {}: full: true takes every version, so shortestPath is ignored",
+                ch.name
+            ));
+        }
+        for arch in &arches {
+            let g = load_graph(client, opts, &ch.name, arch, kind)?;
+            let sel = graph::select(&g, &selector, arch)?;
+            out.notes.extend(sel.notes);
+            for i in sel.nodes {
+                let node = &g.nodes[i];
+                let reference: Reference = node.payload.parse().with_context(|| {
+                    format!("graph node {} has a bad payload pullspec", node.version)
+                })?;
+                if reference.digest.is_none() {
+                    bail!(
+                        "graph node {} names its payload by tag ({}); expected a digest",
+                        node.version,
+                        node.payload
+                    );
+                }
+                let version = node.version.to_string();
+                match chosen
+                    .iter_mut()
+                    .find(|c| c.version.as_deref() == Some(&version) && c.arch.as_deref() == Some(arch))
+                {
+                    Some(c) => {
+                        c.channels.insert(ch.name.clone());
+                    }
+                    None => chosen.push(Chosen {
+                        version: Some(version),
+                        arch: Some(arch.clone()),
+                        reference,
+                        channels: BTreeSet::from([ch.name.clone()]),
+                    }),
+                }
+            }
+        }
+    }
+    // A release named by pullspec: no graph.
+    if let Some(pullspec) = &platform.release {
+        let reference: Reference = pullspec
+            .parse()
+            .context("in mirror.platform.release")?;
+        chosen.push(Chosen {
+            version: None,
+            arch: None,
+            reference,
+            channels: BTreeSet::new(),
+        });
+    }
+
+    let store = opts
+        .signature_url
+        .clone()
+        .or_else(|| std::env::var("OCP_SIGNATURE_URL").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| signature::DEFAULT_SIGNATURE_URL.to_string());
+    let results: Vec<(Chosen, Result<ReadRelease>)> = chosen
+        .into_par_iter()
+        .map(|c| {
+            let r = read_release(client, &c, &store, opts);
+            (c, r)
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut components = BTreeSet::new();
+    for (c, r) in results {
+        let label = format!(
+            "release {} ({})",
+            c.version.as_deref().unwrap_or(&c.reference.to_string()),
+            c.arch.as_deref().unwrap_or("from pullspec")
+        );
+        match r {
+            Ok(rr) => {
+                if !opts.quiet {
+                    let sigs = if opts.skip_signatures {
+                        "signatures SKIPPED".to_string()
+                    } else {
+                        format!("{} signature(s) verified", rr.signatures.len())
+                    };
+                    eprintln!(
+                        "release {} ({}): {} components, {sigs}",
+                        rr.release.version,
+                        rr.release.architecture,
+                        rr.release.components
+                    );
+                }
+                let tag = format!("{}-{}", rr.release.version, tag_arch(&rr.release.architecture));
+                let mut reference = c.reference.clone();
+                reference.tag = Some(tag);
+                reference.digest = Some(rr.release.digest.clone());
+                out.wanted.push(Wanted {
+                    source: format!(
+                        "{}/{}@{}",
+                        rr.release.registry, rr.release.repository, rr.release.digest
+                    ),
+                    reference,
+                    reason: format!(
+                        "release {} ({})",
+                        rr.release.version, rr.release.architecture
+                    ),
+                    platforms: Vec::new(),
+                });
+                for (name, r) in rr.components {
+                    let source = r.to_string();
+                    if components.insert(source.clone()) {
+                        out.wanted.push(Wanted {
+                            source,
+                            reference: r,
+                            reason: format!(
+                                "release {} ({}) component {name}",
+                                rr.release.version, rr.release.architecture
+                            ),
+                            platforms: Vec::new(),
+                        });
+                    }
+                }
+                for (d, bytes) in rr.signatures {
+                    out.inline.insert(d, bytes);
+                }
+                out.releases.push(rr.release);
+            }
+            Err(e) => {
+                errors.push(format!("{label}: {e:#}"));
+                out.failures.push(Failure {
+                    kind: "release".into(),
+                    subject: label,
+                    reason: format!("{e:#}"),
+                    images: vec![],
+                });
+            }
+        }
+    }
+    if !errors.is_empty() && !opts.keep_going {
+        bail!(
+            "{} release(s) cannot be packed:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        );
+    }
+    out.releases
+        .sort_by(|a, b| (&a.architecture, &a.version).cmp(&(&b.architecture, &b.version)));
+    Ok(out)
+}
+
+/// A release whose payload and signatures were read.
+struct ReadRelease {
+    release: Release,
+    components: Vec<(String, Reference)>,
+    signatures: Vec<(Digest, Vec<u8>)>,
+}
+
+fn read_release(
+    client: &Client,
+    c: &Chosen,
+    store: &str,
+    opts: &ReleaseOptions,
+) -> Result<ReadRelease> {
+    let r = &c.reference;
+    let repo = Repo::new(r.registry.clone(), r.repository.clone());
+    let top = client.get_manifest(&repo, &r.manifest_reference())?;
+    let (m, _) = Manifest::parse(&top.bytes, &top.media_type)?;
+    let (arch, payload) = match m {
+        Manifest::Index { manifests } => {
+            // A multi-architecture payload: every child lists the same components (each a
+            // manifest list), so reading one is enough; amd64 first when present.
+            let child = manifests
+                .iter()
+                .find(|d| d.platform.as_ref().is_some_and(|p| p.architecture == "amd64"))
+                .or_else(|| manifests.first())
+                .ok_or_else(|| anyhow!("the release manifest list is empty"))?;
+            let fetched = client.get_manifest(&repo, &child.digest.to_string())?;
+            let p = payload::discover(client, &repo, &fetched.bytes, &fetched.media_type)?;
+            ("multi".to_string(), p)
+        }
+        Manifest::Image { config, .. } => {
+            let p = payload::discover(client, &repo, &top.bytes, &top.media_type)?;
+            let arch = match &c.arch {
+                Some(a) => a.clone(),
+                None => image_architecture(client, &repo, &config.digest)?,
+            };
+            (arch, p)
+        }
+    };
+    if let Some(a) = &c.arch {
+        if a != &arch {
+            bail!("the graph lists it for {a}, but its payload is {arch}");
+        }
+    }
+    if let Some(v) = &c.version {
+        if v != &payload.version {
+            bail!(
+                "the graph says version {v}, but the payload's image-references says {}",
+                payload.version
+            );
+        }
+    }
+    let mut component_repositories: Vec<String> = payload
+        .components
+        .iter()
+        .map(|(_, r)| format!("{}/{}", r.registry, r.repository))
+        .collect();
+    component_repositories.sort();
+    component_repositories.dedup();
+
+    let mut signatures = Vec::new();
+    let mut verified_by = Vec::new();
+    if !opts.skip_signatures {
+        let ring = opts.keyring.as_ref().expect("checked by plan_releases");
+        let mut problems = Vec::new();
+        for n in 1..=signature::MAX_SIGNATURES {
+            let url = signature::signature_url(store, &top.digest, n);
+            let Some(bytes) = client
+                .get_url(&url, "application/pgp-signature, */*", signature::MAX_SIGNATURE_BYTES)
+                .with_context(|| format!("fetching signature-{n}"))?
+            else {
+                break;
+            };
+            match ring.verify(&bytes, &top.digest) {
+                Ok(v) => {
+                    verified_by.push(v.fingerprint);
+                    signatures.push((Digest::of(&bytes), bytes));
+                }
+                Err(e) => problems.push(format!("signature-{n} ({url}): {e:#}")),
+            }
+        }
+        if signatures.is_empty() {
+            if problems.is_empty() {
+                bail!(
+                    "the signature store has no signature for {} ({}); without one the cluster \
+                     will not accept the release (--skip-release-signatures packs it anyway)",
+                    top.digest,
+                    signature::signature_url(store, &top.digest, 1)
+                );
+            }
+            bail!(
+                "no signature of {} verifies: {}",
+                top.digest,
+                problems.join("; ")
+            );
+        }
+        if let Some(bad) = problems.iter().find(|p| p.contains("not this release")) {
+            // A trusted key signed another digest under this one's name: the store is wrong.
+            bail!("the signature store is inconsistent: {bad}");
+        }
+        verified_by.sort();
+        verified_by.dedup();
+    }
+    Ok(ReadRelease {
+        release: Release {
+            version: payload.version.clone(),
+            channels: c.channels.iter().cloned().collect(),
+            architecture: arch,
+            registry: r.registry.clone(),
+            repository: r.repository.clone(),
+            digest: top.digest.clone(),
+            components: payload.components.len() as u32,
+            component_repositories,
+            signatures: signatures.iter().map(|(d, _)| d.clone()).collect(),
+            signature_check: if opts.skip_signatures {
+                SIGNATURES_SKIPPED
+            } else {
+                SIGNATURES_VERIFIED
+            }
+            .to_string(),
+            verified_by,
+        },
+        components: payload.components,
+        signatures,
+    })
+}
+
+/// The `architecture` of an image's config blob.
+fn image_architecture(client: &Client, repo: &Repo, config: &Digest) -> Result<String> {
+    use std::io::Read;
+    let body = client.get_blob(repo, config)?;
+    let mut bytes = Vec::new();
+    body.reader.take(4 * 1024 * 1024).read_to_end(&mut bytes)?;
+    if &Digest::of(&bytes) != config {
+        bail!("image config {config} does not match its digest");
+    }
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        architecture: String,
+    }
+    let c: Config = serde_json::from_slice(&bytes).context("image config is not JSON")?;
+    if c.architecture.is_empty() {
+        bail!("image config {config} names no architecture");
+    }
+    Ok(c.architecture)
+}
+
+/// Reads the graph of one channel and architecture: from the saved files when any were given
+/// (no network at all), else from the update service.
+fn load_graph(
+    client: &Client,
+    opts: &ReleaseOptions,
+    channel: &str,
+    arch: &str,
+    kind: &str,
+) -> Result<Graph> {
+    if !opts.graph_files.is_empty() {
+        let files: Vec<&PathBuf> = opts
+            .graph_files
+            .iter()
+            .filter(|(a, _)| a.as_deref().is_none_or(|a| a == arch))
+            .map(|(_, p)| p)
+            .collect();
+        if files.is_empty() {
+            bail!("no --graph-file for architecture {arch} (give it as --graph-file {arch}=FILE)");
+        }
+        let mut g = Graph::default();
+        for f in files {
+            let bytes = std::fs::read(f)
+                .with_context(|| format!("cannot read --graph-file {}", f.display()))?;
+            g.merge(
+                Graph::parse(&bytes).with_context(|| format!("in --graph-file {}", f.display()))?,
+            );
+        }
+        return Ok(g);
+    }
+    let base = opts
+        .graph_url
+        .clone()
+        .or_else(|| std::env::var("UPDATE_URL_OVERRIDE").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| {
+            if kind == "okd" {
+                DEFAULT_OKD_GRAPH_URL.to_string()
+            } else {
+                DEFAULT_GRAPH_URL.to_string()
+            }
+        });
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}channel={channel}&arch={arch}");
+    let bytes = client
+        .get_url(&url, "application/json", MAX_GRAPH_BYTES)
+        .with_context(|| format!("asking the update service for channel {channel} ({arch})"))?
+        .ok_or_else(|| anyhow!("the update service at {base} answered 404 for channel {channel} ({arch})"))?;
+    Graph::parse(&bytes).with_context(|| format!("graph from {url}"))
+}

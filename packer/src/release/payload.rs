@@ -1,0 +1,264 @@
+//! Payload discovery: reading `release-manifests/image-references` and
+//! `release-manifests/release-metadata` out of a release image's layers, streaming.
+//!
+//! Layers are read last to first (the release manifests are in the top layer of every
+//! OpenShift payload), decompressed and walked as tar on the fly; only the two small files are
+//! kept in memory. A layer that holds them is read to its end so that its sha256 is checked
+//! before anything in it is trusted. Lower layers are not read once both files are found.
+
+use std::io::{BufRead, BufReader, Read};
+
+use anyhow::{bail, Context, Result};
+use ferry_format::hash::HashingReader;
+use ferry_format::manifest::Manifest;
+use ferry_format::Digest;
+use ferry_registry::{Client, Reference, Repo};
+use serde::Deserialize;
+
+pub const IMAGE_REFERENCES: &str = "release-manifests/image-references";
+pub const RELEASE_METADATA: &str = "release-manifests/release-metadata";
+/// Largest of the two files accepted (a real image-references is ~120 KB).
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What a payload says about itself.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// `metadata.name` of image-references (the release version).
+    pub version: String,
+    /// Component tag name and its pullspec (by digest), in file order.
+    pub components: Vec<(String, Reference)>,
+    /// `version` from release-metadata.
+    pub metadata_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ImageStream {
+    kind: String,
+    metadata: IsMetadata,
+    #[serde(default)]
+    spec: IsSpec,
+}
+
+#[derive(Deserialize)]
+struct IsMetadata {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+struct IsSpec {
+    #[serde(default)]
+    tags: Vec<IsTag>,
+}
+
+#[derive(Deserialize)]
+struct IsTag {
+    name: String,
+    from: Option<IsFrom>,
+}
+
+#[derive(Deserialize)]
+struct IsFrom {
+    #[serde(default)]
+    kind: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ReleaseMetadata {
+    #[serde(default)]
+    kind: String,
+    version: String,
+}
+
+/// Parses `image-references`. Every component must be pinned by digest.
+pub fn parse_image_references(bytes: &[u8]) -> Result<(String, Vec<(String, Reference)>)> {
+    let is: ImageStream =
+        serde_json::from_slice(bytes).context("image-references is not ImageStream JSON")?;
+    if is.kind != "ImageStream" {
+        bail!("image-references has kind {:?}, expected ImageStream", is.kind);
+    }
+    let mut out = Vec::with_capacity(is.spec.tags.len());
+    for t in is.spec.tags {
+        let Some(from) = t.from else {
+            bail!("image-references tag {} has no `from` image", t.name);
+        };
+        if from.kind != "DockerImage" {
+            bail!(
+                "image-references tag {} points at a {:?}, expected DockerImage",
+                t.name,
+                from.kind
+            );
+        }
+        let r: Reference = from
+            .name
+            .parse()
+            .with_context(|| format!("image-references tag {}: bad pullspec", t.name))?;
+        if r.digest.is_none() {
+            bail!(
+                "image-references tag {} names {} by tag; a release pins every component by digest",
+                t.name,
+                from.name
+            );
+        }
+        out.push((t.name, r));
+    }
+    if out.is_empty() {
+        bail!("image-references lists no component image");
+    }
+    Ok((is.metadata.name, out))
+}
+
+/// Reads the payload of a single-architecture release image manifest.
+pub fn discover(client: &Client, repo: &Repo, manifest: &[u8], media_type: &str) -> Result<Payload> {
+    let (m, _) = Manifest::parse(manifest, media_type)?;
+    let Manifest::Image { layers, .. } = m else {
+        bail!("expected an image manifest, found an index");
+    };
+    let mut refs: Option<Vec<u8>> = None;
+    let mut meta: Option<Vec<u8>> = None;
+    for layer in layers.iter().rev() {
+        let (r, m) = scan_layer(client, repo, &layer.digest)
+            .with_context(|| format!("reading layer {} of the release image", layer.digest))?;
+        // An upper layer's file wins over a lower one's.
+        if refs.is_none() {
+            refs = r;
+        }
+        if meta.is_none() {
+            meta = m;
+        }
+        if refs.is_some() && meta.is_some() {
+            break;
+        }
+    }
+    let Some(refs) = refs else {
+        bail!("no layer holds {IMAGE_REFERENCES}: this is not an OpenShift release image");
+    };
+    let (version, components) = parse_image_references(&refs)?;
+    let metadata_version = match meta {
+        Some(b) => {
+            let m: ReleaseMetadata =
+                serde_json::from_slice(&b).context("release-metadata is not valid JSON")?;
+            if !m.kind.is_empty() && m.kind != "cincinnati-metadata-v0" {
+                bail!("release-metadata has kind {:?}", m.kind);
+            }
+            Some(m.version)
+        }
+        None => None,
+    };
+    if let Some(mv) = &metadata_version {
+        if mv != &version {
+            bail!("release-metadata says version {mv}, but image-references says {version}");
+        }
+    }
+    Ok(Payload {
+        version,
+        components,
+        metadata_version,
+    })
+}
+
+type Found = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Streams one layer and picks out the two files. When it holds either, the layer is read to
+/// its end and its digest checked.
+fn scan_layer(client: &Client, repo: &Repo, digest: &Digest) -> Result<Found> {
+    let body = client.get_blob(repo, digest)?;
+    let mut hashing = HashingReader::new(body.reader);
+    let found = {
+        let mut buffered = BufReader::with_capacity(256 * 1024, &mut hashing);
+        let head = buffered.fill_buf()?.to_vec();
+        let decoded: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::GzDecoder::new(buffered))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            bail!("zstd-compressed release layers are not supported yet");
+        } else {
+            Box::new(buffered)
+        };
+        let found = find_files(decoded)?;
+        if found.0.is_none() && found.1.is_none() {
+            return Ok(found);
+        }
+        found
+    };
+    // Read what is left so that the digest covers the whole layer.
+    std::io::copy(&mut hashing, &mut std::io::sink())?;
+    let got = hashing.finish().sha256;
+    if &got != digest {
+        bail!("layer has digest {got}, expected {digest}: the registry sent other bytes");
+    }
+    Ok(found)
+}
+
+/// Walks a tar stream and returns the contents of the two files, if present. Entries are never
+/// written anywhere; names are compared after removing a leading `./` or `/`.
+fn find_files(reader: impl Read) -> Result<Found> {
+    let mut archive = tar::Archive::new(reader);
+    let mut refs = None;
+    let mut meta = None;
+    for entry in archive.entries().context("not a tar layer")? {
+        let mut entry = entry.context("damaged tar entry")?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let name = path.trim_start_matches("./").trim_start_matches('/');
+        let slot = match name {
+            IMAGE_REFERENCES => &mut refs,
+            RELEASE_METADATA => &mut meta,
+            _ => continue,
+        };
+        if entry.size() > MAX_FILE_BYTES {
+            bail!("{name} is {} bytes, more than a release file can be", entry.size());
+        }
+        let mut v = Vec::with_capacity(entry.size() as usize);
+        (&mut entry).take(MAX_FILE_BYTES).read_to_end(&mut v)?;
+        *slot = Some(v);
+    }
+    Ok((refs, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_image_references_parse() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/realdata/release/release-manifests/image-references");
+        let (version, comps) = parse_image_references(&std::fs::read(p).unwrap()).unwrap();
+        assert_eq!(version, "4.12.0");
+        assert_eq!(comps.len(), 183);
+        assert!(comps.iter().all(|(_, r)| r.digest.is_some()));
+        assert!(comps.iter().any(|(n, _)| n == "cluster-version-operator"));
+    }
+
+    #[test]
+    fn files_are_found_in_a_tar_stream() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("./etc/hostname", &b"x"[..]),
+            ("release-manifests/image-references", b"{\"a\":1}"),
+            ("./release-manifests/release-metadata", b"{}"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let bytes = b.into_inner().unwrap();
+        let (r, m) = find_files(&bytes[..]).unwrap();
+        assert_eq!(r.unwrap(), b"{\"a\":1}");
+        assert_eq!(m.unwrap(), b"{}");
+    }
+
+    #[test]
+    fn tag_references_are_refused() {
+        let e = parse_image_references(
+            br#"{"kind":"ImageStream","metadata":{"name":"1.0.0"},"spec":{"tags":[{"name":"x","from":{"kind":"DockerImage","name":"quay.io/a/b:latest"}}]}}"#,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("by tag"));
+    }
+}
