@@ -279,9 +279,11 @@ mod tests {
                 match ImageSetConfig::parse(&text) {
                     Ok(c) => {
                         parsed += 1;
-                        if c.mirror.platform.as_ref().is_some_and(|p| {
-                            crate::release::wants_releases(p)
-                        }) {
+                        if c.mirror
+                            .platform
+                            .as_ref()
+                            .is_some_and(crate::release::wants_releases)
+                        {
                             with_releases += 1;
                         }
                     }

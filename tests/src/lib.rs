@@ -264,3 +264,32 @@ impl Default for World {
         Self::new()
     }
 }
+
+/// Validates a YAML document against the `openAPIV3Schema` of a real CRD in
+/// `realdata/crds` (the version served by the document's apiVersion). Returns the problems.
+pub fn crd_problems(crd_file: &str, document: &[u8]) -> Vec<String> {
+    let crd_text = std::fs::read_to_string(realdata().join("crds").join(crd_file))
+        .unwrap_or_else(|e| panic!("read CRD {crd_file}: {e}"));
+    let crd: serde_json::Value = serde_saphyr::from_str(&crd_text).expect("CRD YAML");
+    let doc: serde_json::Value =
+        serde_saphyr::from_str(std::str::from_utf8(document).expect("utf-8")).expect("YAML");
+    let kind = crd["spec"]["names"]["kind"].as_str().expect("CRD kind");
+    assert_eq!(doc["kind"], kind, "document kind");
+    let group = crd["spec"]["group"].as_str().expect("group");
+    let api = doc["apiVersion"].as_str().expect("apiVersion");
+    let (g, v) = api.split_once('/').expect("group/version");
+    assert_eq!(g, group, "apiVersion group");
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .find(|x| x["name"] == v)
+        .unwrap_or_else(|| panic!("{crd_file} serves no version {v}"));
+    let schema = &version["schema"]["openAPIV3Schema"];
+    assert!(schema.is_object(), "{crd_file} has no openAPIV3Schema");
+    let validator = jsonschema::validator_for(schema).expect("schema compiles");
+    validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}

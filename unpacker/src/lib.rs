@@ -3,8 +3,10 @@
 //!
 //! - [`media`]: opening an archive: signature first, then the index, then the volumes;
 //! - [`verify`]: checking every volume and blob offline;
-//! - [`push`]: copying blobs, then manifests, then tags into the target registry.
+//! - [`push`]: copying blobs, then manifests, then tags into the target registry;
+//! - [`cluster`]: the cluster manifests (IDMS, ITMS, ICSP, signature ConfigMaps, mapping.txt).
 
+pub mod cluster;
 pub mod inventory;
 pub mod media;
 pub mod push;

@@ -10,7 +10,7 @@ use ferry_format::volume::human;
 use ferry_registry::cli::RegistryArgs;
 use ferry_unpack::media::{load_trust, Media};
 use ferry_unpack::push::{self, PushOptions, Target};
-use ferry_unpack::{inventory, verify};
+use ferry_unpack::{cluster, inventory, verify};
 
 /// Verify a ferry archive offline and push it into the site's registry.
 ///
@@ -76,11 +76,43 @@ enum Command {
         /// Push a delta even though the target has no record of its parent archive.
         #[arg(long)]
         allow_gap: bool,
+        /// After a complete push, write the cluster manifests here (see `manifests`).
+        #[arg(long, value_name = "DIR")]
+        manifests_dir: Option<PathBuf>,
+        /// With --manifests-dir: also write the legacy ImageContentSourcePolicy (clusters
+        /// before 4.13).
+        #[arg(long)]
+        icsp: bool,
         #[command(flatten)]
         registry: RegistryArgs,
         /// No progress lines.
         #[arg(long, short = 'q')]
         quiet: bool,
+    },
+    /// Write the cluster manifests for an archive pushed (or to be pushed) to TARGET, offline:
+    /// ImageDigestMirrorSet (idms-ferry-<stream>.yaml), ImageTagMirrorSet (itms-...), with
+    /// --icsp the legacy ImageContentSourcePolicy (icsp-...), release signature ConfigMaps
+    /// (release-signatures/signature-sha256-<hex16>.yaml), mapping.txt for `oc image mirror
+    /// -f`, and releases.txt with each release's target pullspec and upgrade command.
+    /// Apply with `oc apply -f DIR -R` (releases.txt and mapping.txt are not manifests).
+    Manifests {
+        /// The archive directory (holding ferry-index.json).
+        dir: PathBuf,
+        /// The trusted OpenSSH ed25519 public key.
+        #[arg(long, value_name = "KEY.pub")]
+        trust: PathBuf,
+        /// The target the archive is pushed to: HOST[:PORT][/NAMESPACE], as given to push.
+        #[arg(long, value_name = "TARGET")]
+        to: String,
+        /// Where to write the manifests (created if missing).
+        #[arg(long, value_name = "DIR")]
+        manifests_dir: PathBuf,
+        /// Also write the legacy ImageContentSourcePolicy.
+        #[arg(long)]
+        icsp: bool,
+        /// A base archive of this delta that carries what it does not (release signatures).
+        #[arg(long, value_name = "DIR")]
+        base_media: Vec<PathBuf>,
     },
     /// Write what a registry holds (repositories, manifests, blobs, streams received) to a file
     /// that `ferry-pack --base-inventory` packs a delta against.
@@ -149,6 +181,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             jobs,
             base_media,
             allow_gap,
+            manifests_dir,
+            icsp,
             registry,
             quiet,
         } => {
@@ -161,6 +195,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let target = Target::parse(&to)?;
+            if let Some(d) = &manifests_dir {
+                // Fail before pushing if the directory cannot be written.
+                std::fs::create_dir_all(d)
+                    .with_context(|| format!("cannot create --manifests-dir {}", d.display()))?;
+            }
             let client = registry.client()?;
             let report = push::push(
                 &media,
@@ -206,11 +245,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 report.tags_pushed,
                 report.seconds
             );
+            if let Some(d) = &manifests_dir {
+                if report.images_failed.is_empty() {
+                    let sources = push::Sources::new(&media, &bases);
+                    let target = Target::parse(&to)?;
+                    write_manifests(&media, &sources, &target, d, icsp)?;
+                } else {
+                    eprintln!(
+                        "ferry-unpack: cluster manifests NOT written to {}: the push is incomplete; run it again",
+                        d.display()
+                    );
+                }
+            }
             Ok(if report.images_failed.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Manifests {
+            dir,
+            trust,
+            to,
+            manifests_dir,
+            icsp,
+            base_media,
+        } => {
+            let key = load_trust(&trust)?;
+            let media = Media::open(&dir, &key)?;
+            let bases = base_media
+                .iter()
+                .map(|d| {
+                    Media::open(d, &key).with_context(|| format!("--base-media {}", d.display()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let target = Target::parse(&to)?;
+            let sources = push::Sources::new(&media, &bases);
+            write_manifests(&media, &sources, &target, &manifests_dir, icsp)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Inventory {
             from,
@@ -253,4 +325,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Builds and writes the cluster manifests, and says what was written.
+fn write_manifests(
+    media: &Media,
+    sources: &push::Sources,
+    target: &Target,
+    dir: &std::path::Path,
+    icsp: bool,
+) -> Result<()> {
+    let files = cluster::build(&media.index, sources, target, &cluster::Options { icsp })?;
+    cluster::write(dir, &files)?;
+    for f in &files {
+        println!("wrote {}", dir.join(&f.path).display());
+    }
+    if let Some(r) = files
+        .iter()
+        .find(|f| f.path == std::path::Path::new("releases.txt"))
+    {
+        print!("{}", String::from_utf8_lossy(&r.bytes));
+    }
+    Ok(())
 }

@@ -663,19 +663,37 @@ impl<R: Read> Read for &SharedReader<R> {
 
 /// Reads a manifest's bytes from the first source that carries it, checking its digest.
 fn read_manifest(sources: &Sources, d: &Digest) -> Result<Vec<u8>> {
+    read_carried(sources, d, "manifest")
+}
+
+/// Reads a small carried object (a manifest, a release signature) from the first source that
+/// carries it, checking its canonical header and its digest.
+pub fn read_carried(sources: &Sources, d: &Digest, what: &str) -> Result<Vec<u8>> {
     let (blob, volumes) = sources
         .carried(d)
-        .ok_or_else(|| anyhow::anyhow!("manifest {d} is not carried (nor by --base-media)"))?;
+        .ok_or_else(|| anyhow::anyhow!("{what} {d} is not carried (nor by --base-media)"))?;
+    if blob.size > 64 * 1024 * 1024 {
+        bail!(
+            "{what} {d} is {} bytes: too large to read in memory",
+            blob.size
+        );
+    }
     ferry_format::volume::check_headers(volumes, blob)
-        .map_err(|e| anyhow::anyhow!("manifest {d}: {e}; it was not pushed"))?;
+        .map_err(|e| anyhow::anyhow!("{what} {d}: {e}"))?;
     let mut bytes = Vec::with_capacity(blob.size as usize);
     PartsReader::new(volumes, &blob.parts)
         .read_to_end(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("cannot read manifest {d} from the media: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot read {what} {d} from the media: {e}"))?;
     if Digest::of(&bytes) != *d {
-        bail!("the media holds corrupt bytes for manifest {d}; it was not pushed");
+        bail!("the media holds corrupt bytes for {what} {d}");
     }
     Ok(bytes)
+}
+
+impl crate::cluster::BlobSource for Sources<'_> {
+    fn read_small(&self, d: &Digest) -> Result<Vec<u8>> {
+        read_carried(self, d, "object")
+    }
 }
 
 /// When an index was packed with a platform filter, some of its children are not carried, and

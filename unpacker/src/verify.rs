@@ -99,6 +99,8 @@ pub struct Summary {
     pub tool: String,
     pub stream: Option<ferry_format::index::Stream>,
     pub images: Vec<ImageLine>,
+    /// OpenShift releases carried (format 1.2).
+    pub releases: Vec<ferry_format::index::Release>,
     /// Blobs and manifests the archive carries.
     pub carried: Count,
     /// Blobs and manifests expected at the site, per parent.
@@ -191,6 +193,7 @@ impl Summary {
                     platforms: i.platforms.clone(),
                 })
                 .collect(),
+            releases: index.releases.clone(),
             carried,
             expected,
             volumes: index.volumes.len(),
@@ -234,6 +237,32 @@ impl Summary {
             self.carried.count,
             human(self.carried.bytes)
         );
+        for r in &self.releases {
+            let sigs = if r.signatures.is_empty() {
+                format!("signatures {}", r.signature_check)
+            } else {
+                format!(
+                    "{} signature(s) verified at pack time by {}",
+                    r.signatures.len(),
+                    r.verified_by.join(", ")
+                )
+            };
+            let _ = writeln!(
+                s,
+                "release {} ({}) {}/{}@{}: {} components, {sigs}{}",
+                r.version,
+                r.architecture,
+                r.registry,
+                r.repository,
+                r.digest,
+                r.components,
+                if r.channels.is_empty() {
+                    String::new()
+                } else {
+                    format!(", channels {}", r.channels.join(", "))
+                }
+            );
+        }
         for f in &self.failures {
             let _ = writeln!(
                 s,

@@ -93,8 +93,9 @@ impl Graph {
             .context("not an update graph (Cincinnati JSON with nodes and edges)")?;
         let mut nodes = Vec::with_capacity(raw.nodes.len());
         for n in raw.nodes {
-            let version = Version::parse(&n.version)
-                .with_context(|| format!("node version {:?} is not a semantic version", n.version))?;
+            let version = Version::parse(&n.version).with_context(|| {
+                format!("node version {:?} is not a semantic version", n.version)
+            })?;
             let channels = n
                 .metadata
                 .get(CHANNELS_KEY)
@@ -222,7 +223,10 @@ pub fn select(graph: &Graph, sel: &Selector, arch: &str) -> Result<Selection> {
              (channels look like stable-4.16, fast-4.16, candidate-4.16, eus-4.16)"
                 .to_string()
         } else {
-            format!("channels named by this graph: {}", nearest(&sel.channel, &known).join(", "))
+            format!(
+                "channels named by this graph: {}",
+                nearest(&sel.channel, &known).join(", ")
+            )
         };
         bail!("channel {} has no release for {arch}; {hint}", sel.channel);
     }
@@ -303,7 +307,9 @@ fn shortest_path(
 ) -> Result<(Vec<usize>, Vec<String>)> {
     const CONDITIONAL: u64 = 1 << 20;
     let member: std::collections::HashSet<usize> = nodes.iter().copied().collect();
-    let mut adj: HashMap<usize, Vec<(usize, u64, Option<&Vec<String>>)>> = HashMap::new();
+    // node -> (next node, cost, risks of a conditional edge)
+    type Edge<'a> = (usize, u64, Option<&'a Vec<String>>);
+    let mut adj: HashMap<usize, Vec<Edge>> = HashMap::new();
     for &(a, b) in &graph.edges {
         if member.contains(&a) && member.contains(&b) {
             adj.entry(a).or_default().push((b, 1, None));
@@ -311,7 +317,9 @@ fn shortest_path(
     }
     for (a, b, risks) in &graph.conditional {
         if member.contains(a) && member.contains(b) {
-            adj.entry(*a).or_default().push((*b, CONDITIONAL, Some(risks)));
+            adj.entry(*a)
+                .or_default()
+                .push((*b, CONDITIONAL, Some(risks)));
         }
     }
     for v in adj.values_mut() {
@@ -365,7 +373,9 @@ fn nearest_versions(graph: &Graph, nodes: &[usize], v: &Version) -> Vec<String> 
         .iter()
         .map(|&i| graph.nodes[i].version.to_string())
         .collect();
-    let latest = graph.nodes[*nodes.last().expect("not empty")].version.to_string();
+    let latest = graph.nodes[*nodes.last().expect("not empty")]
+        .version
+        .to_string();
     if !out.contains(&latest) {
         out.push(format!("{latest} (latest)"));
     }
@@ -387,7 +397,9 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for j in 0..b.len() {
             let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != b[j])).min(row[j] + 1).min(cur + 1);
+            row[j + 1] = (prev + usize::from(ca != b[j]))
+                .min(row[j] + 1)
+                .min(cur + 1);
             prev = cur;
         }
     }
@@ -405,7 +417,10 @@ mod tests {
     }
 
     fn versions(g: &Graph, s: &Selection) -> Vec<String> {
-        s.nodes.iter().map(|&i| g.nodes[i].version.to_string()).collect()
+        s.nodes
+            .iter()
+            .map(|&i| g.nodes[i].version.to_string())
+            .collect()
     }
 
     fn sel(min: Option<&str>, max: Option<&str>, shortest: bool, full: bool) -> Selector {
@@ -452,7 +467,12 @@ mod tests {
     #[test]
     fn range_gives_every_version_inside() {
         let g = real();
-        let s = select(&g, &sel(Some("4.13.10"), Some("4.13.15"), false, false), "amd64").unwrap();
+        let s = select(
+            &g,
+            &sel(Some("4.13.10"), Some("4.13.15"), false, false),
+            "amd64",
+        )
+        .unwrap();
         let v = versions(&g, &s);
         assert_eq!(v.first().unwrap(), "4.13.10");
         assert_eq!(v.last().unwrap(), "4.13.15");
@@ -473,20 +493,31 @@ mod tests {
     #[test]
     fn shortest_path_is_a_real_path() {
         let g = real();
-        let s = select(&g, &sel(Some("4.12.20"), Some("4.13.43"), true, false), "amd64").unwrap();
+        let s = select(
+            &g,
+            &sel(Some("4.12.20"), Some("4.13.43"), true, false),
+            "amd64",
+        )
+        .unwrap();
         let v = versions(&g, &s);
         assert_eq!(v.first().unwrap(), "4.12.20");
         assert_eq!(v.last().unwrap(), "4.13.43");
         // consecutive versions are joined by an edge
         for w in s.nodes.windows(2) {
             assert!(
-                g.edges.contains(&(w[0], w[1])) || g.conditional.iter().any(|c| (c.0, c.1) == (w[0], w[1])),
+                g.edges.contains(&(w[0], w[1]))
+                    || g.conditional.iter().any(|c| (c.0, c.1) == (w[0], w[1])),
                 "{} -> {} is no edge",
                 g.nodes[w[0]].version,
                 g.nodes[w[1]].version
             );
         }
-        let range = select(&g, &sel(Some("4.12.20"), Some("4.13.43"), false, false), "amd64").unwrap();
+        let range = select(
+            &g,
+            &sel(Some("4.12.20"), Some("4.13.43"), false, false),
+            "amd64",
+        )
+        .unwrap();
         assert!(s.nodes.len() < range.nodes.len());
     }
 
@@ -535,7 +566,12 @@ mod tests {
         let e = select(&g, &s, "amd64").unwrap_err();
         let m = format!("{e:#}");
         assert!(m.contains("stable-4.13"), "{m}");
-        let e = select(&g, &sel(Some("4.13.15"), Some("4.13.10"), false, false), "amd64").unwrap_err();
+        let e = select(
+            &g,
+            &sel(Some("4.13.15"), Some("4.13.10"), false, false),
+            "amd64",
+        )
+        .unwrap_err();
         assert!(format!("{e:#}").contains("above maxVersion"));
     }
 }

@@ -174,10 +174,9 @@ pub fn plan_releases(
                     );
                 }
                 let version = node.version.to_string();
-                match chosen
-                    .iter_mut()
-                    .find(|c| c.version.as_deref() == Some(&version) && c.arch.as_deref() == Some(arch))
-                {
+                match chosen.iter_mut().find(|c| {
+                    c.version.as_deref() == Some(&version) && c.arch.as_deref() == Some(arch)
+                }) {
                     Some(c) => {
                         c.channels.insert(ch.name.clone());
                     }
@@ -193,9 +192,7 @@ pub fn plan_releases(
     }
     // A release named by pullspec: no graph.
     if let Some(pullspec) = &platform.release {
-        let reference: Reference = pullspec
-            .parse()
-            .context("in mirror.platform.release")?;
+        let reference: Reference = pullspec.parse().context("in mirror.platform.release")?;
         chosen.push(Chosen {
             version: None,
             arch: None,
@@ -207,7 +204,11 @@ pub fn plan_releases(
     let store = opts
         .signature_url
         .clone()
-        .or_else(|| std::env::var("OCP_SIGNATURE_URL").ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::env::var("OCP_SIGNATURE_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| signature::DEFAULT_SIGNATURE_URL.to_string());
     let results: Vec<(Chosen, Result<ReadRelease>)> = chosen
         .into_par_iter()
@@ -234,12 +235,14 @@ pub fn plan_releases(
                     };
                     eprintln!(
                         "release {} ({}): {} components, {sigs}",
-                        rr.release.version,
-                        rr.release.architecture,
-                        rr.release.components
+                        rr.release.version, rr.release.architecture, rr.release.components
                     );
                 }
-                let tag = format!("{}-{}", rr.release.version, tag_arch(&rr.release.architecture));
+                let tag = format!(
+                    "{}-{}",
+                    rr.release.version,
+                    tag_arch(&rr.release.architecture)
+                );
                 let mut reference = c.reference.clone();
                 reference.tag = Some(tag);
                 reference.digest = Some(rr.release.digest.clone());
@@ -320,7 +323,11 @@ fn read_release(
             // manifest list), so reading one is enough; amd64 first when present.
             let child = manifests
                 .iter()
-                .find(|d| d.platform.as_ref().is_some_and(|p| p.architecture == "amd64"))
+                .find(|d| {
+                    d.platform
+                        .as_ref()
+                        .is_some_and(|p| p.architecture == "amd64")
+                })
                 .or_else(|| manifests.first())
                 .ok_or_else(|| anyhow!("the release manifest list is empty"))?;
             let fetched = client.get_manifest(&repo, &child.digest.to_string())?;
@@ -365,7 +372,11 @@ fn read_release(
         for n in 1..=signature::MAX_SIGNATURES {
             let url = signature::signature_url(store, &top.digest, n);
             let Some(bytes) = client
-                .get_url(&url, "application/pgp-signature, */*", signature::MAX_SIGNATURE_BYTES)
+                .get_url(
+                    &url,
+                    "application/pgp-signature, */*",
+                    signature::MAX_SIGNATURE_BYTES,
+                )
                 .with_context(|| format!("fetching signature-{n}"))?
             else {
                 break;
@@ -477,7 +488,11 @@ fn load_graph(
     let base = opts
         .graph_url
         .clone()
-        .or_else(|| std::env::var("UPDATE_URL_OVERRIDE").ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::env::var("UPDATE_URL_OVERRIDE")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| {
             if kind == "okd" {
                 DEFAULT_OKD_GRAPH_URL.to_string()
@@ -490,6 +505,8 @@ fn load_graph(
     let bytes = client
         .get_url(&url, "application/json", MAX_GRAPH_BYTES)
         .with_context(|| format!("asking the update service for channel {channel} ({arch})"))?
-        .ok_or_else(|| anyhow!("the update service at {base} answered 404 for channel {channel} ({arch})"))?;
+        .ok_or_else(|| {
+            anyhow!("the update service at {base} answered 404 for channel {channel} ({arch})")
+        })?;
     Graph::parse(&bytes).with_context(|| format!("graph from {url}"))
 }

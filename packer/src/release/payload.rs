@@ -76,7 +76,10 @@ pub fn parse_image_references(bytes: &[u8]) -> Result<(String, Vec<(String, Refe
     let is: ImageStream =
         serde_json::from_slice(bytes).context("image-references is not ImageStream JSON")?;
     if is.kind != "ImageStream" {
-        bail!("image-references has kind {:?}, expected ImageStream", is.kind);
+        bail!(
+            "image-references has kind {:?}, expected ImageStream",
+            is.kind
+        );
     }
     let mut out = Vec::with_capacity(is.spec.tags.len());
     for t in is.spec.tags {
@@ -110,7 +113,12 @@ pub fn parse_image_references(bytes: &[u8]) -> Result<(String, Vec<(String, Refe
 }
 
 /// Reads the payload of a single-architecture release image manifest.
-pub fn discover(client: &Client, repo: &Repo, manifest: &[u8], media_type: &str) -> Result<Payload> {
+pub fn discover(
+    client: &Client,
+    repo: &Repo,
+    manifest: &[u8],
+    media_type: &str,
+) -> Result<Payload> {
     let (m, _) = Manifest::parse(manifest, media_type)?;
     let Manifest::Image { layers, .. } = m else {
         bail!("expected an image manifest, found an index");
@@ -209,7 +217,10 @@ fn find_files(reader: impl Read) -> Result<Found> {
             _ => continue,
         };
         if entry.size() > MAX_FILE_BYTES {
-            bail!("{name} is {} bytes, more than a release file can be", entry.size());
+            bail!(
+                "{name} is {} bytes, more than a release file can be",
+                entry.size()
+            );
         }
         let mut v = Vec::with_capacity(entry.size() as usize);
         (&mut entry).take(MAX_FILE_BYTES).read_to_end(&mut v)?;

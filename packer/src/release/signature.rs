@@ -94,8 +94,9 @@ impl Keyring {
             bail!("{origin} holds no OpenPGP public key (armored or binary)");
         }
         for k in &keys {
-            k.verify()
-                .with_context(|| format!("{origin}: key {} has invalid self-signatures", hex_fp(k)))?;
+            k.verify().with_context(|| {
+                format!("{origin}: key {} has invalid self-signatures", hex_fp(k))
+            })?;
         }
         Ok(Keyring { keys })
     }
@@ -210,7 +211,8 @@ mod tests {
     /// The real Red Hat signature of 4.15.0 verifies with the real key, and only for its digest.
     #[test]
     fn real_red_hat_signature_verifies() {
-        let ring = Keyring::from_bytes(&realdata("verifier-public-key-redhat-release"), "key").unwrap();
+        let ring =
+            Keyring::from_bytes(&realdata("verifier-public-key-redhat-release"), "key").unwrap();
         let payload: serde_json::Value =
             serde_json::from_slice(&realdata("release-signature-1.payload.json")).unwrap();
         let digest: Digest = payload["critical"]["image"]["docker-manifest-digest"]
@@ -235,8 +237,11 @@ mod tests {
     /// The keys can come straight from the payload's cluster-update-keys ConfigMap.
     #[test]
     fn keys_from_a_configmap() {
-        let ring =
-            Keyring::from_bytes(&realdata("0000_90_cluster-update-keys_configmap.yaml"), "cm").unwrap();
+        let ring = Keyring::from_bytes(
+            &realdata("0000_90_cluster-update-keys_configmap.yaml"),
+            "cm",
+        )
+        .unwrap();
         assert!(ring
             .fingerprints()
             .contains(&"567E347AD0044ADE55BA8A5F199E2F91FD431D51".to_string()));
