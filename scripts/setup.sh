@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ferry's tests and demo need on a fresh Debian machine: docker-registry (CNCF
 # distribution 2.8, the real registry the tests run), skopeo (the independent client that
-# checks what ferry pushed), ssh-keygen (SSHSIG signatures) and openssl (throwaway TLS CAs).
+# checks what ferry pushed), ssh-keygen (SSHSIG signatures), openssl (throwaway TLS CAs), gpg
+# (test OpenPGP keys that sign fixture release signatures) and python3 (the demo's static server).
 set -euo pipefail
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
@@ -11,6 +12,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+command -v gpg >/dev/null 2>&1 || need+=(gpg gpg-agent)
+command -v gpgconf >/dev/null 2>&1 || need+=(gpgconf)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

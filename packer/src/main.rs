@@ -144,7 +144,7 @@ fn run(cli: Cli) -> Result<bool> {
     if !unsupported.is_empty() {
         bail!(
             "{} asks for {}, which this version of ferry-pack cannot pack yet; \
-             remove those sections (or pack them with oc-mirror) and keep mirror.additionalImages",
+             remove those sections (or pack them with oc-mirror) and keep the rest",
             cli.config.display(),
             unsupported.join(" and ")
         );

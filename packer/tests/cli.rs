@@ -29,7 +29,7 @@ fn help_shows_an_example() {
 }
 
 #[test]
-fn release_sections_are_refused_by_name() {
+fn sections_ferry_cannot_pack_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("isc.yaml");
     let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,7 +37,10 @@ fn release_sections_are_refused_by_name() {
     std::fs::copy(real, &cfg).unwrap();
     let (ok, text) = pack(&["--config", cfg.to_str().unwrap(), "--dry-run"]);
     assert!(!ok);
-    assert!(text.contains("mirror.platform"), "{text}");
+    // graph: true, operators and helm: each named.
+    for section in ["mirror.platform.graph", "mirror.operators", "mirror.helm"] {
+        assert!(text.contains(section), "{section}: {text}");
+    }
 }
 
 #[test]

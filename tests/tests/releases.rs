@@ -630,6 +630,23 @@ fn graph_file_plans_without_an_update_service() {
         out.stdout
     );
 
+    // Several channels from one saved graph (its nodes name their channels): the union, each
+    // release listed with every channel that selected it.
+    let config = w.config(
+        "two.yaml",
+        &format!("    channels:\n      - name: {CHANNEL}\n        minVersion: 4.15.0\n        maxVersion: 4.15.0\n      - name: fast-4.15\n"),
+    );
+    let p = w.pack(
+        &config,
+        &w.path("two"),
+        &["--graph-file", graph.to_str().unwrap()],
+    );
+    assert!(p.ok, "{}", p.text());
+    let index = index_of(&w.path("two"));
+    assert_eq!(released(&index), pairs(&["4.15.0", "4.15.2"], &["amd64"]));
+    assert_eq!(index.releases[0].channels, [CHANNEL]);
+    assert_eq!(index.releases[1].channels, ["fast-4.15"]);
+
     // Unknown channel and version: named, with what exists nearby.
     let config = w.config("typo.yaml", "    channels:\n      - name: stable-4.51\n");
     let p = w.pack(

@@ -548,6 +548,34 @@ mod tests {
     }
 
     #[test]
+    fn only_max_starts_at_the_lowest_version() {
+        let g = small();
+        let s = Selector {
+            channel: "any".into(),
+            max: Some(Version::parse("1.0.1").unwrap()),
+            ..Selector::default()
+        };
+        assert_eq!(
+            versions(&g, &select(&g, &s, "amd64").unwrap()),
+            ["1.0.0", "1.0.1"]
+        );
+        // With the doc example's extra edge 1 -> 3, two two-hop paths tie: the lower wins.
+        let mut g2 = g.clone();
+        g2.edges.push((1, 3));
+        let s = Selector {
+            channel: "any".into(),
+            min: Some(Version::parse("1.0.0").unwrap()),
+            max: Some(Version::parse("1.0.3").unwrap()),
+            shortest_path: true,
+            full: false,
+        };
+        assert_eq!(
+            versions(&g2, &select(&g2, &s, "amd64").unwrap()),
+            ["1.0.0", "1.0.1", "1.0.3"]
+        );
+    }
+
+    #[test]
     fn full_takes_the_whole_channel() {
         let g = real();
         let s = select(&g, &sel(None, None, false, true), "amd64").unwrap();
