@@ -485,6 +485,7 @@ fn index_scaling(n: usize) -> Result<()> {
         incomplete: false,
         failures: vec![],
         releases: vec![],
+        catalogs: vec![],
     };
     let t = Instant::now();
     let bytes = index.to_vec();

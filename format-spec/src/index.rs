@@ -56,6 +56,46 @@ pub struct Index {
     /// its signatures (stored blobs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub releases: Vec<Release>,
+    /// (1.2) Operator catalogs carried, rebuilt around their filtered file-based catalog.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catalogs: Vec<Catalog>,
+}
+
+/// An operator catalog carried by the archive (format 1.2): the rebuilt index image and what
+/// its filtered catalog keeps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Catalog {
+    /// The catalog reference as written in the config.
+    pub source: String,
+    /// Digest of the source index image (list) the catalog was read from.
+    pub source_digest: Digest,
+    /// Where the rebuilt image goes: source registry and the (target) repository path.
+    pub registry: String,
+    pub repository: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Digest of the rebuilt image (a list for multi-platform catalogs); one of the images.
+    pub digest: Digest,
+    /// The configs directory inside the image (`/configs`).
+    pub configs_dir: String,
+    pub packages: Vec<CatalogPackage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogPackage {
+    pub name: String,
+    pub default_channel: String,
+    pub channels: Vec<CatalogChannel>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogChannel {
+    pub name: String,
+    /// Kept bundle names, in channel entry order.
+    pub bundles: Vec<String>,
 }
 
 /// An OpenShift release payload carried by the archive (format 1.2).
@@ -498,6 +538,16 @@ impl Index {
                         r.version
                     ));
                 }
+            }
+        }
+        for c in &self.catalogs {
+            if !self.images.iter().any(|i| {
+                i.digest == c.digest && i.registry == c.registry && i.repository == c.repository
+            }) {
+                return bad(format!(
+                    "catalog {} names image {}/{}@{}, which is not among the images",
+                    c.source, c.registry, c.repository, c.digest
+                ));
             }
         }
         Ok(())

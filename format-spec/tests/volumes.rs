@@ -117,6 +117,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
         incomplete: false,
         failures: vec![],
         releases: vec![],
+        catalogs: vec![],
     };
     index.validate().unwrap();
     let reparsed = Index::from_slice(&index.to_vec()).unwrap();

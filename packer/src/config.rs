@@ -219,9 +219,6 @@ impl ImageSetConfig {
                 );
             }
         }
-        if !m.operators.is_empty() {
-            out.push("mirror.operators (operator catalogs)".to_string());
-        }
         if let Some(h) = &m.helm {
             if !h.local.is_empty() || !h.repositories.is_empty() {
                 out.push("mirror.helm (Helm charts)".to_string());

@@ -9,6 +9,7 @@
 //! - [`units`]: byte sizes on the command line (`4GiB`).
 
 pub mod base;
+pub mod catalog;
 pub mod config;
 pub mod pack;
 pub mod plan;

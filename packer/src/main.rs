@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_pack::base::Bases;
 use ferry_pack::config::ImageSetConfig;
-use ferry_pack::{pack, plan, release, units};
+use ferry_pack::{catalog, pack, plan, release, units};
 use ferry_registry::cli::RegistryArgs;
 
 /// Pull the images an image set config names into a signed, content-addressed archive for
@@ -155,10 +155,10 @@ fn run(cli: Cli) -> Result<bool> {
         .platform
         .as_ref()
         .filter(|p| release::wants_releases(p));
-    if wanted.is_empty() && platform.is_none() {
+    if wanted.is_empty() && platform.is_none() && config.mirror.operators.is_empty() {
         bail!(
             "{} names no image to pack (mirror.additionalImages is empty or all blocked, and \
-             there is no mirror.platform channel or release)",
+             there is no mirror.platform channel or release, nor mirror.operators catalog)",
             cli.config.display()
         );
     }
@@ -216,6 +216,34 @@ fn run(cli: Cli) -> Result<bool> {
         }
         _ => None,
     };
+    let catalogs = if config.mirror.operators.is_empty() {
+        None
+    } else {
+        if !cli.quiet {
+            eprintln!(
+                "reading {} operator catalog(s)...",
+                config.mirror.operators.len()
+            );
+        }
+        let c = pool.install(|| {
+            catalog::plan_catalogs(
+                &client,
+                &config.mirror.operators,
+                &cli.arch,
+                cli.continue_on_error,
+                cli.quiet,
+            )
+        })?;
+        let known: std::collections::HashSet<String> =
+            wanted.iter().map(|w| w.source.clone()).collect();
+        wanted.extend(
+            c.wanted
+                .iter()
+                .filter(|w| !known.contains(&w.source))
+                .cloned(),
+        );
+        Some(c)
+    };
     if !cli.quiet {
         eprintln!("resolving {} image(s)...", wanted.len());
     }
@@ -225,6 +253,18 @@ fn run(cli: Cli) -> Result<bool> {
         plan.inline = r.inline;
         plan.notes.extend(r.notes);
         plan.failures.extend(r.failures);
+    }
+    if let Some(c) = catalogs {
+        plan.catalogs = c.catalogs;
+        plan.images.extend(c.images);
+        plan.images.sort_by(|a, b| a.source.cmp(&b.source));
+        plan.manifests.extend(c.manifests);
+        for (d, b) in c.blobs {
+            plan.blobs.entry(d).or_insert(b);
+        }
+        plan.inline.extend(c.inline);
+        plan.notes.extend(c.notes);
+        plan.failures.extend(c.failures);
     }
     notes.extend(plan.notes.iter().cloned());
     for n in &notes {

@@ -418,6 +418,20 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         }
         images.retain(|i| !failed_blobs.keys().any(|d| needs(i, d)));
     }
+    // A catalog whose rebuilt image was left out goes with it.
+    let mut catalogs = plan.catalogs.clone();
+    catalogs.retain(|c| {
+        let kept = images.iter().any(|i| i.digest == c.digest);
+        if !kept {
+            failures.push(Failure {
+                kind: "catalog".into(),
+                subject: c.source.clone(),
+                reason: "its rebuilt image could not be packed".into(),
+                images: vec![],
+            });
+        }
+        kept
+    });
     // A release whose image was left out goes with it.
     let mut releases = plan.releases.clone();
     releases.retain(|r| {
@@ -457,6 +471,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         incomplete: !failures.is_empty(),
         failures: failures.clone(),
         releases,
+        catalogs,
     };
     index
         .validate()

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, bail, Context, Result};
-use ferry_format::index::{Failure, Image, Release};
+use ferry_format::index::{Catalog as CatalogRecord, Failure, Image, Release};
 use ferry_format::manifest::{Manifest, Platform};
 use ferry_format::Digest;
 use ferry_registry::{Client, Reference, Repo};
@@ -53,6 +53,8 @@ pub struct Plan {
     pub failures: Vec<Failure>,
     /// OpenShift releases (their images are in `images`).
     pub releases: Vec<Release>,
+    /// Operator catalogs (their rebuilt images are in `images`).
+    pub catalogs: Vec<CatalogRecord>,
     /// Small objects made or fetched outside a registry (release signatures), stored as blobs
     /// and always carried, even by a delta.
     pub inline: BTreeMap<Digest, Vec<u8>>,

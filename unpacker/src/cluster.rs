@@ -11,6 +11,10 @@
 //! - `release-signatures/signature-sha256-<hex16>.yaml`: one ConfigMap per release image in
 //!   `openshift-config-managed`, labelled `release.openshift.io/verification-signatures`, with
 //!   `binaryData` keys `sha256-<hex>-<n>` (the shape `oc adm release mirror` writes);
+//! - `cs-<catalog>-<tag>.yaml` / `cc-<catalog>-<tag>.yaml`: a `CatalogSource`
+//!   (operators.coreos.com/v1alpha1, `openshift-marketplace`, `sourceType: grpc`) and a
+//!   `ClusterCatalog` (olm.operatorframework.io/v1) per operator catalog, naming the rebuilt
+//!   catalog at the target by digest;
 //! - `mapping.txt`: `source@digest=target[:tag]` lines for `oc image mirror -f`;
 //! - `releases.txt`: per release, the target pullspec by digest and the upgrade command.
 
@@ -176,6 +180,50 @@ pub fn build(
                     "annotations": {"release.openshift.io/version": r.version}
                 },
                 "binaryData": data
+            }))?,
+        });
+    }
+
+    // Operator catalogs: a CatalogSource (OLM v0) and a ClusterCatalog (OLM v1) each, naming the
+    // rebuilt catalog at the target by digest.
+    let mut names = BTreeSet::new();
+    for c in &index.catalogs {
+        let last = c.repository.rsplit('/').next().unwrap_or(&c.repository);
+        let base = object_name(&match &c.tag {
+            Some(t) => format!("{last}-{t}"),
+            None => format!("{last}-{}", &c.digest.hex()[..12]),
+        });
+        let mut base = base.chars().take(60).collect::<String>();
+        while !names.insert(base.clone()) {
+            base = format!("{base}-{}", &c.digest.hex()[..6]);
+        }
+        let image = format!(
+            "{}/{}@{}",
+            target.host,
+            target.repository(&c.repository),
+            c.digest
+        );
+        out.push(OutFile {
+            path: format!("cs-{base}.yaml").into(),
+            bytes: yaml(&json!({
+                "apiVersion": "operators.coreos.com/v1alpha1",
+                "kind": "CatalogSource",
+                "metadata": {"name": format!("cs-{base}"), "namespace": "openshift-marketplace", "labels": labels},
+                "spec": {
+                    "sourceType": "grpc",
+                    "image": image,
+                    "displayName": format!("{} (mirrored by ferry)", c.source),
+                    "publisher": "ferry"
+                }
+            }))?,
+        });
+        out.push(OutFile {
+            path: format!("cc-{base}.yaml").into(),
+            bytes: yaml(&json!({
+                "apiVersion": "olm.operatorframework.io/v1",
+                "kind": "ClusterCatalog",
+                "metadata": {"name": format!("cc-{base}"), "labels": labels},
+                "spec": {"source": {"type": "Image", "image": {"ref": image}}}
             }))?,
         });
     }

@@ -101,6 +101,8 @@ pub struct Summary {
     pub images: Vec<ImageLine>,
     /// OpenShift releases carried (format 1.2).
     pub releases: Vec<ferry_format::index::Release>,
+    /// Operator catalogs carried (format 1.2).
+    pub catalogs: Vec<ferry_format::index::Catalog>,
     /// Blobs and manifests the archive carries.
     pub carried: Count,
     /// Blobs and manifests expected at the site, per parent.
@@ -194,6 +196,7 @@ impl Summary {
                 })
                 .collect(),
             releases: index.releases.clone(),
+            catalogs: index.catalogs.clone(),
             carried,
             expected,
             volumes: index.volumes.len(),
@@ -262,6 +265,38 @@ impl Summary {
                     format!(", channels {}", r.channels.join(", "))
                 }
             );
+        }
+        for c in &self.catalogs {
+            let bundles: usize = c
+                .packages
+                .iter()
+                .flat_map(|p| &p.channels)
+                .flat_map(|ch| &ch.bundles)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            let _ = writeln!(
+                s,
+                "catalog {} rebuilt as {}/{}@{}: {} package(s), {bundles} bundle(s)",
+                c.source,
+                c.registry,
+                c.repository,
+                c.digest,
+                c.packages.len()
+            );
+            for p in &c.packages {
+                let chans: Vec<String> = p
+                    .channels
+                    .iter()
+                    .map(|ch| format!("{} [{}]", ch.name, ch.bundles.join(", ")))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "  package {} (default channel {}): {}",
+                    p.name,
+                    p.default_channel,
+                    chans.join("; ")
+                );
+            }
         }
         for f in &self.failures {
             let _ = writeln!(

@@ -53,6 +53,7 @@ fn fixture() -> &'static (Index, Vec<u8>) {
             incomplete: false,
             failures: vec![],
             releases: vec![],
+            catalogs: vec![],
         };
         (index, bytes)
     })

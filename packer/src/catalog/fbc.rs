@@ -1,0 +1,267 @@
+//! File-based catalogs (FBC), read as `opm` reads them: every `.json`, `.yaml` and `.yml` file
+//! under the configs directory, JSON files being streams of concatenated documents and YAML
+//! files multi-document. Documents are kept as JSON values so that whatever ferry does not
+//! interpret (unknown schemas, unknown fields) is written back untouched.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use semver::Version;
+use serde_json::Value;
+
+pub const SCHEMA_PACKAGE: &str = "olm.package";
+pub const SCHEMA_CHANNEL: &str = "olm.channel";
+pub const SCHEMA_BUNDLE: &str = "olm.bundle";
+pub const SCHEMA_DEPRECATIONS: &str = "olm.deprecations";
+
+/// One FBC document, with the file it came from (relative to the configs directory).
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub file: String,
+    pub value: Value,
+}
+
+impl Doc {
+    pub fn schema(&self) -> &str {
+        self.value["schema"].as_str().unwrap_or("")
+    }
+    pub fn name(&self) -> &str {
+        self.value["name"].as_str().unwrap_or("")
+    }
+    /// The package a document belongs to (`package`, or `name` for an `olm.package`).
+    pub fn package(&self) -> &str {
+        if self.schema() == SCHEMA_PACKAGE {
+            self.name()
+        } else {
+            self.value["package"].as_str().unwrap_or("")
+        }
+    }
+}
+
+/// A channel entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub name: String,
+    pub replaces: Option<String>,
+    pub skips: Vec<String>,
+    pub skip_range: Option<String>,
+}
+
+/// A whole catalog.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    pub docs: Vec<Doc>,
+}
+
+impl Catalog {
+    /// Reads every FBC file under `dir` (sorted by path, as opm walks).
+    pub fn read_dir(dir: &Path) -> Result<Catalog> {
+        let mut files = Vec::new();
+        collect(dir, dir, &mut files)?;
+        files.sort();
+        let mut docs = Vec::new();
+        for rel in files {
+            let path = dir.join(&rel);
+            let lower = rel.to_lowercase();
+            let values: Vec<Value> = if lower.ends_with(".json") {
+                let f = std::fs::File::open(&path)?;
+                serde_json::Deserializer::from_reader(std::io::BufReader::new(f))
+                    .into_iter::<Value>()
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("{rel}: not a stream of JSON documents"))?
+            } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+                let text = std::fs::read_to_string(&path)?;
+                serde_saphyr::from_multiple::<Value>(&text)
+                    .with_context(|| format!("{rel}: not YAML documents"))?
+            } else {
+                continue;
+            };
+            for value in values {
+                if value.is_null() {
+                    continue;
+                }
+                if !value.is_object() || value["schema"].as_str().is_none() {
+                    bail!("{rel}: a document has no `schema`");
+                }
+                docs.push(Doc {
+                    file: rel.clone(),
+                    value,
+                });
+            }
+        }
+        Ok(Catalog { docs })
+    }
+
+    /// Package names and their documents.
+    pub fn packages(&self) -> BTreeMap<&str, &Doc> {
+        self.docs
+            .iter()
+            .filter(|d| d.schema() == SCHEMA_PACKAGE)
+            .map(|d| (d.name(), d))
+            .collect()
+    }
+
+    pub fn channels_of<'a>(&'a self, package: &'a str) -> impl Iterator<Item = &'a Doc> + 'a {
+        self.docs
+            .iter()
+            .filter(move |d| d.schema() == SCHEMA_CHANNEL && d.package() == package)
+    }
+
+    pub fn bundles_of<'a>(&'a self, package: &'a str) -> impl Iterator<Item = &'a Doc> + 'a {
+        self.docs
+            .iter()
+            .filter(move |d| d.schema() == SCHEMA_BUNDLE && d.package() == package)
+    }
+
+    /// Writes the catalog as one JSON stream per package (`<package>/catalog.json`), plus
+    /// `catalog.json` at the top for documents of no package. Bytes are a pure function of
+    /// the documents.
+    pub fn to_files(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for d in &self.docs {
+            let file = match d.package() {
+                "" => "catalog.json".to_string(),
+                p => format!("{p}/catalog.json"),
+            };
+            let buf = out.entry(file).or_default();
+            serde_json::to_writer_pretty(&mut *buf, &d.value).expect("json");
+            buf.push(b'\n');
+        }
+        out
+    }
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e?;
+        let t = e.file_type()?;
+        let p = e.path();
+        if t.is_dir() {
+            collect(root, &p, out)?;
+        } else if t.is_file() {
+            let rel = p
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .into_owned();
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// The entries of a channel document.
+pub fn entries(channel: &Doc) -> Vec<Entry> {
+    channel.value["entries"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| Entry {
+                    name: e["name"].as_str().unwrap_or("").to_string(),
+                    replaces: e["replaces"].as_str().map(String::from),
+                    skips: e["skips"]
+                        .as_array()
+                        .map(|s| {
+                            s.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    skip_range: e["skipRange"].as_str().map(String::from),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A bundle's version, from its `olm.package` property.
+pub fn bundle_version(bundle: &Doc) -> Option<Version> {
+    bundle.value["properties"].as_array()?.iter().find_map(|p| {
+        (p["type"] == "olm.package")
+            .then(|| p["value"]["version"].as_str())
+            .flatten()
+            .and_then(|v| Version::parse(v).ok())
+    })
+}
+
+/// The head of a channel: the entry no other entry replaces or skips. Several (or none) is
+/// an error, as for opm.
+pub fn head(entries: &[Entry]) -> Result<&Entry> {
+    let covered: std::collections::HashSet<&str> = entries
+        .iter()
+        .flat_map(|e| e.replaces.iter().chain(e.skips.iter()))
+        .map(String::as_str)
+        .collect();
+    let heads: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| !covered.contains(e.name.as_str()))
+        .collect();
+    match heads.as_slice() {
+        [h] => Ok(h),
+        [] => bail!("no head (every entry is replaced or skipped by another)"),
+        many => bail!(
+            "{} heads: {}",
+            many.len(),
+            many.iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Every image a bundle needs: its own image and its related images.
+pub fn bundle_images(bundle: &Doc) -> Vec<String> {
+    let mut v: Vec<String> = bundle.value["image"]
+        .as_str()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if let Some(rel) = bundle.value["relatedImages"].as_array() {
+        v.extend(
+            rel.iter()
+                .filter_map(|r| r["image"].as_str().map(String::from)),
+        );
+    }
+    v.retain(|s| !s.is_empty());
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn realdata(p: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/realdata/catalogs")
+            .join(p)
+    }
+
+    #[test]
+    fn real_catalogs_parse_in_both_encodings() {
+        let c = Catalog::read_dir(&realdata("oc-mirror-test-catalog-multi")).unwrap();
+        let pkgs = c.packages();
+        assert_eq!(
+            pkgs.keys().copied().collect::<Vec<_>>(),
+            ["bar", "baz", "foo"]
+        );
+        let ch: Vec<&Doc> = c.channels_of("foo").collect();
+        assert!(!ch.is_empty());
+        for d in ch {
+            head(&entries(d)).unwrap();
+        }
+        assert!(c.bundles_of("foo").all(|b| bundle_version(b).is_some()));
+        let c = Catalog::read_dir(&realdata("redhat-node-observability-operator")).unwrap();
+        assert_eq!(c.packages().len(), 1);
+        assert_eq!(c.bundles_of("node-observability-operator").count(), 1);
+        // Unknown schemas are kept.
+        let c = Catalog::read_dir(&realdata("oc-mirror-test-catalog-extra-blobs")).unwrap();
+        assert!(c
+            .docs
+            .iter()
+            .any(|d| ![SCHEMA_PACKAGE, SCHEMA_CHANNEL, SCHEMA_BUNDLE].contains(&d.schema())));
+    }
+}

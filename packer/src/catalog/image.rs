@@ -1,0 +1,568 @@
+//! Catalog index images: reading the configs directory out of the layers, and rebuilding the
+//! image around a filtered catalog.
+//!
+//! **Reading.** The configs directory is named by the image config label
+//! `operators.operatorframework.io.index.configs.v1` (default `/configs`). Layers are streamed
+//! in order (gzip or plain tar), and only entries under that directory are written, into a
+//! private temporary directory, honouring whiteouts (`.wh.NAME` removes NAME, `.wh..wh..opq`
+//! empties its directory): memory stays bounded whatever the catalog size. Links, devices and
+//! names that would leave the directory are ignored. Each layer's sha256 is checked.
+//!
+//! **Rebuilding.** One layer is added on top of each selected platform's image: an opaque
+//! whiteout for the configs directory, the filtered catalog (one `catalog.json` per package),
+//! and a whiteout of the pre-built opm cache (`--cache-dir` of the image's command, else
+//! `/tmp/cache`), which would no longer match. The command gets `--cache-enforce-integrity=false`
+//! so that `opm serve` builds a fresh cache at start instead of refusing the stale one. Tar
+//! headers are fixed (mtime 0, uid/gid 0, mode 0644/0755) and gzip is deterministic, so the
+//! same filter on the same catalog gives the same digests. The platforms' manifests go under a
+//! new manifest list of the source's kind.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ferry_format::hash::HashingReader;
+use ferry_format::manifest::{Manifest, Platform, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX};
+use ferry_format::Digest;
+use ferry_registry::{Client, Reference, Repo};
+use serde_json::{json, Value};
+
+use crate::plan::{platform_selected, PlannedBlob, PlannedManifest};
+
+pub const CONFIGS_LABEL: &str = "operators.operatorframework.io.index.configs.v1";
+
+/// One platform image of a catalog.
+#[derive(Debug, Clone)]
+pub struct PlatformImage {
+    pub platform: Option<Platform>,
+    pub digest: Digest,
+    pub media_type: String,
+    pub manifest: Value,
+    pub config: Value,
+    pub layers: Vec<(Digest, u64, String)>,
+}
+
+/// A catalog image at the source.
+#[derive(Debug, Clone)]
+pub struct SourceCatalog {
+    pub reference: Reference,
+    pub repo: Repo,
+    pub digest: Digest,
+    /// The list (or index) as fetched, when the catalog is multi-platform.
+    pub list: Option<(Value, String)>,
+    pub platforms: Vec<PlatformImage>,
+    pub configs_dir: String,
+}
+
+/// Fetches a catalog image's manifests and configs (not its layers). `arch` keeps only those
+/// platforms of a multi-platform catalog (all when empty).
+pub fn open(client: &Client, reference: &Reference, arch: &[String]) -> Result<SourceCatalog> {
+    let repo = Repo::new(reference.registry.clone(), reference.repository.clone());
+    let top = client.get_manifest(&repo, &reference.manifest_reference())?;
+    let (m, media_type) = Manifest::parse(&top.bytes, &top.media_type)?;
+    let mut platforms = Vec::new();
+    let list = match m {
+        Manifest::Index { manifests } => {
+            for d in manifests {
+                let Some(p) = &d.platform else { continue };
+                if p.architecture == "unknown" || !platform_selected(arch, p) {
+                    continue;
+                }
+                let f = client.get_manifest(&repo, &d.digest.to_string())?;
+                platforms.push(platform_image(
+                    client,
+                    &repo,
+                    f.digest,
+                    &f.bytes,
+                    &d.media_type,
+                    Some(p.clone()),
+                )?);
+            }
+            if platforms.is_empty() {
+                bail!(
+                    "no platform of catalog {reference} matches {}",
+                    arch.join(", ")
+                );
+            }
+            Some((serde_json::from_slice(&top.bytes)?, media_type))
+        }
+        Manifest::Image { .. } => {
+            platforms.push(platform_image(
+                client,
+                &repo,
+                top.digest.clone(),
+                &top.bytes,
+                &media_type,
+                None,
+            )?);
+            None
+        }
+    };
+    let configs_dir = platforms[0].config["config"]["Labels"][CONFIGS_LABEL]
+        .as_str()
+        .unwrap_or("/configs")
+        .to_string();
+    let configs_dir = clean_dir(&configs_dir).ok_or_else(|| {
+        anyhow!("catalog {reference}: label {CONFIGS_LABEL} = {configs_dir:?} is not a usable path")
+    })?;
+    Ok(SourceCatalog {
+        reference: reference.clone(),
+        repo,
+        digest: top.digest,
+        list,
+        platforms,
+        configs_dir,
+    })
+}
+
+fn platform_image(
+    client: &Client,
+    repo: &Repo,
+    digest: Digest,
+    bytes: &[u8],
+    media_type: &str,
+    platform: Option<Platform>,
+) -> Result<PlatformImage> {
+    let manifest: Value = serde_json::from_slice(bytes)?;
+    let (m, media_type) = Manifest::parse(bytes, media_type)?;
+    let Manifest::Image { config, layers } = m else {
+        bail!("catalog manifest {digest} is a nested index");
+    };
+    let mut body = client.get_blob(repo, &config.digest)?.reader;
+    let mut cfg = Vec::new();
+    (&mut body).take(16 << 20).read_to_end(&mut cfg)?;
+    if Digest::of(&cfg) != config.digest {
+        bail!("catalog config {} does not match its digest", config.digest);
+    }
+    Ok(PlatformImage {
+        platform,
+        digest,
+        media_type,
+        manifest,
+        config: serde_json::from_slice(&cfg).context("catalog image config is not JSON")?,
+        layers: layers
+            .into_iter()
+            .map(|l| (l.digest, l.size, l.media_type))
+            .collect(),
+    })
+}
+
+/// `/configs/` → `configs`; refuses `..` and empty paths.
+fn clean_dir(p: &str) -> Option<String> {
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.is_empty() || parts.contains(&"..") {
+        return None;
+    }
+    Some(parts.join("/"))
+}
+
+/// Reconstructs the configs directory of the first selected platform into `dest`.
+pub fn extract_configs(client: &Client, cat: &SourceCatalog, dest: &Path) -> Result<()> {
+    let img = cat
+        .platforms
+        .iter()
+        .find(|p| {
+            p.platform
+                .as_ref()
+                .is_some_and(|p| p.architecture == "amd64")
+        })
+        .unwrap_or(&cat.platforms[0]);
+    for (digest, _, _) in &img.layers {
+        let body = client.get_blob(&cat.repo, digest)?;
+        let mut hashing = HashingReader::new(body.reader);
+        {
+            let mut buffered = BufReader::with_capacity(256 * 1024, &mut hashing);
+            let head = buffered.fill_buf()?.to_vec();
+            let reader: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
+                Box::new(flate2::read::GzDecoder::new(buffered))
+            } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                bail!("catalog layer {digest} is zstd-compressed, which ferry cannot read yet");
+            } else {
+                Box::new(buffered)
+            };
+            apply_layer(reader, &cat.configs_dir, dest)
+                .with_context(|| format!("catalog layer {digest}"))?;
+        }
+        std::io::copy(&mut hashing, &mut std::io::sink())?;
+        let got = hashing.finish().sha256;
+        if &got != digest {
+            bail!("catalog layer {digest} arrived with digest {got}");
+        }
+    }
+    Ok(())
+}
+
+/// Applies one layer's changes under `configs` to `dest`.
+pub fn apply_layer(reader: impl Read, configs: &str, dest: &Path) -> Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw = entry.path()?.to_string_lossy().into_owned();
+        let Some(path) = clean_dir(&raw) else {
+            continue;
+        };
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) => (p.to_string(), n.to_string()),
+            None => (String::new(), path.clone()),
+        };
+        let within = |p: &str| -> Option<PathBuf> {
+            if p == configs {
+                Some(PathBuf::new())
+            } else {
+                p.strip_prefix(&format!("{configs}/")).map(PathBuf::from)
+            }
+        };
+        if name == ".wh..wh..opq" {
+            if let Some(rel) = within(&parent) {
+                clear(&dest.join(rel))?;
+            }
+            continue;
+        }
+        if let Some(target) = name.strip_prefix(".wh.") {
+            let full = if parent.is_empty() {
+                target.to_string()
+            } else {
+                format!("{parent}/{target}")
+            };
+            if let Some(rel) = within(&full) {
+                let p = dest.join(&rel);
+                if rel.as_os_str().is_empty() {
+                    clear(&p)?;
+                } else if p.is_dir() {
+                    std::fs::remove_dir_all(&p)?;
+                } else if p.exists() {
+                    std::fs::remove_file(&p)?;
+                }
+            } else if configs.starts_with(&format!("{full}/")) {
+                // A parent of the configs directory was deleted.
+                clear(dest)?;
+            }
+            continue;
+        }
+        let Some(rel) = within(&path) else { continue };
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            continue;
+        }
+        let out = dest.join(&rel);
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            std::fs::create_dir_all(&out)?;
+        } else if kind.is_file() {
+            if let Some(p) = out.parent() {
+                std::fs::create_dir_all(p)?;
+            }
+            if out.is_dir() {
+                std::fs::remove_dir_all(&out)?;
+            }
+            let mut f = std::fs::File::create(&out)?;
+            std::io::copy(&mut entry, &mut f)?;
+        }
+        // Links and special files are not part of a catalog: ignored.
+    }
+    Ok(())
+}
+
+fn clear(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        for e in std::fs::read_dir(dir)? {
+            let p = e?.path();
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p)?;
+            } else {
+                std::fs::remove_file(&p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rebuilt image: new manifests and blobs, and the original layers to carry.
+#[derive(Debug, Default)]
+pub struct Rebuilt {
+    pub digest: Option<Digest>,
+    pub media_type: String,
+    pub manifests: Vec<(Digest, PlannedManifest)>,
+    pub inline: Vec<(Digest, Vec<u8>)>,
+    pub blobs: Vec<(Digest, PlannedBlob)>,
+    pub platforms: Vec<String>,
+}
+
+/// Deterministic tar + gzip of the filtered catalog, with the whiteouts. Returns
+/// (gzip bytes, sha256 of the uncompressed tar).
+pub fn catalog_layer(
+    configs: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+    cache_dir: &str,
+) -> (Vec<u8>, Digest) {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut dirs = std::collections::BTreeSet::new();
+    let header = |size: u64, mode: u32, kind: tar::EntryType| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(kind);
+        h.set_cksum();
+        h
+    };
+    let mut add_dir = |tar: &mut tar::Builder<Vec<u8>>, d: &str| {
+        let mut acc = String::new();
+        for part in d.split('/') {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(part);
+            if dirs.insert(acc.clone()) {
+                let mut h = header(0, 0o755, tar::EntryType::Directory);
+                tar.append_data(&mut h, format!("{acc}/"), std::io::empty())
+                    .expect("tar");
+            }
+        }
+    };
+    add_dir(&mut tar, configs);
+    let mut h = header(0, 0o644, tar::EntryType::Regular);
+    tar.append_data(&mut h, format!("{configs}/.wh..wh..opq"), std::io::empty())
+        .expect("tar");
+    for (name, bytes) in files {
+        if let Some((d, _)) = name.rsplit_once('/') {
+            add_dir(&mut tar, &format!("{configs}/{d}"));
+        }
+        let mut h = header(bytes.len() as u64, 0o644, tar::EntryType::Regular);
+        tar.append_data(&mut h, format!("{configs}/{name}"), &bytes[..])
+            .expect("tar");
+    }
+    if let Some(cache) = clean_dir(cache_dir) {
+        let (parent, name) = cache
+            .rsplit_once('/')
+            .map_or((None, cache.as_str()), |(p, n)| (Some(p), n));
+        if let Some(p) = parent {
+            add_dir(&mut tar, p);
+        }
+        let wh = match parent {
+            Some(p) => format!("{p}/.wh.{name}"),
+            None => format!(".wh.{name}"),
+        };
+        let mut h = header(0, 0o644, tar::EntryType::Regular);
+        tar.append_data(&mut h, wh, std::io::empty()).expect("tar");
+    }
+    let tar = tar.into_inner().expect("tar");
+    let diff_id = Digest::of(&tar);
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(&tar).expect("gzip");
+    (gz.finish().expect("gzip"), diff_id)
+}
+
+/// The `--cache-dir` of an opm command line, if any.
+fn cache_dir_of(cmd: &[String]) -> Option<String> {
+    cmd.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--cache-dir=")
+            .map(String::from)
+            .or_else(|| {
+                (a == "--cache-dir")
+                    .then(|| cmd.get(i + 1).cloned())
+                    .flatten()
+            })
+    })
+}
+
+/// Builds the new images: each selected platform plus one layer, under a new list.
+pub fn rebuild(cat: &SourceCatalog, files: &BTreeMap<String, Vec<u8>>) -> Result<Rebuilt> {
+    let mut out = Rebuilt::default();
+    let mut children = Vec::new();
+    for img in &cat.platforms {
+        let mut config = img.config.clone();
+        let cmd: Vec<String> = config["config"]["Cmd"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let cache = cache_dir_of(&cmd).unwrap_or_else(|| "/tmp/cache".into());
+        let (layer, diff_id) = catalog_layer(&cat.configs_dir, files, &cache);
+        let layer_digest = Digest::of(&layer);
+        if cache_dir_of(&cmd).is_some() {
+            let mut new_cmd: Vec<Value> = cmd
+                .iter()
+                .filter(|a| !a.starts_with("--cache-enforce-integrity"))
+                .map(|a| Value::String(a.clone()))
+                .collect();
+            new_cmd.push("--cache-enforce-integrity=false".into());
+            config["config"]["Cmd"] = Value::Array(new_cmd);
+        }
+        match config["rootfs"]["diff_ids"].as_array_mut() {
+            Some(ids) => ids.push(diff_id.to_string().into()),
+            None => bail!("catalog config of {} has no rootfs.diff_ids", img.digest),
+        }
+        if let Some(h) = config["history"].as_array_mut() {
+            h.push(json!({"created_by": "ferry: filtered file-based catalog", "comment": format!("filtered from {}", cat.digest)}));
+        }
+        if config["config"]["Labels"].is_object() {
+            config["config"]["Labels"]["org.ferry.catalog.filtered-from"] =
+                cat.digest.to_string().into();
+        }
+        let config_bytes = serde_json::to_vec(&config)?;
+        let config_digest = Digest::of(&config_bytes);
+        let docker = img.media_type == DOCKER_MANIFEST;
+        let layer_type = if docker {
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        } else {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        };
+        let mut manifest = img.manifest.clone();
+        manifest["config"]["digest"] = config_digest.to_string().into();
+        manifest["config"]["size"] = config_bytes.len().into();
+        manifest["layers"]
+            .as_array_mut()
+            .ok_or_else(|| anyhow!("catalog manifest {} has no layers", img.digest))?
+            .push(json!({"mediaType": layer_type, "digest": layer_digest.to_string(), "size": layer.len()}));
+        let bytes = serde_json::to_vec(&manifest)?;
+        let digest = Digest::of(&bytes);
+        let mut blobs: Vec<Digest> = vec![config_digest.clone()];
+        for (d, size, _) in &img.layers {
+            blobs.push(d.clone());
+            out.blobs.push((
+                d.clone(),
+                PlannedBlob {
+                    size: *size,
+                    from: cat.repo.clone(),
+                },
+            ));
+        }
+        blobs.push(layer_digest.clone());
+        out.inline.push((config_digest, config_bytes));
+        out.inline.push((layer_digest, layer));
+        children.push((
+            img.platform.clone(),
+            digest.clone(),
+            bytes.len(),
+            img.media_type.clone(),
+        ));
+        if let Some(p) = &img.platform {
+            out.platforms.push(p.label());
+        }
+        out.manifests.push((
+            digest.clone(),
+            PlannedManifest {
+                bytes,
+                media_type: img.media_type.clone(),
+                children: vec![],
+                blobs,
+            },
+        ));
+        if cat.list.is_none() {
+            out.digest = Some(digest);
+            out.media_type = img.media_type.clone();
+        }
+    }
+    if let Some((list, media_type)) = &cat.list {
+        let mut list = list.clone();
+        let entries: Vec<Value> = children
+            .iter()
+            .map(|(p, d, size, mt)| {
+                let mut e = json!({"mediaType": mt, "digest": d.to_string(), "size": size});
+                if let Some(p) = p {
+                    e["platform"] = json!({"architecture": p.architecture, "os": p.os});
+                    if let Some(v) = &p.variant {
+                        e["platform"]["variant"] = v.clone().into();
+                    }
+                }
+                e
+            })
+            .collect();
+        list["manifests"] = Value::Array(entries);
+        let bytes = serde_json::to_vec(&list)?;
+        let digest = Digest::of(&bytes);
+        let mt = if media_type == DOCKER_LIST {
+            DOCKER_LIST
+        } else {
+            OCI_INDEX
+        };
+        out.manifests.push((
+            digest.clone(),
+            PlannedManifest {
+                bytes,
+                media_type: mt.to_string(),
+                children: children.iter().map(|c| c.1.clone()).collect(),
+                blobs: vec![],
+            },
+        ));
+        out.digest = Some(digest);
+        out.media_type = mt.to_string();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_are_honoured() {
+        let dir = tempfile::tempdir().unwrap();
+        let l1 = tar_of(&[
+            ("configs/a/catalog.json", b"{}"),
+            ("configs/b/catalog.json", b"{}"),
+            ("configs/c/x.yaml", b"x: 1"),
+            ("etc/passwd", b"root"),
+        ]);
+        let l2 = tar_of(&[
+            ("configs/.wh.a", b""),
+            ("configs/c/.wh..wh..opq", b""),
+            ("configs/c/y.yaml", b"y: 1"),
+        ]);
+        apply_layer(&l1[..], "configs", dir.path()).unwrap();
+        apply_layer(&l2[..], "configs", dir.path()).unwrap();
+        assert!(!dir.path().join("a").exists());
+        assert!(dir.path().join("b/catalog.json").exists());
+        assert!(!dir.path().join("c/x.yaml").exists());
+        assert!(dir.path().join("c/y.yaml").exists());
+        assert!(!dir.path().join("etc").exists() && !dir.path().join("passwd").exists());
+        // An opaque configs directory empties everything.
+        let l3 = tar_of(&[("configs/.wh..wh..opq", b"")]);
+        apply_layer(&l3[..], "configs", dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn catalog_layer_is_deterministic() {
+        let files: BTreeMap<String, Vec<u8>> =
+            [("foo/catalog.json".to_string(), b"{}\n".to_vec())].into();
+        let (a, da) = catalog_layer("configs", &files, "/tmp/cache");
+        let (b, db) = catalog_layer("configs", &files, "/tmp/cache");
+        assert_eq!(a, b);
+        assert_eq!(da, db);
+        let mut names = Vec::new();
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&a[..]));
+        for e in ar.entries().unwrap() {
+            names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+        }
+        assert!(
+            names.contains(&"configs/.wh..wh..opq".to_string()),
+            "{names:?}"
+        );
+        assert!(names.contains(&"configs/foo/catalog.json".to_string()));
+        assert!(names.contains(&"tmp/.wh.cache".to_string()));
+    }
+}

@@ -1,0 +1,417 @@
+//! Operator catalogs end to end: a real file-based catalog (oc-mirror's test-catalog-multi,
+//! three packages, YAML) built into a real-shaped multi-arch index image in `docker-registry`;
+//! each filtering rule packed, verified and pushed; skopeo finds every kept bundle and related
+//! image at the target and none of the dropped ones; the rebuilt catalog, copied out of the
+//! target with skopeo and unpacked with tar layer by layer, holds exactly the filtered catalog,
+//! valid, and no stale cache; CatalogSource/ClusterCatalog/IDMS validate against the real CRDs.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ferry_e2e::{crd_problems, digest_of, ferry, keygen, realdata, skopeo_raw};
+use ferry_fixtures::catalog::{seed_catalog, SeededCatalog};
+use ferry_fixtures::registry::TestRegistry;
+use ferry_format::Index;
+use serde_json::Value;
+
+struct Cat {
+    /// Kept alive for the test's duration (the catalog's registry).
+    _source: TestRegistry,
+    target: TestRegistry,
+    cat: SeededCatalog,
+    work: tempfile::TempDir,
+    key: PathBuf,
+}
+
+impl Cat {
+    fn new() -> Cat {
+        let source = TestRegistry::start().unwrap();
+        let target = TestRegistry::start().unwrap();
+        let client = ferry_fixtures::seed::client().unwrap();
+        let cat = seed_catalog(
+            &client,
+            &source.host,
+            &realdata().join("catalogs/oc-mirror-test-catalog-multi"),
+            "redhat/redhat-operator-index",
+            "v4.18",
+            &["amd64", "arm64"],
+        )
+        .expect("seed catalog");
+        let work = tempfile::Builder::new()
+            .prefix("ferry-cat-")
+            .tempdir()
+            .unwrap();
+        let key = keygen(work.path(), "ferry.key");
+        Cat {
+            source,
+            target,
+            cat,
+            work,
+            key,
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.work.path().join(p)
+    }
+
+    fn pubkey(&self) -> String {
+        format!("{}.pub", self.key.display())
+    }
+
+    /// Packs, verifies and pushes one operator entry into namespace `ns`; returns the index
+    /// and the manifests directory.
+    fn run(&self, ns: &str, entry: &str) -> (Index, PathBuf) {
+        let config = self.path(&format!("{ns}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n    - catalog: {}\n{entry}",
+                self.cat.reference
+            ),
+        )
+        .unwrap();
+        let dir = self.path(ns);
+        let p = ferry(
+            "ferry-pack",
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--to",
+                dir.to_str().unwrap(),
+                "--sign-key",
+                self.key.to_str().unwrap(),
+                "-q",
+            ],
+        );
+        assert!(p.ok, "{ns}: {}", p.text());
+        let v = ferry(
+            "ferry-unpack",
+            &["verify", dir.to_str().unwrap(), "--trust", &self.pubkey()],
+        );
+        assert!(v.ok, "{ns}: {}", v.text());
+        assert!(v.stdout.contains("catalog "), "{}", v.stdout);
+        let manifests = self.path(&format!("{ns}-manifests"));
+        let to = format!("{}/{ns}", self.target.host);
+        let p = ferry(
+            "ferry-unpack",
+            &[
+                "push",
+                dir.to_str().unwrap(),
+                "--trust",
+                &self.pubkey(),
+                "--to",
+                &to,
+                "--manifests-dir",
+                manifests.to_str().unwrap(),
+                "-q",
+            ],
+        );
+        assert!(p.ok, "{ns}: {}", p.text());
+        let index =
+            Index::from_slice(&std::fs::read(dir.join("ferry-index.json")).unwrap()).unwrap();
+        (index, manifests)
+    }
+
+    fn fails(&self, ns: &str, entry: &str) -> String {
+        let config = self.path(&format!("{ns}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n    - catalog: {}\n{entry}",
+                self.cat.reference
+            ),
+        )
+        .unwrap();
+        let p = ferry(
+            "ferry-pack",
+            &["--config", config.to_str().unwrap(), "--dry-run", "-q"],
+        );
+        assert!(!p.ok, "{ns} should fail: {}", p.text());
+        p.stderr
+    }
+
+    /// Checks the target: kept bundles' images there, dropped bundles' own images not; the
+    /// rebuilt catalog holds exactly `kept` and is valid; the manifests validate.
+    fn check(&self, ns: &str, index: &Index, manifests: &Path, kept: &[&str]) {
+        let kept: BTreeSet<String> = kept.iter().map(|s| s.to_string()).collect();
+        let all: BTreeSet<String> = self.cat.bundles.keys().cloned().collect();
+        let dropped: BTreeSet<String> = all.difference(&kept).cloned().collect();
+        let at = |r: &str| -> String {
+            let (_, rest) = r.split_once('/').unwrap();
+            format!("{}/{ns}/{rest}", self.target.host)
+        };
+        for b in &kept {
+            for (r, d) in &self.cat.bundles[b].1 {
+                let got = skopeo_raw(&at(r))
+                    .unwrap_or_else(|| panic!("{ns}: {r} of kept {b} not at the target"));
+                assert_eq!(&digest_of(&got), &d.to_string(), "{r}");
+            }
+        }
+        for (r, _) in self.cat.images_only_of(&dropped) {
+            assert!(
+                skopeo_raw(&at(&r)).is_none(),
+                "{ns}: {r} of a dropped bundle is at the target"
+            );
+        }
+        // The index says what the catalog keeps.
+        let c = &index.catalogs[0];
+        let listed: BTreeSet<String> = c
+            .packages
+            .iter()
+            .flat_map(|p| p.channels.iter().flat_map(|ch| ch.bundles.iter().cloned()))
+            .collect();
+        assert_eq!(listed, kept, "{ns}: index");
+        // The rebuilt catalog, from the target.
+        let image = format!("{}/{ns}/{}@{}", self.target.host, c.repository, c.digest);
+        let fbc = unpack_configs(&image, &self.path(&format!("{ns}-rootfs")));
+        let in_image: BTreeSet<String> = fbc
+            .iter()
+            .filter(|d| d["schema"] == "olm.bundle")
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(in_image, kept, "{ns}: rebuilt catalog");
+        let problems = fbc_problems(&fbc);
+        assert!(problems.is_empty(), "{ns}: {problems:?}");
+        // Cluster manifests.
+        let mut cs = 0;
+        for e in std::fs::read_dir(manifests).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&p).unwrap();
+            let crd = if name.starts_with("cs-") {
+                cs += 1;
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(text.contains(&image), "{text}");
+                "operators.coreos.com_catalogsources.yaml"
+            } else if name.starts_with("cc-") {
+                "olm.operatorframework.io_clustercatalogs.yaml"
+            } else if name.starts_with("idms-") {
+                "imagedigestmirrorsets.config.openshift.io.crd.yaml"
+            } else if name.starts_with("itms-") {
+                "imagetagmirrorsets.config.openshift.io.crd.yaml"
+            } else {
+                continue;
+            };
+            let problems = crd_problems(crd, &bytes);
+            assert!(problems.is_empty(), "{name}: {problems:?}");
+        }
+        assert_eq!(cs, 1, "{ns}: one CatalogSource");
+    }
+}
+
+/// `skopeo copy` the image into a dir: layout, then untar its layers in order, applying
+/// whiteouts; returns the FBC documents under /configs, and asserts no cache is left.
+fn unpack_configs(image: &str, work: &Path) -> Vec<Value> {
+    let dir = work.join("image");
+    let root = work.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false", "--override-arch", "amd64"])
+        .arg(format!("docker://{image}"))
+        .arg(format!("dir:{}", dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    for l in manifest["layers"].as_array().unwrap() {
+        let hex = l["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let file = dir.join(hex);
+        let list = Command::new("tar").arg("-tzf").arg(&file).output().unwrap();
+        assert!(list.status.success());
+        for name in String::from_utf8_lossy(&list.stdout).lines() {
+            let name = name.trim_start_matches("./").trim_end_matches('/');
+            let (parent, base) = name.rsplit_once('/').unwrap_or(("", name));
+            if base == ".wh..wh..opq" {
+                let d = root.join(parent);
+                if d.is_dir() {
+                    for e in std::fs::read_dir(&d).unwrap() {
+                        let p = e.unwrap().path();
+                        let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+                    }
+                }
+            } else if let Some(t) = base.strip_prefix(".wh.") {
+                let p = root.join(parent).join(t);
+                let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+            }
+        }
+        let x = Command::new("tar")
+            .arg("-xzf")
+            .arg(&file)
+            .arg("-C")
+            .arg(&root)
+            .arg("--exclude=.wh.*")
+            .output()
+            .unwrap();
+        assert!(x.status.success(), "{}", String::from_utf8_lossy(&x.stderr));
+    }
+    let cache = root.join("tmp/cache");
+    assert!(
+        !cache.exists() || std::fs::read_dir(&cache).unwrap().next().is_none(),
+        "a stale opm cache is left in the rebuilt catalog"
+    );
+    let mut docs = Vec::new();
+    let mut stack = vec![root.join("configs")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let text = std::fs::read_to_string(&p).unwrap();
+                assert!(
+                    p.extension().is_some_and(|e| e == "json"),
+                    "{}",
+                    p.display()
+                );
+                for v in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
+                    docs.push(v.unwrap());
+                }
+            }
+        }
+    }
+    docs
+}
+
+/// What `opm validate` checks that matters here, written independently of ferry: each package
+/// has its default channel; every channel entry is a bundle of the catalog; each channel has
+/// exactly one head (an entry no other entry replaces or skips).
+fn fbc_problems(docs: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    let bundles: HashSet<(&str, &str)> = docs
+        .iter()
+        .filter(|d| d["schema"] == "olm.bundle")
+        .map(|d| (d["package"].as_str().unwrap(), d["name"].as_str().unwrap()))
+        .collect();
+    let mut channels: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in docs.iter().filter(|d| d["schema"] == "olm.channel") {
+        let pkg = c["package"].as_str().unwrap();
+        channels
+            .entry(pkg)
+            .or_default()
+            .push(c["name"].as_str().unwrap());
+        let entries = c["entries"].as_array().unwrap();
+        let mut covered = HashSet::new();
+        for e in entries {
+            let name = e["name"].as_str().unwrap();
+            if !bundles.contains(&(pkg, name)) {
+                out.push(format!("{pkg}/{}: entry {name} has no bundle", c["name"]));
+            }
+            if let Some(r) = e["replaces"].as_str() {
+                covered.insert(r);
+            }
+            for s in e["skips"].as_array().into_iter().flatten() {
+                covered.insert(s.as_str().unwrap());
+            }
+        }
+        let heads = entries
+            .iter()
+            .filter(|e| !covered.contains(e["name"].as_str().unwrap()))
+            .count();
+        if heads != 1 {
+            out.push(format!("{pkg}/{}: {heads} heads", c["name"]));
+        }
+    }
+    for p in docs.iter().filter(|d| d["schema"] == "olm.package") {
+        let name = p["name"].as_str().unwrap();
+        let default = p["defaultChannel"].as_str().unwrap();
+        if !channels.get(name).is_some_and(|c| c.contains(&default)) {
+            out.push(format!("{name}: default channel {default} missing"));
+        }
+    }
+    if docs.iter().any(|d| d["name"] == "obsolete-operator") {
+        out.push("the package the source deleted by whiteout came back".into());
+    }
+    out
+}
+
+#[test]
+fn catalog_alone_full_and_package_rules() {
+    let w = Cat::new();
+    // Catalog alone: the head of each package's default channel.
+    let (i, m) = w.run("alone", "");
+    w.check("alone", &i, &m, &["bar.v1.0.0", "baz.v1.1.0", "foo.v0.3.1"]);
+    // full: everything.
+    let (i, m) = w.run("full", "      full: true\n");
+    let all: Vec<String> = w.cat.bundles.keys().cloned().collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    w.check("full", &i, &m, &all);
+    // A package alone: the head of its default channel.
+    let (i, m) = w.run("pkg", "      packages:\n        - name: bar\n");
+    w.check("pkg", &i, &m, &["bar.v1.0.0"]);
+    // full + a package: all of that package.
+    let (i, m) = w.run(
+        "fullpkg",
+        "      full: true\n      packages:\n        - name: foo\n",
+    );
+    w.check(
+        "fullpkg",
+        &i,
+        &m,
+        &["foo.v0.1.0", "foo.v0.2.0", "foo.v0.3.0", "foo.v0.3.1"],
+    );
+    // The same filter gives the same rebuilt digest.
+    let (again, _) = w.run("pkg2", "      packages:\n        - name: bar\n");
+    let (first, _) = w.run("pkg3", "      packages:\n        - name: bar\n");
+    assert_eq!(again.catalogs[0].digest, first.catalogs[0].digest);
+}
+
+#[test]
+fn channel_range_and_bundle_rules() {
+    let w = Cat::new();
+    // Channels: the head of each.
+    let (i, m) = w.run("chans", "      packages:\n        - name: bar\n          channels:\n            - name: alpha\n            - name: stable\n");
+    w.check("chans", &i, &m, &["bar.v1.0.0"]);
+    // A package version range, across its channels.
+    let (i, m) = w.run("range", "      packages:\n        - name: foo\n          minVersion: 0.2.0\n          maxVersion: 0.3.0\n");
+    w.check("range", &i, &m, &["foo.v0.2.0", "foo.v0.3.0"]);
+    // A channel range plus the default channel.
+    let (i, m) = w.run(
+        "chrange",
+        "      packages:\n        - name: bar\n          channels:\n            - name: alpha\n              minVersion: 0.1.0\n              maxVersion: 0.2.0\n            - name: stable\n",
+    );
+    w.check(
+        "chrange",
+        &i,
+        &m,
+        &["bar.v0.1.0", "bar.v0.2.0", "bar.v1.0.0"],
+    );
+    // Explicit bundles: the channel is rewired around the one left out.
+    let (i, m) = w.run("bundles", "      packages:\n        - name: baz\n          bundles:\n            - name: baz.v1.0.0\n            - name: baz.v1.1.0\n");
+    w.check("bundles", &i, &m, &["baz.v1.0.0", "baz.v1.1.0"]);
+    // targetCatalog / targetTag.
+    let (i, _) = w.run("target", "      targetCatalog: mirror/my-index\n      targetTag: filtered\n      packages:\n        - name: baz\n");
+    let c = &i.catalogs[0];
+    assert_eq!(c.repository, "mirror/my-index");
+    let tagged = skopeo_raw(&format!(
+        "{}/target/mirror/my-index:filtered",
+        w.target.host
+    ))
+    .unwrap();
+    assert_eq!(digest_of(&tagged), c.digest.to_string());
+
+    // Errors that name what exists.
+    let e = w.fails("e1", "      packages:\n        - name: fooo\n");
+    assert!(e.contains("closest: foo"), "{e}");
+    let e = w.fails(
+        "e2",
+        "      packages:\n        - name: bar\n          channels:\n            - name: alpah\n",
+    );
+    assert!(e.contains("alpha"), "{e}");
+    let e = w.fails(
+        "e3",
+        "      packages:\n        - name: bar\n          channels:\n            - name: alpha\n",
+    );
+    assert!(e.contains("default channel \"stable\""), "{e}");
+    let e = w.fails(
+        "e4",
+        "      packages:\n        - name: baz\n          bundles:\n            - name: baz.v9\n",
+    );
+    assert!(e.contains("baz.v1."), "{e}");
+}
