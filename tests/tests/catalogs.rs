@@ -44,7 +44,7 @@ impl Cat {
             .unwrap();
         let key = keygen(work.path(), "ferry.key");
         Cat {
-            source,
+            _source: source,
             target,
             cat,
             work,
