@@ -4,6 +4,9 @@
 //!   ferry-bench put-raw DIR HOST/REPO JOBS   the ceiling: every blob file under DIR PUT in parallel, no checks
 //!   ferry-bench hash THREADS FILE...         blake3 throughput of all bytes spread over THREADS
 //!   ferry-bench index BLOBS                  layout, index save and index load+validate for BLOBS blobs
+//!   ferry-bench catalog-gen DIR PKGS BUNDLES  a synthetic file-based catalog: PKGS packages, BUNDLES
+//!                                            bundles in all, each with a ~12 KiB base64 bundle object
+//!   ferry-bench catalog-filter DIR [full]    ferry's catalog parse + filter (catalog alone, or full)
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,6 +31,13 @@ fn main() -> Result<()> {
         }
         Some("hash") if args.len() >= 3 => hash(args[1].parse()?, &args[2..]),
         Some("index") if args.len() == 2 => index_scaling(args[1].parse()?),
+        Some("catalog-gen") if args.len() == 4 => {
+            catalog_gen(Path::new(&args[1]), args[2].parse()?, args[3].parse()?)
+        }
+        Some("catalog-filter") if args.len() >= 2 => catalog_filter(
+            Path::new(&args[1]),
+            args.get(2).map(String::as_str) == Some("full"),
+        ),
         _ => bail!("usage: see the top of bench/src/main.rs"),
     }
 }
@@ -502,6 +512,119 @@ fn index_scaling(n: usize) -> Result<()> {
     println!(
         "{}",
         json!({"blobs": n, "indexBytes": bytes.len(), "planSeconds": plan_s, "saveSeconds": save_s, "loadValidateSeconds": load_s, "tilingSeconds": tiling_s})
+    );
+    Ok(())
+}
+
+/// Writes a synthetic catalog shaped like the real ones: per package a directory with one JSON
+/// stream (package, two channels with replaces chains and skips, bundles with an olm.package
+/// property, a base64 olm.bundle.object of ~12 KiB, and related images).
+fn catalog_gen(dir: &Path, packages: usize, bundles: usize) -> Result<()> {
+    let per = bundles.div_ceil(packages);
+    let mut total = 0u64;
+    for p in 0..packages {
+        let name = format!("operator-{p:04}");
+        let pdir = dir.join(&name);
+        std::fs::create_dir_all(&pdir)?;
+        let mut out = std::io::BufWriter::new(File::create(pdir.join("catalog.json"))?);
+        let mut docs =
+            vec![json!({"schema": "olm.package", "name": name, "defaultChannel": "stable"})];
+        let names: Vec<String> = (0..per).map(|b| format!("{name}.v1.{b}.0")).collect();
+        for ch in ["stable", "fast"] {
+            let entries: Vec<serde_json::Value> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let mut e = json!({"name": n});
+                    if i > 0 {
+                        e["replaces"] = names[i - 1].clone().into();
+                    }
+                    if i > 1 {
+                        e["skips"] = json!([names[i - 2]]);
+                    }
+                    e
+                })
+                .collect();
+            docs.push(
+                json!({"schema": "olm.channel", "package": name, "name": ch, "entries": entries}),
+            );
+        }
+        for (i, n) in names.iter().enumerate() {
+            let mut blob = vec![0u8; 9 * 1024];
+            fill((p * 100_000 + i) as u64, 0, &mut blob);
+            let data = base64_encode(&blob);
+            docs.push(json!({
+                "schema": "olm.bundle", "name": n, "package": name,
+                "image": format!("quay.io/example/{name}-bundle@sha256:{}", hex64(p, i, 0)),
+                "properties": [
+                    {"type": "olm.package", "value": {"packageName": name, "version": format!("1.{i}.0")}},
+                    {"type": "olm.gvk", "value": {"group": "example.com", "kind": "Thing", "version": "v1"}},
+                    {"type": "olm.bundle.object", "value": {"data": data}}
+                ],
+                "relatedImages": [
+                    {"name": "operator", "image": format!("quay.io/example/{name}@sha256:{}", hex64(p, i, 1))},
+                    {"name": "operand", "image": format!("quay.io/example/{name}-operand@sha256:{}", hex64(p, i, 2))}
+                ]
+            }));
+        }
+        for d in docs {
+            let bytes = serde_json::to_vec_pretty(&d)?;
+            total += bytes.len() as u64 + 1;
+            std::io::Write::write_all(&mut out, &bytes)?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+    }
+    println!(
+        "{packages} packages, {} bundles, {total} bytes",
+        per * packages
+    );
+    Ok(())
+}
+
+fn hex64(p: usize, i: usize, k: usize) -> String {
+    let d = Digest::of(format!("{p}/{i}/{k}").as_bytes());
+    d.hex().to_string()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(b.len() * 4 / 3 + 4);
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for k in 0..4 {
+            if k <= c.len() {
+                s.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+/// Parse + filter + write back the kept catalog, as ferry-pack does for one catalog.
+fn catalog_filter(dir: &Path, full: bool) -> Result<()> {
+    let started = Instant::now();
+    let cat = ferry_pack::catalog::fbc::Catalog::read_dir(dir)?;
+    let parsed = started.elapsed();
+    let op = ferry_pack::config::Operator {
+        catalog: "example.com/catalog:1".into(),
+        full: Some(full),
+        target_catalog: None,
+        target_tag: None,
+        packages: vec![],
+    };
+    let filtered = ferry_pack::catalog::filter::filter(&cat, &op)?;
+    let files = filtered.catalog.to_files(dir)?;
+    let bytes: usize = files.values().map(Vec::len).sum();
+    println!(
+        "{{\"docs\": {}, \"kept_bundles\": {}, \"parse_s\": {:.3}, \"total_s\": {:.3}, \"written_bytes\": {bytes}}}",
+        cat.docs.len(),
+        filtered.bundles().len(),
+        parsed.as_secs_f64(),
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

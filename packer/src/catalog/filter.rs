@@ -77,18 +77,22 @@ struct Pkg<'a> {
     versions: HashMap<&'a str, Option<Version>>,
 }
 
-fn package_view<'a>(cat: &'a Catalog, name: &'a str, doc: &Doc) -> Pkg<'a> {
+fn package_view<'a>(groups: &HashMap<&str, fbc::Group<'a>>, name: &str, doc: &Doc) -> Pkg<'a> {
+    let empty = fbc::Group::default();
+    let g = groups.get(name).unwrap_or(&empty);
     Pkg {
         default_channel: doc.value["defaultChannel"]
             .as_str()
             .unwrap_or("")
             .to_string(),
-        channels: cat
-            .channels_of(name)
+        channels: g
+            .channels
+            .iter()
             .map(|c| (c.name().to_string(), fbc::entries(c)))
             .collect(),
-        versions: cat
-            .bundles_of(name)
+        versions: g
+            .bundles
+            .iter()
             .map(|b| (b.name(), fbc::bundle_version(b)))
             .collect(),
     }
@@ -102,6 +106,7 @@ fn in_range(v: &Option<Version>, min: &Option<Version>, max: &Option<Version>) -
 /// Applies an operator entry to a catalog.
 pub fn filter(cat: &Catalog, op: &Operator) -> Result<Filtered> {
     let docs = cat.packages();
+    let groups = cat.groups();
     let known: Vec<String> = docs.keys().map(|s| s.to_string()).collect();
     let full = op.full == Some(true);
     let mut sel: Selection = BTreeMap::new();
@@ -115,7 +120,7 @@ pub fn filter(cat: &Catalog, op: &Operator) -> Result<Filtered> {
 
     if op.packages.is_empty() {
         for (name, doc) in &docs {
-            let p = package_view(cat, name, doc);
+            let p = package_view(&groups, name, doc);
             let chosen = sel.entry(name.to_string()).or_default();
             if full {
                 for (ch, entries) in &p.channels {
@@ -144,7 +149,7 @@ pub fn filter(cat: &Catalog, op: &Operator) -> Result<Filtered> {
                 nearest(&spec.name, &known).join(", ")
             );
         };
-        let p = package_view(cat, &spec.name, doc);
+        let p = package_view(&groups, &spec.name, doc);
         let channel_names: Vec<String> = p.channels.keys().cloned().collect();
         let pmin = parse_version(
             &format!("package {} minVersion", spec.name),
@@ -353,6 +358,8 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
                 docs.push(Doc {
                     file: d.file.clone(),
                     value: v,
+                    light: None,
+                    raw: None,
                 });
             }
             SCHEMA_CHANNEL => {
@@ -390,6 +397,8 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
                 docs.push(Doc {
                     file: d.file.clone(),
                     value: v,
+                    light: None,
+                    raw: None,
                 });
             }
             SCHEMA_BUNDLE => {
@@ -416,6 +425,8 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
                 docs.push(Doc {
                     file: d.file.clone(),
                     value: v,
+                    light: None,
+                    raw: None,
                 });
             }
             _ => {
@@ -425,11 +436,13 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
             }
         }
     }
+    let groups = cat.groups();
     for (p, chans) in sel {
         let entry = packages.get_mut(p).expect("package doc kept");
         for (ch, kept) in chans {
-            let doc = cat
-                .channels_of(p)
+            let doc = groups[p.as_str()]
+                .channels
+                .iter()
                 .find(|c| c.name() == ch)
                 .expect("channel exists");
             entry.channels.insert(
@@ -516,15 +529,18 @@ pub fn rewrite(entries: &[Entry], kept: &BTreeSet<String>) -> Vec<Entry> {
 /// catalog, replaces/skips name entries of the channel... Returns the problems.
 pub fn problems(cat: &Catalog) -> Vec<String> {
     let mut out = Vec::new();
+    let groups = cat.groups();
+    let empty = fbc::Group::default();
     for (name, doc) in cat.packages() {
-        let chans: Vec<&Doc> = cat.channels_of(name).collect();
+        let g = groups.get(name).unwrap_or(&empty);
+        let chans: Vec<&Doc> = g.channels.clone();
         let default = doc.value["defaultChannel"].as_str().unwrap_or("");
         if !chans.iter().any(|c| c.name() == default) {
             out.push(format!(
                 "package {name}: default channel {default:?} missing"
             ));
         }
-        let bundles: HashSet<&str> = cat.bundles_of(name).map(|b| b.name()).collect();
+        let bundles: HashSet<&str> = g.bundles.iter().map(|b| b.name()).collect();
         for c in chans {
             let entries = fbc::entries(c);
             let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();

@@ -100,8 +100,8 @@ fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Res
     image::extract_configs(client, &source, work.path())?;
     let catalog = fbc::Catalog::read_dir(work.path())
         .with_context(|| format!("reading the file-based catalog in /{}", source.configs_dir))?;
-    drop(work);
     let filtered = filter::filter(&catalog, op)?;
+    drop(catalog);
     let problems = filter::problems(&filtered.catalog);
     if !problems.is_empty() {
         bail!(
@@ -109,7 +109,8 @@ fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Res
             problems.join("; ")
         );
     }
-    let files = filtered.catalog.to_files();
+    let files = filtered.catalog.to_files(work.path())?;
+    drop(work);
     let rebuilt = image::rebuild(&source, &files)?;
     let digest = rebuilt.digest.clone().expect("rebuilt image has a digest");
 
