@@ -63,12 +63,19 @@ impl Cat {
     /// Packs, verifies and pushes one operator entry into namespace `ns`; returns the index
     /// and the manifests directory.
     fn run(&self, ns: &str, entry: &str) -> (Index, PathBuf) {
+        self.run_operators(
+            ns,
+            &format!("    - catalog: {}\n{entry}", self.cat.reference),
+        )
+    }
+
+    /// Like `run`, with the whole `operators:` list given.
+    fn run_operators(&self, ns: &str, operators: &str) -> (Index, PathBuf) {
         let config = self.path(&format!("{ns}.yaml"));
         std::fs::write(
             &config,
             format!(
-                "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n    - catalog: {}\n{entry}",
-                self.cat.reference
+                "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n{operators}"
             ),
         )
         .unwrap();
@@ -414,4 +421,67 @@ fn channel_range_and_bundle_rules() {
         "      packages:\n        - name: baz\n          bundles:\n            - name: baz.v9\n",
     );
     assert!(e.contains("baz.v1."), "{e}");
+}
+
+/// Two catalogs in one config: the real JSON catalog (node-observability, by digest) and the
+/// YAML one; bundle images named by tag are resolved and get an ImageTagMirrorSet.
+#[test]
+fn two_catalogs_json_and_yaml_in_one_config() {
+    let w = Cat::new();
+    let client = ferry_fixtures::seed::client().unwrap();
+    let node = seed_catalog(
+        &client,
+        &w._source.host,
+        &realdata().join("catalogs/redhat-node-observability-operator"),
+        "redhat/node-index",
+        "v1",
+        &["amd64"],
+    )
+    .unwrap();
+    let (index, manifests) = w.run_operators(
+        "two",
+        &format!(
+            "    - catalog: {}\n    - catalog: {}\n      packages:\n        - name: foo\n",
+            node.reference, w.cat.reference
+        ),
+    );
+    assert_eq!(index.catalogs.len(), 2);
+    let at = |r: &str| -> String {
+        let (_, rest) = r.split_once('/').unwrap();
+        format!("{}/two/{rest}", w.target.host)
+    };
+    for (b, (_, imgs)) in &node.bundles {
+        for (r, d) in imgs {
+            let got = skopeo_raw(&at(r)).unwrap_or_else(|| panic!("{r} of {b} missing"));
+            assert_eq!(digest_of(&got), d.to_string());
+        }
+    }
+    let names: Vec<String> = std::fs::read_dir(&manifests)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("cs-")).count(),
+        2,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("cc-")).count(),
+        2,
+        "{names:?}"
+    );
+    // foo's bundle image is named by tag: resolved, pushed with its tag, and in the ITMS.
+    let itms = std::fs::read(manifests.join("itms-ferry-two.yaml")).expect("itms written");
+    let problems = crd_problems("imagetagmirrorsets.config.openshift.io.crd.yaml", &itms);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(String::from_utf8_lossy(&itms).contains("oc-mirror/oc-mirror-dev"));
+    let rebuilt = &index.catalogs[0];
+    let fbc = unpack_configs(
+        &format!(
+            "{}/two/{}@{}",
+            w.target.host, rebuilt.repository, rebuilt.digest
+        ),
+        &w.path("two-rootfs"),
+    );
+    assert!(fbc_problems(&fbc).is_empty(), "{:?}", fbc_problems(&fbc));
 }
