@@ -64,25 +64,28 @@ grep -- '- name:' "$work/imageset.yaml" | sed 's/.*name: //' | while read -r ref
   [ "$a" = "$b" ] && echo "same  $a  $repo" || { echo "DIFFERENT $repo"; exit 1; }
 done
 
-echo "== OpenShift releases: seeding three real-shaped payloads (183 components each), an update graph and gpg-signed release signatures"
+echo "== OpenShift: seeding three real-shaped release payloads (183 components each), an update graph, gpg-signed"
+echo "   release signatures, and an operator catalog index image built from a real file-based catalog"
 $bin/ferry-seed "$src" --release "$work/ocp" ../shared/realdata
 sigport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 -m http.server --bind 127.0.0.1 --directory "$work/ocp" "$sigport" >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$sigport/" >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "== ferry-pack the channel range (graph from a saved file; signatures verified against the pinned key)"
+echo "== ferry-pack the channel range and the filtered catalog (graph from a saved file; signatures verified against the pinned key)"
 $bin/ferry-pack --config "$work/ocp/imageset.yaml" --to "$work/media-ocp" --sign-key "$work/ferry.key" \
   --graph-file "$work/ocp/graph-amd64.json" --signature-url "http://127.0.0.1:$sigport/sigs" \
   --release-keyring "$work/ocp/release-keys.asc" --volume-size 16MiB
 
 echo "== ferry-unpack verify"
-$bin/ferry-unpack verify "$work/media-ocp" --trust "$work/ferry.key.pub" | grep -v '^  '
+$bin/ferry-unpack verify "$work/media-ocp" --trust "$work/ferry.key.pub"
 
 echo "== ferry-unpack push, with the cluster manifests"
 $bin/ferry-unpack push "$work/media-ocp" --trust "$work/ferry.key.pub" --to "$dst/ocp" --manifests-dir "$work/cluster" -q | grep -v '^pushed '
 echo "== the ImageDigestMirrorSet"
 cat "$work/cluster/"idms-*.yaml
+echo "== the CatalogSource"
+cat "$work/cluster/"cs-*.yaml
 echo "== a release signature ConfigMap"
 head -c 600 "$(ls "$work/cluster/release-signatures/"* | head -1)"; echo " ..."
 echo "== done (media left in $work/media and $work/media-ocp, cluster manifests in $work/cluster)"

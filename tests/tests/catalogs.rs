@@ -392,6 +392,24 @@ fn channel_range_and_bundle_rules() {
     // Explicit bundles: the channel is rewired around the one left out.
     let (i, m) = w.run("bundles", "      packages:\n        - name: baz\n          bundles:\n            - name: baz.v1.0.0\n            - name: baz.v1.1.0\n");
     w.check("bundles", &i, &m, &["baz.v1.0.0", "baz.v1.1.0"]);
+    // Channels with full: true: all of those channels.
+    let (i, m) = w.run(
+        "chfull",
+        "      full: true\n      packages:\n        - name: bar\n          channels:\n            - name: alpha\n            - name: stable\n",
+    );
+    w.check(
+        "chfull",
+        &i,
+        &m,
+        &["bar.v0.1.0", "bar.v0.2.0", "bar.v1.0.0"],
+    );
+    // defaultChannel makes a kept channel the default.
+    let (i, m) = w.run(
+        "newdefault",
+        "      packages:\n        - name: bar\n          defaultChannel: alpha\n          channels:\n            - name: alpha\n",
+    );
+    w.check("newdefault", &i, &m, &["bar.v1.0.0"]);
+    assert_eq!(i.catalogs[0].packages[0].default_channel, "alpha");
     // targetCatalog / targetTag.
     let (i, _) = w.run("target", "      targetCatalog: mirror/my-index\n      targetTag: filtered\n      packages:\n        - name: baz\n");
     let c = &i.catalogs[0];
