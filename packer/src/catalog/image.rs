@@ -539,6 +539,27 @@ mod tests {
         assert!(!dir.path().join("c/x.yaml").exists());
         assert!(dir.path().join("c/y.yaml").exists());
         assert!(!dir.path().join("etc").exists() && !dir.path().join("passwd").exists());
+        // Hostile names and links never leave the directory nor get followed.
+        let mut b = tar::Builder::new(Vec::new());
+        for name in ["configs/../../evil", "configs/b/../../evil2"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            h.set_mode(0o644);
+            h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            b.append(&h, &b"x"[..]).unwrap();
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_cksum();
+        b.append_link(&mut h, "configs/link", "/etc/passwd")
+            .unwrap();
+        let hostile = b.into_inner().unwrap();
+        apply_layer(&hostile[..], "configs", dir.path()).unwrap();
+        assert!(!dir.path().join("link").exists());
+        assert!(!dir.path().parent().unwrap().join("evil").exists());
+        assert!(!dir.path().join("evil2").exists() && !dir.path().join("b/evil2").exists());
         // An opaque configs directory empties everything.
         let l3 = tar_of(&[("configs/.wh..wh..opq", b"")]);
         apply_layer(&l3[..], "configs", dir.path()).unwrap();
