@@ -205,6 +205,18 @@ impl Cat {
             assert!(problems.is_empty(), "{name}: {problems:?}");
         }
         assert_eq!(cs, 1, "{ns}: one CatalogSource");
+        // The rebuilt catalog exists only at the target: not in mapping.txt (oc image mirror
+        // could not fetch it), but pulls of the source catalog are mirrored to it.
+        let mapping = std::fs::read_to_string(manifests.join("mapping.txt")).unwrap();
+        assert!(!mapping.contains(&c.digest.to_string()), "{mapping}");
+        let itms =
+            std::fs::read_to_string(manifests.join(format!("itms-ferry-{ns}.yaml"))).unwrap();
+        let source_repo = self.cat.reference.rsplit_once(':').unwrap().0;
+        assert!(itms.contains(&format!("source: {source_repo}\n")), "{itms}");
+        assert!(
+            itms.contains(&format!("{}/{ns}/{}", self.target.host, c.repository)),
+            "{itms}"
+        );
     }
 }
 
@@ -411,9 +423,10 @@ fn channel_range_and_bundle_rules() {
     w.check("newdefault", &i, &m, &["bar.v1.0.0"]);
     assert_eq!(i.catalogs[0].packages[0].default_channel, "alpha");
     // targetCatalog / targetTag.
-    let (i, _) = w.run("target", "      targetCatalog: mirror/my-index\n      targetTag: filtered\n      packages:\n        - name: baz\n");
+    let (i, m) = w.run("target", "      targetCatalog: mirror/my-index\n      targetTag: filtered\n      packages:\n        - name: baz\n");
     let c = &i.catalogs[0];
     assert_eq!(c.repository, "mirror/my-index");
+    w.check("target", &i, &m, &["baz.v1.1.0"]);
     let tagged = skopeo_raw(&format!(
         "{}/target/mirror/my-index:filtered",
         w.target.host

@@ -69,6 +69,22 @@ pub fn object_name(text: &str) -> String {
     }
 }
 
+/// The catalog an image is the rebuilt index of, if any.
+fn rebuilt_catalog<'a>(index: &'a Index, img: &Image) -> Option<&'a ferry_format::index::Catalog> {
+    index.catalogs.iter().find(|c| {
+        c.digest == img.digest && c.registry == img.registry && c.repository == img.repository
+    })
+}
+
+/// `registry/repo` of a reference `registry/repo[:tag][@digest]`.
+fn repository_of(reference: &str) -> String {
+    let name = reference.split('@').next().unwrap_or(reference);
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
+        _ => name.to_string(),
+    }
+}
+
 fn is_release_image(index: &Index, img: &Image) -> bool {
     index.releases.iter().any(|r| {
         r.digest == img.digest && r.registry == img.registry && r.repository == img.repository
@@ -82,6 +98,11 @@ fn mirrors(index: &Index, target: &Target) -> (BTreeMap<String, String>, BTreeMa
     let mut by_tag = BTreeMap::new();
     let mirror = |img: &Image| format!("{}/{}", target.host, target.repository(&img.repository));
     for img in &index.images {
+        if let Some(c) = rebuilt_catalog(index, img) {
+            // A rebuilt catalog exists only at the target; pulls of the source catalog go there.
+            by_tag.insert(repository_of(&c.source), mirror(img));
+            continue;
+        }
         let source = format!("{}/{}", img.registry, img.repository);
         if img.tags.is_empty() || is_release_image(index, img) {
             by_digest.insert(source, mirror(img));
@@ -230,7 +251,12 @@ pub fn build(
 
     // mapping.txt: one line per tag, or one by digest for untagged images.
     let mut lines = BTreeSet::new();
-    for img in &index.images {
+    // (Rebuilt catalogs are not at the source: `oc image mirror` could not copy them.)
+    for img in index
+        .images
+        .iter()
+        .filter(|i| rebuilt_catalog(index, i).is_none())
+    {
         let src = format!("{}/{}@{}", img.registry, img.repository, img.digest);
         let dst = format!("{}/{}", target.host, target.repository(&img.repository));
         if img.tags.is_empty() {
@@ -328,6 +354,13 @@ pub fn write(dir: &Path, files: &[OutFile]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repositories_of_references() {
+        assert_eq!(repository_of("r.io:5000/a/b:v1"), "r.io:5000/a/b");
+        assert_eq!(repository_of("r.io/a/b@sha256:00"), "r.io/a/b");
+        assert_eq!(repository_of("r.io:5000/a/b"), "r.io:5000/a/b");
+    }
 
     #[test]
     fn object_names_are_dns_labels() {
