@@ -11,6 +11,7 @@
 pub mod base;
 pub mod catalog;
 pub mod config;
+pub mod derive;
 pub mod pack;
 pub mod plan;
 pub mod release;

@@ -18,30 +18,20 @@
 //! new manifest list of the source's kind.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ferry_format::hash::HashingReader;
-use ferry_format::manifest::{Manifest, Platform, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX};
+use ferry_format::manifest::{Manifest, DOCKER_LIST, OCI_INDEX};
 use ferry_format::Digest;
 use ferry_registry::{Client, Reference, Repo};
 use serde_json::{json, Value};
 
+use crate::derive::{append_layer, gzip_layer, platform_image, tar_header, PlatformImage};
 use crate::plan::{platform_selected, PlannedBlob, PlannedManifest};
 
 pub const CONFIGS_LABEL: &str = "operators.operatorframework.io.index.configs.v1";
-
-/// One platform image of a catalog.
-#[derive(Debug, Clone)]
-pub struct PlatformImage {
-    pub platform: Option<Platform>,
-    pub digest: Digest,
-    pub media_type: String,
-    pub manifest: Value,
-    pub config: Value,
-    pub layers: Vec<(Digest, u64, String)>,
-}
 
 /// A catalog image at the source.
 #[derive(Debug, Clone)]
@@ -113,38 +103,6 @@ pub fn open(client: &Client, reference: &Reference, arch: &[String]) -> Result<S
         list,
         platforms,
         configs_dir,
-    })
-}
-
-fn platform_image(
-    client: &Client,
-    repo: &Repo,
-    digest: Digest,
-    bytes: &[u8],
-    media_type: &str,
-    platform: Option<Platform>,
-) -> Result<PlatformImage> {
-    let manifest: Value = serde_json::from_slice(bytes)?;
-    let (m, media_type) = Manifest::parse(bytes, media_type)?;
-    let Manifest::Image { config, layers } = m else {
-        bail!("catalog manifest {digest} is a nested index");
-    };
-    let mut body = client.get_blob(repo, &config.digest)?.reader;
-    let mut cfg = Vec::new();
-    (&mut body).take(16 << 20).read_to_end(&mut cfg)?;
-    if Digest::of(&cfg) != config.digest {
-        bail!("catalog config {} does not match its digest", config.digest);
-    }
-    Ok(PlatformImage {
-        platform,
-        digest,
-        media_type,
-        manifest,
-        config: serde_json::from_slice(&cfg).context("catalog image config is not JSON")?,
-        layers: layers
-            .into_iter()
-            .map(|l| (l.digest, l.size, l.media_type))
-            .collect(),
     })
 }
 
@@ -300,17 +258,7 @@ pub fn catalog_layer(
 ) -> (Vec<u8>, Digest) {
     let mut tar = tar::Builder::new(Vec::new());
     let mut dirs = std::collections::BTreeSet::new();
-    let header = |size: u64, mode: u32, kind: tar::EntryType| {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(size);
-        h.set_mode(mode);
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_entry_type(kind);
-        h.set_cksum();
-        h
-    };
+    let header = tar_header;
     let mut add_dir = |tar: &mut tar::Builder<Vec<u8>>, d: &str| {
         let mut acc = String::new();
         for part in d.split('/') {
@@ -352,12 +300,7 @@ pub fn catalog_layer(
         tar.append_data(&mut h, wh, std::io::empty()).expect("tar");
     }
     let tar = tar.into_inner().expect("tar");
-    let diff_id = Digest::of(&tar);
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::new(6));
-    gz.write_all(&tar).expect("gzip");
-    (gz.finish().expect("gzip"), diff_id)
+    gzip_layer(&tar)
 }
 
 /// The `--cache-dir` of an opm command line, if any.
@@ -378,8 +321,7 @@ pub fn rebuild(cat: &SourceCatalog, files: &BTreeMap<String, Vec<u8>>) -> Result
     let mut out = Rebuilt::default();
     let mut children = Vec::new();
     for img in &cat.platforms {
-        let mut config = img.config.clone();
-        let cmd: Vec<String> = config["config"]["Cmd"]
+        let cmd: Vec<String> = img.config["config"]["Cmd"]
             .as_array()
             .map(|a| {
                 a.iter()
@@ -389,76 +331,42 @@ pub fn rebuild(cat: &SourceCatalog, files: &BTreeMap<String, Vec<u8>>) -> Result
             .unwrap_or_default();
         let cache = cache_dir_of(&cmd).unwrap_or_else(|| "/tmp/cache".into());
         let (layer, diff_id) = catalog_layer(&cat.configs_dir, files, &cache);
-        let layer_digest = Digest::of(&layer);
-        if cache_dir_of(&cmd).is_some() {
-            let mut new_cmd: Vec<Value> = cmd
-                .iter()
-                .filter(|a| !a.starts_with("--cache-enforce-integrity"))
-                .map(|a| Value::String(a.clone()))
-                .collect();
-            new_cmd.push("--cache-enforce-integrity=false".into());
-            config["config"]["Cmd"] = Value::Array(new_cmd);
-        }
-        match config["rootfs"]["diff_ids"].as_array_mut() {
-            Some(ids) => ids.push(diff_id.to_string().into()),
-            None => bail!("catalog config of {} has no rootfs.diff_ids", img.digest),
-        }
-        if let Some(h) = config["history"].as_array_mut() {
-            h.push(json!({"created_by": "ferry: filtered file-based catalog", "comment": format!("filtered from {}", cat.digest)}));
-        }
-        if config["config"]["Labels"].is_object() {
-            config["config"]["Labels"]["org.ferry.catalog.filtered-from"] =
-                cat.digest.to_string().into();
-        }
-        let config_bytes = serde_json::to_vec(&config)?;
-        let config_digest = Digest::of(&config_bytes);
-        let docker = img.media_type == DOCKER_MANIFEST;
-        let layer_type = if docker {
-            "application/vnd.docker.image.rootfs.diff.tar.gzip"
-        } else {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        };
-        let mut manifest = img.manifest.clone();
-        manifest["config"]["digest"] = config_digest.to_string().into();
-        manifest["config"]["size"] = config_bytes.len().into();
-        manifest["layers"]
-            .as_array_mut()
-            .ok_or_else(|| anyhow!("catalog manifest {} has no layers", img.digest))?
-            .push(json!({"mediaType": layer_type, "digest": layer_digest.to_string(), "size": layer.len()}));
-        let bytes = serde_json::to_vec(&manifest)?;
-        let digest = Digest::of(&bytes);
-        let mut blobs: Vec<Digest> = vec![config_digest.clone()];
-        for (d, size, _) in &img.layers {
-            blobs.push(d.clone());
-            out.blobs.push((
-                d.clone(),
-                PlannedBlob {
-                    size: *size,
-                    from: cat.repo.clone(),
-                },
-            ));
-        }
-        blobs.push(layer_digest.clone());
-        out.inline.push((config_digest, config_bytes));
-        out.inline.push((layer_digest, layer));
+        let source = cat.digest.to_string();
+        let derived = append_layer(
+            img,
+            &cat.repo,
+            layer,
+            &diff_id,
+            "ferry: filtered file-based catalog",
+            |config| {
+                if cache_dir_of(&cmd).is_some() {
+                    let mut new_cmd: Vec<Value> = cmd
+                        .iter()
+                        .filter(|a| !a.starts_with("--cache-enforce-integrity"))
+                        .map(|a| Value::String(a.clone()))
+                        .collect();
+                    new_cmd.push("--cache-enforce-integrity=false".into());
+                    config["config"]["Cmd"] = Value::Array(new_cmd);
+                }
+                if config["config"]["Labels"].is_object() {
+                    config["config"]["Labels"]["org.ferry.catalog.filtered-from"] = source.into();
+                }
+            },
+        )?;
+        let digest = derived.digest.clone();
+        let bytes_len = derived.manifest.bytes.len();
+        out.blobs.extend(derived.carried);
+        out.inline.extend(derived.inline);
         children.push((
             img.platform.clone(),
             digest.clone(),
-            bytes.len(),
+            bytes_len,
             img.media_type.clone(),
         ));
         if let Some(p) = &img.platform {
             out.platforms.push(p.label());
         }
-        out.manifests.push((
-            digest.clone(),
-            PlannedManifest {
-                bytes,
-                media_type: img.media_type.clone(),
-                children: vec![],
-                blobs,
-            },
-        ));
+        out.manifests.push((digest.clone(), derived.manifest));
         if cat.list.is_none() {
             out.digest = Some(digest);
             out.media_type = img.media_type.clone();
