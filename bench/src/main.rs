@@ -496,6 +496,7 @@ fn index_scaling(n: usize) -> Result<()> {
         failures: vec![],
         releases: vec![],
         catalogs: vec![],
+        graph_data: None,
     };
     let t = Instant::now();
     let bytes = index.to_vec();

@@ -59,6 +59,23 @@ pub struct Index {
     /// (1.2) Operator catalogs carried, rebuilt around their filtered file-based catalog.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub catalogs: Vec<Catalog>,
+    /// (1.2) The graph-data image for an OpenShift Update Service (`platform.graph: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_data: Option<GraphData>,
+}
+
+/// The graph-data image ferry-pack built (format 1.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphData {
+    /// Where the graph data came from.
+    pub url: String,
+    /// Registry and repository of the image (one of the images).
+    pub registry: String,
+    pub repository: String,
+    pub digest: Digest,
+    /// Number of files of graph data in it.
+    pub files: u32,
 }
 
 /// An operator catalog carried by the archive (format 1.2): the rebuilt index image and what
@@ -538,6 +555,16 @@ impl Index {
                         r.version
                     ));
                 }
+            }
+        }
+        if let Some(g) = &self.graph_data {
+            if !self.images.iter().any(|i| {
+                i.digest == g.digest && i.registry == g.registry && i.repository == g.repository
+            }) {
+                return bad(format!(
+                    "graph data image {}/{}@{} is not among the images",
+                    g.registry, g.repository, g.digest
+                ));
             }
         }
         for c in &self.catalogs {

@@ -118,6 +118,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
         failures: vec![],
         releases: vec![],
         catalogs: vec![],
+        graph_data: None,
     };
     index.validate().unwrap();
     let reparsed = Index::from_slice(&index.to_vec()).unwrap();

@@ -211,14 +211,6 @@ impl ImageSetConfig {
     pub fn unsupported(&self) -> Vec<String> {
         let mut out = Vec::new();
         let m = &self.mirror;
-        if let Some(p) = &m.platform {
-            if p.graph == Some(true) {
-                out.push(
-                    "mirror.platform.graph (a graph-data image for an in-cluster update service)"
-                        .to_string(),
-                );
-            }
-        }
         if let Some(h) = &m.helm {
             if !h.local.is_empty() || !h.repositories.is_empty() {
                 out.push("mirror.helm (Helm charts)".to_string());

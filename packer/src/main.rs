@@ -101,6 +101,16 @@ struct Cli {
     #[arg(long, value_name = "FILE", help_heading = "Releases")]
     release_keyring: Option<PathBuf>,
 
+    /// With `platform.graph: true`: where to get the update service's graph data (a tar.gz).
+    /// Default: https://api.openshift.com/api/upgrades_info/graph-data.
+    #[arg(long, value_name = "URL", help_heading = "Releases")]
+    graph_data_url: Option<String>,
+
+    /// With `platform.graph: true`: the base image (with /bin/bash and cp) the graph-data image
+    /// is built on. Default: registry.access.redhat.com/ubi9/ubi:latest (linux/amd64).
+    #[arg(long, value_name = "IMAGE", help_heading = "Releases")]
+    graph_base_image: Option<String>,
+
     /// Pack releases without fetching or verifying their signatures. The index records
     /// signatureCheck: skipped, and clusters with the default signature policy will refuse
     /// such releases.
@@ -248,7 +258,17 @@ fn run(cli: Cli) -> Result<bool> {
         eprintln!("resolving {} image(s)...", wanted.len());
     }
     let mut plan = pool.install(|| plan::resolve_all(&client, &wanted, cli.continue_on_error))?;
-    if let Some(r) = releases {
+    if let Some(mut r) = releases {
+        if let Some(g) = r.graph.take() {
+            plan.images.push(g.image);
+            plan.images.sort_by(|a, b| a.source.cmp(&b.source));
+            plan.manifests.extend(g.manifests);
+            for (d, b) in g.blobs {
+                plan.blobs.entry(d).or_insert(b);
+            }
+            r.inline.extend(g.inline);
+            plan.graph_data = Some(g.record);
+        }
         plan.releases = r.releases;
         plan.inline = r.inline;
         plan.notes.extend(r.notes);
@@ -374,6 +394,8 @@ fn release_options(cli: &Cli) -> Result<release::ReleaseOptions> {
         signature_url: cli.signature_url.clone(),
         keyring,
         skip_signatures: cli.skip_release_signatures,
+        graph_data_url: cli.graph_data_url.clone(),
+        graph_base_image: cli.graph_base_image.clone(),
         keep_going: cli.continue_on_error,
         quiet: cli.quiet,
     })

@@ -432,6 +432,10 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         }
         kept
     });
+    let graph_data = plan
+        .graph_data
+        .clone()
+        .filter(|g| images.iter().any(|i| i.digest == g.digest));
     // A release whose image was left out goes with it.
     let mut releases = plan.releases.clone();
     releases.retain(|r| {
@@ -472,6 +476,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         failures: failures.clone(),
         releases,
         catalogs,
+        graph_data,
     };
     index
         .validate()

@@ -55,6 +55,8 @@ pub struct Plan {
     pub releases: Vec<Release>,
     /// Operator catalogs (their rebuilt images are in `images`).
     pub catalogs: Vec<CatalogRecord>,
+    /// The graph-data image (in `images`), with `platform.graph: true`.
+    pub graph_data: Option<ferry_format::index::GraphData>,
     /// Small objects made or fetched outside a registry (release signatures), stored as blobs
     /// and always carried, even by a delta.
     pub inline: BTreeMap<Digest, Vec<u8>>,

@@ -740,3 +740,143 @@ fn multi_payload_and_release_by_pullspec() {
     assert_eq!(index.releases[0].digest, arm.digest);
     assert!(index.releases[0].channels.is_empty());
 }
+
+/// `graph: true`: the graph-data image is built from the served tarball on the given base
+/// image, pushed, and named by an UpdateService.
+#[test]
+fn graph_data_image_for_the_update_service() {
+    let w = Rel::new(&VERSIONS[..3], &["amd64"], false, Some(6));
+    // A base image (two platforms) and a graph-data tarball.
+    let client = ferry_fixtures::seed::client().unwrap();
+    let base = ferry_fixtures::image::multi(
+        ["amd64", "arm64"]
+            .iter()
+            .map(|a| {
+                let l =
+                    ferry_fixtures::image::layer(if *a == "amd64" { 11 } else { 12 }, 4096, true);
+                (
+                    a.to_string(),
+                    ferry_fixtures::image::image("ubi", a, vec![l], true),
+                )
+            })
+            .collect(),
+        true,
+    );
+    ferry_fixtures::seed::push_multi(
+        &client,
+        &ferry_registry::Repo::new(&w.source.host, "ubi9/ubi"),
+        Some("latest"),
+        &base,
+    )
+    .unwrap();
+    let channel_yaml = b"name: stable-4.15\nversions:\n  - 4.15.0\n  - 4.15.1\n".to_vec();
+    let mut tb = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("channels/stable-4.15.yaml", channel_yaml.clone()),
+        ("version", b"1\n".to_vec()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tb.append_data(&mut h, name, &data[..]).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tb.into_inner().unwrap()).unwrap();
+    w.server.set("/graph-data", gz.finish().unwrap());
+
+    let config = w.config(
+        "graph.yaml",
+        &format!("    graph: true\n    channels:\n      - name: {CHANNEL}\n"),
+    );
+    let dir = w.path("graph");
+    let p = w.pack(
+        &config,
+        &dir,
+        &[
+            "--graph-data-url",
+            &format!("{}/graph-data", w.server.url()),
+            "--graph-base-image",
+            &format!("{}/ubi9/ubi:latest", w.source.host),
+        ],
+    );
+    assert!(p.ok, "{}", p.text());
+    let index = index_of(&dir);
+    let g = index.graph_data.clone().expect("graph data recorded");
+    assert_eq!(g.files, 2);
+    let v = w.verify(&dir);
+    assert!(
+        v.ok && v.stdout.contains("graph data: 2 files"),
+        "{}",
+        v.text()
+    );
+    let manifests = w.path("graph-manifests");
+    let p = w.push(&dir, "osus", &manifests);
+    assert!(p.ok, "{}", p.text());
+    let us =
+        std::fs::read_to_string(manifests.join("updateService.yaml")).expect("updateService.yaml");
+    let doc: serde_json::Value = serde_saphyr::from_str(&us).unwrap();
+    assert_eq!(doc["kind"], "UpdateService");
+    assert_eq!(doc["metadata"]["namespace"], "openshift-update-service");
+    let image = format!("{}/osus/openshift/graph-image@{}", w.target.host, g.digest);
+    assert_eq!(doc["spec"]["graphDataImage"], image);
+    assert_eq!(
+        doc["spec"]["releases"],
+        format!("{}/osus/{RELEASE_REPO}", w.target.host)
+    );
+    // The image at the target: latest tag, the data under /var/lib/cincinnati-graph-data,
+    // the copy command, the base image's layer under it.
+    let tagged = skopeo_raw(&format!(
+        "{}/osus/openshift/graph-image:latest",
+        w.target.host
+    ))
+    .unwrap();
+    assert_eq!(digest_of(&tagged), g.digest.to_string());
+    let out = w.path("graph-image");
+    let c = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .arg(format!("dir:{}", out.display()))
+        .output()
+        .unwrap();
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let layers = m["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    let top = out.join(
+        layers[1]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(top).unwrap(),
+    ));
+    let mut found = None;
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_string_lossy()
+            == "var/lib/cincinnati-graph-data/channels/stable-4.15.yaml"
+        {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+            found = Some(v);
+        }
+    }
+    assert_eq!(found.as_deref(), Some(&channel_yaml[..]));
+    let cfg_digest = m["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(cfg_digest)).unwrap()).unwrap();
+    assert_eq!(
+        cfg["config"]["Cmd"][2],
+        "exec cp -rp /var/lib/cincinnati-graph-data/* /var/lib/cincinnati/graph-data"
+    );
+    assert_eq!(cfg["architecture"], "amd64");
+    // Not in the mirror sets nor mapping.txt: it exists only at the target.
+    let mapping = std::fs::read_to_string(manifests.join("mapping.txt")).unwrap();
+    assert!(!mapping.contains("graph-image"), "{mapping}");
+}

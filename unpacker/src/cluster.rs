@@ -15,6 +15,8 @@
 //!   (operators.coreos.com/v1alpha1, `openshift-marketplace`, `sourceType: grpc`) and a
 //!   `ClusterCatalog` (olm.operatorframework.io/v1) per operator catalog, naming the rebuilt
 //!   catalog at the target by digest;
+//! - `updateService.yaml`: an `UpdateService` (updateservice.operator.openshift.io/v1) naming
+//!   the graph-data image by digest and the mirrored release repository (`platform.graph`);
 //! - `mapping.txt`: `source@digest=target[:tag]` lines for `oc image mirror -f`;
 //! - `releases.txt`: per release, the target pullspec by digest and the upgrade command.
 
@@ -69,6 +71,13 @@ pub fn object_name(text: &str) -> String {
     }
 }
 
+/// Whether an image is the graph-data image ferry-pack built.
+fn is_graph_image(index: &Index, img: &Image) -> bool {
+    index.graph_data.as_ref().is_some_and(|g| {
+        g.digest == img.digest && g.registry == img.registry && g.repository == img.repository
+    })
+}
+
 /// The catalog an image is the rebuilt index of, if any.
 fn rebuilt_catalog<'a>(index: &'a Index, img: &Image) -> Option<&'a ferry_format::index::Catalog> {
     index.catalogs.iter().find(|c| {
@@ -98,6 +107,10 @@ fn mirrors(index: &Index, target: &Target) -> (BTreeMap<String, String>, BTreeMa
     let mut by_tag = BTreeMap::new();
     let mirror = |img: &Image| format!("{}/{}", target.host, target.repository(&img.repository));
     for img in &index.images {
+        if is_graph_image(index, img) {
+            // Built by ferry-pack: it exists only at the target, named by the UpdateService.
+            continue;
+        }
         if let Some(c) = rebuilt_catalog(index, img) {
             // A rebuilt catalog exists only at the target; pulls of the source catalog go there.
             by_tag.insert(repository_of(&c.source), mirror(img));
@@ -249,13 +262,36 @@ pub fn build(
         });
     }
 
+    // The update service, when the graph-data image was built.
+    if let Some(g) = &index.graph_data {
+        let releases = index
+            .releases
+            .first()
+            .map(|r| r.repository.clone())
+            .unwrap_or_else(|| "openshift-release-dev/ocp-release".to_string());
+        out.push(OutFile {
+            path: "updateService.yaml".into(),
+            bytes: yaml(&json!({
+                "apiVersion": "updateservice.operator.openshift.io/v1",
+                "kind": "UpdateService",
+                "metadata": {"name": "update-service-ferry", "namespace": "openshift-update-service", "labels": labels},
+                "spec": {
+                    "replicas": 2,
+                    "releases": format!("{}/{}", target.host, target.repository(&releases)),
+                    "graphDataImage": format!("{}/{}@{}", target.host, target.repository(&g.repository), g.digest)
+                }
+            }))?,
+        });
+    }
+
     // mapping.txt: one line per tag, or one by digest for untagged images.
     let mut lines = BTreeSet::new();
-    // (Rebuilt catalogs are not at the source: `oc image mirror` could not copy them.)
+    // (Rebuilt catalogs and the graph-data image are not at the source: `oc image mirror`
+    // could not copy them.)
     for img in index
         .images
         .iter()
-        .filter(|i| rebuilt_catalog(index, i).is_none())
+        .filter(|i| rebuilt_catalog(index, i).is_none() && !is_graph_image(index, i))
     {
         let src = format!("{}/{}@{}", img.registry, img.repository, img.digest);
         let dst = format!("{}/{}", target.host, target.repository(&img.repository));

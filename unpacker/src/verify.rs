@@ -103,6 +103,8 @@ pub struct Summary {
     pub releases: Vec<ferry_format::index::Release>,
     /// Operator catalogs carried (format 1.2).
     pub catalogs: Vec<ferry_format::index::Catalog>,
+    /// The graph-data image (format 1.2).
+    pub graph_data: Option<ferry_format::index::GraphData>,
     /// Blobs and manifests the archive carries.
     pub carried: Count,
     /// Blobs and manifests expected at the site, per parent.
@@ -197,6 +199,7 @@ impl Summary {
                 .collect(),
             releases: index.releases.clone(),
             catalogs: index.catalogs.clone(),
+            graph_data: index.graph_data.clone(),
             carried,
             expected,
             volumes: index.volumes.len(),
@@ -264,6 +267,13 @@ impl Summary {
                 } else {
                     format!(", channels {}", r.channels.join(", "))
                 }
+            );
+        }
+        if let Some(g) = &self.graph_data {
+            let _ = writeln!(
+                s,
+                "graph data: {} files from {} in {}/{}@{}",
+                g.files, g.url, g.registry, g.repository, g.digest
             );
         }
         for c in &self.catalogs {

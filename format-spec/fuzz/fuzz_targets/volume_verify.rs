@@ -54,6 +54,7 @@ fn fixture() -> &'static (Index, Vec<u8>) {
             failures: vec![],
             releases: vec![],
             catalogs: vec![],
+            graph_data: None,
         };
         (index, bytes)
     })

@@ -11,6 +11,7 @@
 //! digest) for the ordinary image planner.
 
 pub mod graph;
+pub mod graphdata;
 pub mod payload;
 pub mod signature;
 
@@ -50,6 +51,9 @@ pub struct ReleaseOptions {
     /// Trusted release keys; required unless `skip_signatures`.
     pub keyring: Option<Keyring>,
     pub skip_signatures: bool,
+    /// Graph-data tarball URL and base image (`platform.graph: true`).
+    pub graph_data_url: Option<String>,
+    pub graph_base_image: Option<String>,
     /// Record a failing release and go on (`--continue-on-error`).
     pub keep_going: bool,
     pub quiet: bool,
@@ -65,6 +69,8 @@ pub struct Planned {
     pub inline: BTreeMap<Digest, Vec<u8>>,
     pub notes: Vec<String>,
     pub failures: Vec<Failure>,
+    /// The graph-data image (`platform.graph: true`).
+    pub graph: Option<graphdata::Built>,
 }
 
 /// A release chosen from a graph or named by pullspec, before its payload is read.
@@ -85,9 +91,9 @@ pub fn tag_arch(arch: &str) -> &str {
     }
 }
 
-/// Whether the config asks for any release.
+/// Whether the config asks for any release (or the graph-data image).
 pub fn wants_releases(p: &PlatformSection) -> bool {
-    !p.channels.is_empty() || p.release.is_some()
+    !p.channels.is_empty() || p.release.is_some() || p.graph == Some(true)
 }
 
 /// Plans every release `mirror.platform` asks for.
@@ -96,12 +102,6 @@ pub fn plan_releases(
     platform: &PlatformSection,
     opts: &ReleaseOptions,
 ) -> Result<Planned> {
-    if platform.graph == Some(true) {
-        bail!(
-            "mirror.platform.graph: true (a graph-data image for an in-cluster update service) is \
-             not supported yet; remove it and mirror the releases alone"
-        );
-    }
     if !opts.skip_signatures && opts.keyring.is_none() {
         bail!(
             "release signatures are verified against OpenPGP public keys, and none were given: \
@@ -129,6 +129,24 @@ pub fn plan_releases(
     }
     let mut out = Planned::default();
     let mut chosen: Vec<Chosen> = Vec::new();
+    if platform.graph == Some(true) {
+        let url = opts
+            .graph_data_url
+            .clone()
+            .unwrap_or_else(|| graphdata::DEFAULT_GRAPH_DATA_URL.to_string());
+        let base = opts
+            .graph_base_image
+            .clone()
+            .unwrap_or_else(|| graphdata::DEFAULT_BASE_IMAGE.to_string());
+        let built = graphdata::build(client, &url, &base).context("mirror.platform.graph: true")?;
+        if !opts.quiet {
+            eprintln!(
+                "graph data: {} files from {url} on {base} -> {}@{}",
+                built.record.files, built.record.repository, built.record.digest
+            );
+        }
+        out.graph = Some(built);
+    }
 
     // Channels: one graph per channel and architecture.
     for ch in &platform.channels {
