@@ -1,8 +1,8 @@
 //! Derived images: a source image plus one layer that ferry makes (a filtered catalog, the
-//! graph data of an update service). Everything here is deterministic: the same source and the
-//! same layer bytes give the same digests.
+//! graph data of an update service), and reading source layers as tar streams. Everything here
+//! is deterministic: the same source and the same layer bytes give the same digests.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ferry_format::manifest::{Manifest, Platform, DOCKER_MANIFEST};
@@ -55,6 +55,20 @@ pub fn platform_image(
             .map(|l| (l.digest, l.size, l.media_type))
             .collect(),
     })
+}
+
+/// A layer's tar stream: gzip is decompressed on the fly, plain tar passed through, zstd
+/// refused with a message naming `what`.
+pub fn layer_tar<'a>(reader: impl Read + 'a, what: &str) -> Result<Box<dyn Read + 'a>> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
+    let head = buffered.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::GzDecoder::new(buffered)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        bail!("{what} is zstd-compressed, which ferry cannot read yet")
+    } else {
+        Ok(Box::new(buffered))
+    }
 }
 
 /// A derived image manifest and what it needs.

@@ -186,14 +186,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             registry,
             quiet,
         } => {
-            let key = load_trust(&trust)?;
-            let media = Media::open(&dir, &key)?;
-            let bases = base_media
-                .iter()
-                .map(|d| {
-                    Media::open(d, &key).with_context(|| format!("--base-media {}", d.display()))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let (media, bases) = open_with_bases(&dir, &trust, &base_media)?;
             let target = Target::parse(&to)?;
             if let Some(d) = &manifests_dir {
                 // Fail before pushing if the directory cannot be written.
@@ -271,14 +264,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             icsp,
             base_media,
         } => {
-            let key = load_trust(&trust)?;
-            let media = Media::open(&dir, &key)?;
-            let bases = base_media
-                .iter()
-                .map(|d| {
-                    Media::open(d, &key).with_context(|| format!("--base-media {}", d.display()))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let (media, bases) = open_with_bases(&dir, &trust, &base_media)?;
             let target = Target::parse(&to)?;
             let sources = push::Sources::new(&media, &bases);
             write_manifests(&media, &sources, &target, &manifests_dir, icsp)?;
@@ -347,4 +333,19 @@ fn write_manifests(
         print!("{}", String::from_utf8_lossy(&r.bytes));
     }
     Ok(())
+}
+
+/// Opens an archive and its `--base-media` archives, all checked against the trusted key.
+fn open_with_bases(
+    dir: &std::path::Path,
+    trust: &std::path::Path,
+    base_media: &[PathBuf],
+) -> Result<(Media, Vec<Media>)> {
+    let key = load_trust(trust)?;
+    let media = Media::open(dir, &key)?;
+    let bases = base_media
+        .iter()
+        .map(|d| Media::open(d, &key).with_context(|| format!("--base-media {}", d.display())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((media, bases))
 }

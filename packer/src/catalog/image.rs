@@ -18,7 +18,7 @@
 //! new manifest list of the source's kind.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -28,7 +28,9 @@ use ferry_format::Digest;
 use ferry_registry::{Client, Reference, Repo};
 use serde_json::{json, Value};
 
-use crate::derive::{append_layer, gzip_layer, platform_image, tar_header, PlatformImage};
+use crate::derive::{
+    append_layer, gzip_layer, layer_tar, platform_image, tar_header, PlatformImage,
+};
 use crate::plan::{platform_selected, PlannedBlob, PlannedManifest};
 
 pub const CONFIGS_LABEL: &str = "operators.operatorframework.io.index.configs.v1";
@@ -133,15 +135,7 @@ pub fn extract_configs(client: &Client, cat: &SourceCatalog, dest: &Path) -> Res
         let body = client.get_blob(&cat.repo, digest)?;
         let mut hashing = HashingReader::new(body.reader);
         {
-            let mut buffered = BufReader::with_capacity(256 * 1024, &mut hashing);
-            let head = buffered.fill_buf()?.to_vec();
-            let reader: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
-                Box::new(flate2::read::GzDecoder::new(buffered))
-            } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-                bail!("catalog layer {digest} is zstd-compressed, which ferry cannot read yet");
-            } else {
-                Box::new(buffered)
-            };
+            let reader = layer_tar(&mut hashing, &format!("catalog layer {digest}"))?;
             apply_layer(reader, &cat.configs_dir, dest)
                 .with_context(|| format!("catalog layer {digest}"))?;
         }

@@ -6,7 +6,7 @@
 //! kept in memory. A layer that holds them is read to its end so that its sha256 is checked
 //! before anything in it is trusted. Lower layers are not read once both files are found.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 use anyhow::{bail, Context, Result};
 use ferry_format::hash::HashingReader;
@@ -174,15 +174,7 @@ fn scan_layer(client: &Client, repo: &Repo, digest: &Digest) -> Result<Found> {
     let body = client.get_blob(repo, digest)?;
     let mut hashing = HashingReader::new(body.reader);
     let found = {
-        let mut buffered = BufReader::with_capacity(256 * 1024, &mut hashing);
-        let head = buffered.fill_buf()?.to_vec();
-        let decoded: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::GzDecoder::new(buffered))
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            bail!("zstd-compressed release layers are not supported yet");
-        } else {
-            Box::new(buffered)
-        };
+        let decoded = crate::derive::layer_tar(&mut hashing, &format!("release layer {digest}"))?;
         let found = find_files(decoded)?;
         if found.0.is_none() && found.1.is_none() {
             return Ok(found);
