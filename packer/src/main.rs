@@ -10,8 +10,9 @@ use ferry_pack::config::ImageSetConfig;
 use ferry_pack::{catalog, pack, plan, release, units};
 use ferry_registry::cli::RegistryArgs;
 
-/// Pull the images an image set config names into a signed, content-addressed archive for
-/// removable media.
+/// Pull the images an image set config names — additional images, OpenShift releases
+/// (mirror.platform) and filtered operator catalogs (mirror.operators) — into a signed,
+/// content-addressed archive for removable media.
 ///
 /// The archive is a directory: `ferry-index.json` (what it holds, with sha256 + blake3 of every
 /// blob), its SSHSIG signature `ferry-index.json.sig`, and tar volumes `ferry-vol-NNNN.tar` no
@@ -22,7 +23,8 @@ use ferry_registry::cli::RegistryArgs;
 ///   ferry-pack --config imageset.yaml --to /media/usb/ferry --sign-key ferry.key --volume-size 4GiB
 ///
 /// On the disconnected side, `ferry-unpack verify` checks the archive against ferry.key.pub and
-/// `ferry-unpack push` copies it into the site's registry.
+/// `ferry-unpack push --manifests-dir DIR` copies it into the site's registry and writes the
+/// cluster manifests. Releases and catalogs: docs/releases.md, docs/catalogs.md.
 #[derive(Parser, Debug)]
 #[command(name = "ferry-pack", version, verbatim_doc_comment)]
 struct Cli {
@@ -49,8 +51,9 @@ struct Cli {
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
     jobs: usize,
 
-    /// Keep only these platforms of multi-platform images: an architecture (amd64, arm64,
-    /// ppc64le, s390x) or os/arch[/variant]. Repeatable. Default: all platforms.
+    /// Keep only these platforms of multi-platform images and operator catalogs: an
+    /// architecture (amd64, arm64, ppc64le, s390x) or os/arch[/variant]. Repeatable. Default:
+    /// all platforms. (Release architectures come from mirror.platform.architectures.)
     #[arg(long = "arch", value_name = "ARCH")]
     arch: Vec<String>,
 
