@@ -293,3 +293,30 @@ pub fn crd_problems(crd_file: &str, document: &[u8]) -> Vec<String> {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
+
+/// A test's private working directory, with an ed25519 signing key `ferry.key` in it.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+    /// The private key (`.pub` beside it).
+    pub key: PathBuf,
+}
+
+impl Workdir {
+    pub fn new(prefix: &str) -> Workdir {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("tempdir");
+        let key = keygen(dir.path(), "ferry.key");
+        Workdir { dir, key }
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Path of the public key, as a string for command lines.
+    pub fn pubkey(&self) -> String {
+        format!("{}.pub", self.key.display())
+    }
+}

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ferry_e2e::{crd_problems, digest_of, ferry, keygen, realdata, skopeo_raw};
+use ferry_e2e::{crd_problems, digest_of, ferry, realdata, skopeo_raw, Workdir};
 use ferry_fixtures::catalog::{seed_catalog, SeededCatalog};
 use ferry_fixtures::registry::TestRegistry;
 use ferry_format::Index;
@@ -20,8 +20,7 @@ struct Cat {
     _source: TestRegistry,
     target: TestRegistry,
     cat: SeededCatalog,
-    work: tempfile::TempDir,
-    key: PathBuf,
+    work: Workdir,
 }
 
 impl Cat {
@@ -38,26 +37,13 @@ impl Cat {
             &["amd64", "arm64"],
         )
         .expect("seed catalog");
-        let work = tempfile::Builder::new()
-            .prefix("ferry-cat-")
-            .tempdir()
-            .unwrap();
-        let key = keygen(work.path(), "ferry.key");
+        let work = Workdir::new("ferry-cat-");
         Cat {
             _source: source,
             target,
             cat,
             work,
-            key,
         }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.work.path().join(p)
-    }
-
-    fn pubkey(&self) -> String {
-        format!("{}.pub", self.key.display())
     }
 
     /// Packs, verifies and pushes one operator entry into namespace `ns`; returns the index
@@ -71,7 +57,7 @@ impl Cat {
 
     /// Like `run`, with the whole `operators:` list given.
     fn run_operators(&self, ns: &str, operators: &str) -> (Index, PathBuf) {
-        let config = self.path(&format!("{ns}.yaml"));
+        let config = self.work.path(&format!("{ns}.yaml"));
         std::fs::write(
             &config,
             format!(
@@ -79,7 +65,7 @@ impl Cat {
             ),
         )
         .unwrap();
-        let dir = self.path(ns);
+        let dir = self.work.path(ns);
         let p = ferry(
             "ferry-pack",
             &[
@@ -88,18 +74,23 @@ impl Cat {
                 "--to",
                 dir.to_str().unwrap(),
                 "--sign-key",
-                self.key.to_str().unwrap(),
+                self.work.key.to_str().unwrap(),
                 "-q",
             ],
         );
         assert!(p.ok, "{ns}: {}", p.text());
         let v = ferry(
             "ferry-unpack",
-            &["verify", dir.to_str().unwrap(), "--trust", &self.pubkey()],
+            &[
+                "verify",
+                dir.to_str().unwrap(),
+                "--trust",
+                &self.work.pubkey(),
+            ],
         );
         assert!(v.ok, "{ns}: {}", v.text());
         assert!(v.stdout.contains("catalog "), "{}", v.stdout);
-        let manifests = self.path(&format!("{ns}-manifests"));
+        let manifests = self.work.path(&format!("{ns}-manifests"));
         let to = format!("{}/{ns}", self.target.host);
         let p = ferry(
             "ferry-unpack",
@@ -107,7 +98,7 @@ impl Cat {
                 "push",
                 dir.to_str().unwrap(),
                 "--trust",
-                &self.pubkey(),
+                &self.work.pubkey(),
                 "--to",
                 &to,
                 "--manifests-dir",
@@ -122,7 +113,7 @@ impl Cat {
     }
 
     fn fails(&self, ns: &str, entry: &str) -> String {
-        let config = self.path(&format!("{ns}.yaml"));
+        let config = self.work.path(&format!("{ns}.yaml"));
         std::fs::write(
             &config,
             format!(
@@ -172,7 +163,7 @@ impl Cat {
         assert_eq!(listed, kept, "{ns}: index");
         // The rebuilt catalog, from the target.
         let image = format!("{}/{ns}/{}@{}", self.target.host, c.repository, c.digest);
-        let fbc = unpack_configs(&image, &self.path(&format!("{ns}-rootfs")));
+        let fbc = unpack_configs(&image, &self.work.path(&format!("{ns}-rootfs")));
         let in_image: BTreeSet<String> = fbc
             .iter()
             .filter(|d| d["schema"] == "olm.bundle")
@@ -512,7 +503,7 @@ fn two_catalogs_json_and_yaml_in_one_config() {
             "{}/two/{}@{}",
             w.target.host, rebuilt.repository, rebuilt.digest
         ),
-        &w.path("two-rootfs"),
+        &w.work.path("two-rootfs"),
     );
     assert!(fbc_problems(&fbc).is_empty(), "{:?}", fbc_problems(&fbc));
 }

@@ -2,9 +2,9 @@
 //! anything is pushed, and deltas packed against a site inventory.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use ferry_e2e::{digest_of, ferry, keygen, skopeo_raw, Run};
+use ferry_e2e::{digest_of, ferry, keygen, skopeo_raw, Run, Workdir};
 use ferry_fixtures::registry::TestRegistry;
 use ferry_fixtures::sets::{self, Seeded};
 use ferry_format::{Digest, Index};
@@ -13,8 +13,7 @@ struct Chain {
     source: TestRegistry,
     target: TestRegistry,
     versions: Vec<Vec<Seeded>>,
-    work: tempfile::TempDir,
-    key: PathBuf,
+    work: Workdir,
 }
 
 impl Chain {
@@ -23,14 +22,10 @@ impl Chain {
         let target = TestRegistry::start().unwrap();
         let client = ferry_fixtures::seed::client().unwrap();
         let versions = sets::seed_chain(&client, &source.host).unwrap();
-        let work = tempfile::Builder::new()
-            .prefix("ferry-delta-")
-            .tempdir()
-            .unwrap();
-        let key = keygen(work.path(), "ferry.key");
+        let work = Workdir::new("ferry-delta-");
         for (i, v) in versions.iter().enumerate() {
             std::fs::write(
-                work.path().join(format!("v{}.yaml", i + 1)),
+                work.path(&format!("v{}.yaml", i + 1)),
                 sets::imageset_yaml(v),
             )
             .unwrap();
@@ -40,29 +35,20 @@ impl Chain {
             target,
             versions,
             work,
-            key,
         }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.work.path().join(p)
-    }
-
-    fn pubkey(&self) -> String {
-        format!("{}.pub", self.key.display())
     }
 
     /// Packs version `v` into `out`, with extra flags (bases).
     fn pack(&self, v: usize, out: &str, extra: &[&str]) -> Run {
-        let cfg = self.path(&format!("v{v}.yaml"));
-        let out = self.path(out);
+        let cfg = self.work.path(&format!("v{v}.yaml"));
+        let out = self.work.path(out);
         let mut args = vec![
             "--config",
             cfg.to_str().unwrap(),
             "--to",
             out.to_str().unwrap(),
             "--sign-key",
-            self.key.to_str().unwrap(),
+            self.work.key.to_str().unwrap(),
             "--stream",
             "prod",
             "--quiet",
@@ -74,9 +60,9 @@ impl Chain {
     }
 
     fn push(&self, dir: &str, ns: &str, extra: &[&str]) -> Run {
-        let dir = self.path(dir);
+        let dir = self.work.path(dir);
         let to = format!("{}/{ns}", self.target.host);
-        let pk = self.pubkey();
+        let pk = self.work.pubkey();
         let mut args = vec![
             "push",
             dir.to_str().unwrap(),
@@ -98,7 +84,8 @@ impl Chain {
     }
 
     fn index_path(&self, dir: &str) -> String {
-        self.path(dir)
+        self.work
+            .path(dir)
             .join("ferry-index.json")
             .to_str()
             .unwrap()
@@ -142,9 +129,9 @@ fn full_then_deltas_arrive_in_order_and_out_of_order_is_refused() {
     let d3 = c.pack(3, "d3", &["--base", &d2_index]);
     assert!(d3.ok, "{}", d3.text());
     let (a1, i2, i3) = (
-        index(&c.path("a1")),
-        index(&c.path("d2")),
-        index(&c.path("d3")),
+        index(&c.work.path("a1")),
+        index(&c.work.path("d2")),
+        index(&c.work.path("d3")),
     );
 
     // Each delta carries exactly what its base does not list, lists every image in full, and
@@ -160,7 +147,7 @@ fn full_then_deltas_arrive_in_order_and_out_of_order_is_refused() {
             .filter(|b| b.carried())
             .map(|b| b.size)
             .sum();
-        let vols = volume_bytes(&c.path(dir));
+        let vols = volume_bytes(&c.work.path(dir));
         assert!(
             vols as f64 <= 1.02 * new_bytes as f64,
             "{dir}: {vols} bytes for {new_bytes} new"
@@ -177,10 +164,15 @@ fn full_then_deltas_arrive_in_order_and_out_of_order_is_refused() {
     assert_eq!(i3.stream.as_ref().unwrap().sequence, 3);
 
     // verify lists what a delta brings and expects; --json gives the same.
-    let pk = c.pubkey();
+    let pk = c.work.pubkey();
     let v = ferry(
         "ferry-unpack",
-        &["verify", c.path("d3").to_str().unwrap(), "--trust", &pk],
+        &[
+            "verify",
+            c.work.path("d3").to_str().unwrap(),
+            "--trust",
+            &pk,
+        ],
     );
     assert!(v.ok, "{}", v.text());
     assert!(
@@ -201,7 +193,7 @@ fn full_then_deltas_arrive_in_order_and_out_of_order_is_refused() {
         "ferry-unpack",
         &[
             "verify",
-            c.path("d3").to_str().unwrap(),
+            c.work.path("d3").to_str().unwrap(),
             "--trust",
             &pk,
             "--json",
@@ -259,7 +251,7 @@ fn a_delta_whose_base_is_missing_changes_nothing_and_base_media_fills_the_gap() 
     assert!(c.pack(1, "a1", &[]).ok);
     let a1_index = c.index_path("a1");
     assert!(c.pack(2, "d2", &["--base", &a1_index]).ok);
-    let a1 = index(&c.path("a1"));
+    let a1 = index(&c.work.path("a1"));
 
     // Without its parent recorded: refused by the sequence check.
     let gap = c.push("d2", "fresh", &[]);
@@ -285,7 +277,7 @@ fn a_delta_whose_base_is_missing_changes_nothing_and_base_media_fills_the_gap() 
     );
 
     // With the base archive's media at hand, the delta is complete.
-    let a1_dir = c.path("a1");
+    let a1_dir = c.work.path("a1");
     let with_base = c.push("d2", "fresh", &["--base-media", a1_dir.to_str().unwrap()]);
     assert!(with_base.ok, "{}", with_base.text());
     for s in &c.versions[1] {
@@ -298,8 +290,8 @@ fn a_delta_against_the_site_inventory_equals_one_against_the_pushed_index() {
     let c = Chain::new();
     assert!(c.pack(1, "a1", &[]).ok);
     assert!(c.push("a1", "mirror", &[]).ok);
-    let site_key = keygen(c.work.path(), "site.key");
-    let inv = c.path("inventory.json");
+    let site_key = keygen(c.work.dir.path(), "site.key");
+    let inv = c.work.path("inventory.json");
     let to = format!("{}/mirror", c.target.host);
     let made = ferry(
         "ferry-unpack",
@@ -342,11 +334,14 @@ fn a_delta_against_the_site_inventory_equals_one_against_the_pushed_index() {
         ],
     );
     assert!(by_inv.ok, "{}", by_inv.text());
-    let (x, y) = (index(&c.path("by-index")), index(&c.path("by-inventory")));
+    let (x, y) = (
+        index(&c.work.path("by-index")),
+        index(&c.work.path("by-inventory")),
+    );
     assert_eq!(carried(&x), carried(&y));
     assert_eq!(
-        volume_bytes(&c.path("by-index")),
-        volume_bytes(&c.path("by-inventory"))
+        volume_bytes(&c.work.path("by-index")),
+        volume_bytes(&c.work.path("by-inventory"))
     );
     assert_eq!(y.stream.as_ref().unwrap().sequence, 2);
     assert_eq!(y.parents[0].kind, "inventory");

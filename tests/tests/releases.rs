@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
-use ferry_e2e::{bin, crd_problems, digest_of, ferry, keygen, realdata, skopeo_raw, Run};
+use ferry_e2e::{bin, crd_problems, digest_of, ferry, realdata, skopeo_raw, Run, Workdir};
 use ferry_fixtures::gpg::GpgKey;
 use ferry_fixtures::http::{Routes, StaticServer};
 use ferry_fixtures::registry::TestRegistry;
@@ -23,8 +23,7 @@ struct Rel {
     set: ReleaseSet,
     gpg: GpgKey,
     server: StaticServer,
-    work: tempfile::TempDir,
-    key: PathBuf,
+    work: Workdir,
     keyring: PathBuf,
 }
 
@@ -60,14 +59,8 @@ impl Rel {
             routes.insert(format!("/graph?arch={a}&channel={CHANNEL}"), set.graph(a));
         }
         let server = StaticServer::start(routes).unwrap();
-        let work = tempfile::Builder::new()
-            .prefix("ferry-rel-")
-            .tempdir()
-            .unwrap();
-        let key = keygen(work.path(), "ferry.key");
-        let keyring = gpg
-            .write_public(&work.path().join("release-keys.asc"))
-            .unwrap();
+        let work = Workdir::new("ferry-rel-");
+        let keyring = gpg.write_public(&work.path("release-keys.asc")).unwrap();
         Rel {
             source,
             target,
@@ -75,22 +68,13 @@ impl Rel {
             gpg,
             server,
             work,
-            key,
             keyring,
         }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
-        self.work.path().join(p)
-    }
-
-    fn pubkey(&self) -> String {
-        format!("{}.pub", self.key.display())
-    }
-
     /// Writes an image set config with a platform section.
     fn config(&self, name: &str, platform: &str) -> PathBuf {
-        let p = self.path(name);
+        let p = self.work.path(name);
         std::fs::write(
             &p,
             format!(
@@ -108,7 +92,7 @@ impl Rel {
             "--to".into(),
             to.display().to_string(),
             "--sign-key".into(),
-            self.key.display().to_string(),
+            self.work.key.display().to_string(),
             "--volume-size".into(),
             "4MiB".into(),
             "--graph-url".into(),
@@ -132,7 +116,12 @@ impl Rel {
     fn verify(&self, dir: &Path) -> Run {
         ferry(
             "ferry-unpack",
-            &["verify", dir.to_str().unwrap(), "--trust", &self.pubkey()],
+            &[
+                "verify",
+                dir.to_str().unwrap(),
+                "--trust",
+                &self.work.pubkey(),
+            ],
         )
     }
 
@@ -143,7 +132,7 @@ impl Rel {
                 "push",
                 dir.to_str().unwrap(),
                 "--trust",
-                &self.pubkey(),
+                &self.work.pubkey(),
                 "--to",
                 &format!("{}/{ns}", self.target.host),
                 "--manifests-dir",
@@ -243,7 +232,7 @@ fn channel_releases_reach_the_target_with_their_manifests() {
         "range.yaml",
         &format!("    architectures: [amd64, arm64]\n    channels:\n      - name: {CHANNEL}\n        minVersion: 4.15.0\n        maxVersion: 4.15.3\n"),
     );
-    let dir = w.path("range");
+    let dir = w.work.path("range");
     let t = std::time::Instant::now();
     let p = w.pack(&config, &dir, &["--jobs", "8"]);
     assert!(p.ok, "{}", p.text());
@@ -261,7 +250,7 @@ fn channel_releases_reach_the_target_with_their_manifests() {
     let v = w.verify(&dir);
     assert!(v.ok, "{}", v.text());
     assert!(v.stdout.contains("release 4.15.3 (arm64)"), "{}", v.stdout);
-    let manifests = w.path("manifests");
+    let manifests = w.work.path("manifests");
     let t = std::time::Instant::now();
     let p = w.push(&dir, "ocp", &manifests);
     assert!(p.ok, "{}", p.text());
@@ -335,14 +324,14 @@ fn channel_releases_reach_the_target_with_their_manifests() {
     );
 
     // The offline command writes the same files, and the legacy ICSP on request.
-    let offline = w.path("offline");
+    let offline = w.work.path("offline");
     let m = ferry(
         "ferry-unpack",
         &[
             "manifests",
             dir.to_str().unwrap(),
             "--trust",
-            &w.pubkey(),
+            &w.work.pubkey(),
             "--to",
             &format!("{}/ocp", w.target.host),
             "--manifests-dir",
@@ -368,7 +357,7 @@ fn channel_releases_reach_the_target_with_their_manifests() {
         "shortest.yaml",
         &format!("    architectures: [amd64, arm64]\n    channels:\n      - name: {CHANNEL}\n        minVersion: 4.15.0\n        maxVersion: 4.15.3\n        shortestPath: true\n"),
     );
-    let dir2 = w.path("shortest");
+    let dir2 = w.work.path("shortest");
     let p = w.pack(&config, &dir2, &[]);
     assert!(p.ok, "{}", p.text());
     let index2 = index_of(&dir2);
@@ -385,7 +374,7 @@ fn channel_releases_reach_the_target_with_their_manifests() {
     }
     let v = w.verify(&dir2);
     assert!(v.ok, "{}", v.text());
-    let p = w.push(&dir2, "short", &w.path("manifests2"));
+    let p = w.push(&dir2, "short", &w.work.path("manifests2"));
     assert!(p.ok, "{}", p.text());
     w.assert_at_target("short", &got);
     // The versions left out are not there.
@@ -406,7 +395,7 @@ fn channel_releases_reach_the_target_with_their_manifests() {
         "pair.yaml",
         &format!("    channels:\n      - name: {CHANNEL}\n        minVersion: 4.15.1\n        maxVersion: 4.15.2\n"),
     );
-    let dir3 = w.path("pair");
+    let dir3 = w.work.path("pair");
     let p = w.pack(&config, &dir3, &[]);
     assert!(p.ok, "{}", p.text());
     let index3 = index_of(&dir3);
@@ -492,7 +481,7 @@ fn release_signatures_are_checked_at_pack_time() {
     let stranger = GpgKey::generate("stranger").unwrap();
     let payload = ferry_fixtures::gpg::signature_payload(&victim.digest.to_string(), "x");
     w.server.set(&route, stranger.sign(&payload).unwrap());
-    let dir = w.path("a");
+    let dir = w.work.path("a");
     let p = w.pack(&config, &dir, &[]);
     assert!(!p.ok);
     assert!(p.stderr.contains("release 4.15.1 (amd64)"), "{}", p.stderr);
@@ -540,7 +529,7 @@ fn release_signatures_are_checked_at_pack_time() {
         .any(|f| f.kind == "release" && f.subject.contains("4.15.1")));
 
     // No signature at all: a store that has none.
-    let mut args = w.pack_args(&config, &w.path("b"), &[]);
+    let mut args = w.pack_args(&config, &w.work.path("b"), &[]);
     drop_flag(&mut args, "--signature-url");
     args.extend([
         "--signature-url".to_string(),
@@ -551,7 +540,7 @@ fn release_signatures_are_checked_at_pack_time() {
     assert!(p.stderr.contains("has no signature"), "{}", p.stderr);
 
     // No keyring: told what to pass.
-    let mut args = w.pack_args(&config, &w.path("c"), &[]);
+    let mut args = w.pack_args(&config, &w.work.path("c"), &[]);
     drop_flag(&mut args, "--release-keyring");
     let p = run_pack(&args);
     assert!(
@@ -561,7 +550,7 @@ fn release_signatures_are_checked_at_pack_time() {
     );
 
     // --skip-release-signatures packs, loudly, and records it.
-    let dir = w.path("d");
+    let dir = w.work.path("d");
     let p = w.pack(&config, &dir, &["--skip-release-signatures"]);
     assert!(p.ok, "{}", p.text());
     assert!(
@@ -578,7 +567,7 @@ fn release_signatures_are_checked_at_pack_time() {
 
     // The good signature back: the release packs.
     w.server.set(&route, good);
-    let dir = w.path("e");
+    let dir = w.work.path("e");
     let p = w.pack(&config, &dir, &[]);
     assert!(p.ok, "{}", p.text());
     assert_eq!(index_of(&dir).releases.len(), 3);
@@ -587,13 +576,13 @@ fn release_signatures_are_checked_at_pack_time() {
 #[test]
 fn graph_file_plans_without_an_update_service() {
     let w = small();
-    let graph = w.path("graph-amd64.json");
+    let graph = w.work.path("graph-amd64.json");
     std::fs::write(&graph, w.set.graph("amd64")).unwrap();
     let config = latest_amd64(&w);
     // No --graph-url; the environment points at a port nobody listens on.
     let mut args = w.pack_args(
         &config,
-        &w.path("a"),
+        &w.work.path("a"),
         &["--graph-file", &format!("amd64={}", graph.display())],
     );
     drop_flag(&mut args, "--graph-url");
@@ -609,12 +598,12 @@ fn graph_file_plans_without_an_update_service() {
     let asked: Vec<String> = w.server.requests()[before..].to_vec();
     assert!(asked.iter().all(|r| r.starts_with("/sigs/")), "{asked:?}");
     assert_eq!(
-        released(&index_of(&w.path("a"))),
+        released(&index_of(&w.work.path("a"))),
         pairs(&["4.15.2"], &["amd64"])
     );
 
     // UPDATE_URL_OVERRIDE is used when nothing else is given.
-    let mut args = w.pack_args(&config, &w.path("b"), &["--dry-run"]);
+    let mut args = w.pack_args(&config, &w.work.path("b"), &["--dry-run"]);
     drop_flag(&mut args, "--graph-url");
     let out: Run = Command::new(bin("ferry-pack"))
         .args(&args)
@@ -638,11 +627,11 @@ fn graph_file_plans_without_an_update_service() {
     );
     let p = w.pack(
         &config,
-        &w.path("two"),
+        &w.work.path("two"),
         &["--graph-file", graph.to_str().unwrap()],
     );
     assert!(p.ok, "{}", p.text());
-    let index = index_of(&w.path("two"));
+    let index = index_of(&w.work.path("two"));
     assert_eq!(released(&index), pairs(&["4.15.0", "4.15.2"], &["amd64"]));
     assert_eq!(index.releases[0].channels, [CHANNEL]);
     assert_eq!(index.releases[1].channels, ["fast-4.15"]);
@@ -651,7 +640,7 @@ fn graph_file_plans_without_an_update_service() {
     let config = w.config("typo.yaml", "    channels:\n      - name: stable-4.51\n");
     let p = w.pack(
         &config,
-        &w.path("c"),
+        &w.work.path("c"),
         &["--graph-file", graph.to_str().unwrap()],
     );
     assert!(!p.ok);
@@ -666,7 +655,7 @@ fn graph_file_plans_without_an_update_service() {
     );
     let p = w.pack(
         &config,
-        &w.path("d"),
+        &w.work.path("d"),
         &["--graph-file", graph.to_str().unwrap()],
     );
     assert!(!p.ok);
@@ -686,7 +675,7 @@ fn multi_payload_and_release_by_pullspec() {
         "multi.yaml",
         &format!("    architectures: [multi]\n    channels:\n      - name: {CHANNEL}\n"),
     );
-    let dir = w.path("multi");
+    let dir = w.work.path("multi");
     let p = w.pack(&config, &dir, &[]);
     assert!(p.ok, "{}", p.text());
     let index = index_of(&dir);
@@ -696,7 +685,7 @@ fn multi_payload_and_release_by_pullspec() {
     );
     let v = w.verify(&dir);
     assert!(v.ok, "{}", v.text());
-    let p = w.push(&dir, "m", &w.path("mm"));
+    let p = w.push(&dir, "m", &w.work.path("mm"));
     assert!(p.ok, "{}", p.text());
     w.assert_at_target("m", &[("4.15.2".into(), "multi".into())]);
     // Every platform of every component list is there too.
@@ -723,7 +712,7 @@ fn multi_payload_and_release_by_pullspec() {
             w.source.host, arm.tag
         ),
     );
-    let dir = w.path("pullspec");
+    let dir = w.work.path("pullspec");
     let mut args = w.pack_args(&config, &dir, &[]);
     drop_flag(&mut args, "--graph-url");
     args.extend([
@@ -789,7 +778,7 @@ fn graph_data_image_for_the_update_service() {
         "graph.yaml",
         &format!("    graph: true\n    channels:\n      - name: {CHANNEL}\n"),
     );
-    let dir = w.path("graph");
+    let dir = w.work.path("graph");
     let p = w.pack(
         &config,
         &dir,
@@ -810,7 +799,7 @@ fn graph_data_image_for_the_update_service() {
         "{}",
         v.text()
     );
-    let manifests = w.path("graph-manifests");
+    let manifests = w.work.path("graph-manifests");
     let p = w.push(&dir, "osus", &manifests);
     assert!(p.ok, "{}", p.text());
     let us =
@@ -832,7 +821,7 @@ fn graph_data_image_for_the_update_service() {
     ))
     .unwrap();
     assert_eq!(digest_of(&tagged), g.digest.to_string());
-    let out = w.path("graph-image");
+    let out = w.work.path("graph-image");
     let c = Command::new("skopeo")
         .args(["copy", "--src-tls-verify=false"])
         .arg(format!("docker://{image}"))
