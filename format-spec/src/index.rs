@@ -361,6 +361,13 @@ impl Index {
         v
     }
 
+    /// Whether `registry/repository@digest` is one of the images.
+    pub fn has_image(&self, registry: &str, repository: &str, digest: &Digest) -> bool {
+        self.images
+            .iter()
+            .any(|i| &i.digest == digest && i.registry == registry && i.repository == repository)
+    }
+
     /// Checks every cross-reference: volumes exist, parts lie inside their volume and add up to
     /// the blob size, digests are unique, manifests and images reference carried content.
     pub fn validate(&self) -> Result<(), IndexError> {
@@ -525,9 +532,7 @@ impl Index {
             if !releases.insert((&r.digest, &r.architecture)) {
                 return bad(format!("release {} listed twice", r.digest));
             }
-            if !self.images.iter().any(|i| {
-                i.digest == r.digest && i.registry == r.registry && i.repository == r.repository
-            }) {
+            if !self.has_image(&r.registry, &r.repository, &r.digest) {
                 return bad(format!(
                     "release {} ({}) names image {}/{}@{}, which is not among the images",
                     r.version, r.architecture, r.registry, r.repository, r.digest
@@ -558,9 +563,7 @@ impl Index {
             }
         }
         if let Some(g) = &self.graph_data {
-            if !self.images.iter().any(|i| {
-                i.digest == g.digest && i.registry == g.registry && i.repository == g.repository
-            }) {
+            if !self.has_image(&g.registry, &g.repository, &g.digest) {
                 return bad(format!(
                     "graph data image {}/{}@{} is not among the images",
                     g.registry, g.repository, g.digest
@@ -568,9 +571,7 @@ impl Index {
             }
         }
         for c in &self.catalogs {
-            if !self.images.iter().any(|i| {
-                i.digest == c.digest && i.registry == c.registry && i.repository == c.repository
-            }) {
+            if !self.has_image(&c.registry, &c.repository, &c.digest) {
                 return bad(format!(
                     "catalog {} names image {}/{}@{}, which is not among the images",
                     c.source, c.registry, c.repository, c.digest

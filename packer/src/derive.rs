@@ -57,6 +57,18 @@ pub fn platform_image(
     })
 }
 
+/// The entry of an index for `arch` (any OS), or `None`.
+pub fn child_for<'a>(
+    manifests: &'a [ferry_format::manifest::Descriptor],
+    arch: &str,
+) -> Option<&'a ferry_format::manifest::Descriptor> {
+    manifests.iter().find(|d| {
+        d.platform
+            .as_ref()
+            .is_some_and(|p| p.architecture == arch && (p.os == "linux" || p.os.is_empty()))
+    })
+}
+
 /// A layer's tar stream: gzip is decompressed on the fly, plain tar passed through, zstd
 /// refused with a message naming `what`.
 pub fn layer_tar<'a>(reader: impl Read + 'a, what: &str) -> Result<Box<dyn Read + 'a>> {

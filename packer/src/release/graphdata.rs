@@ -64,13 +64,7 @@ pub fn build(client: &Client, url: &str, base: &str) -> Result<Built> {
     let (m, media_type) = Manifest::parse(&top.bytes, &top.media_type)?;
     let img = match m {
         Manifest::Index { manifests } => {
-            let child = manifests
-                .iter()
-                .find(|d| {
-                    d.platform
-                        .as_ref()
-                        .is_some_and(|p| p.architecture == "amd64" && p.os == "linux")
-                })
+            let child = crate::derive::child_for(&manifests, "amd64")
                 .with_context(|| format!("the graph base image {base} has no linux/amd64 image"))?;
             let f = client.get_manifest(&repo, &child.digest.to_string())?;
             platform_image(

@@ -339,13 +339,7 @@ fn read_release(
         Manifest::Index { manifests } => {
             // A multi-architecture payload: every child lists the same components (each a
             // manifest list), so reading one is enough; amd64 first when present.
-            let child = manifests
-                .iter()
-                .find(|d| {
-                    d.platform
-                        .as_ref()
-                        .is_some_and(|p| p.architecture == "amd64")
-                })
+            let child = crate::derive::child_for(&manifests, "amd64")
                 .or_else(|| manifests.first())
                 .ok_or_else(|| anyhow!("the release manifest list is empty"))?;
             let fetched = client.get_manifest(&repo, &child.digest.to_string())?;
