@@ -29,7 +29,6 @@ pub struct Doc {
     pub value: Value,
     /// A light bundle: what filtering needs, and the document's byte range in `file`.
     pub light: Option<Box<LightBundle>>,
-    pub raw: Option<(u64, u64)>,
 }
 
 /// What filtering needs of a bundle (a JSON value costs ~6 KiB of small maps per bundle;
@@ -41,9 +40,20 @@ pub struct LightBundle {
     pub version: Option<Version>,
     /// Its image and related images.
     pub images: Vec<String>,
+    /// Byte range of the whole document in its file, copied verbatim on write.
+    pub range: (u64, u64),
 }
 
 impl Doc {
+    /// A document held as a JSON value.
+    pub fn new(file: &str, value: Value) -> Doc {
+        Doc {
+            file: file.to_string(),
+            value,
+            light: None,
+        }
+    }
+
     pub fn schema(&self) -> &str {
         if self.light.is_some() {
             return SCHEMA_BUNDLE;
@@ -157,7 +167,7 @@ impl Catalog {
                 p => format!("{p}/catalog.json"),
             };
             let buf = out.entry(file).or_default();
-            match d.raw {
+            match d.light.as_ref().map(|l| l.range) {
                 Some((start, end)) => {
                     let mut f = std::fs::File::open(root.join(&d.file))?;
                     f.seek(SeekFrom::Start(start))?;
@@ -196,21 +206,16 @@ fn read_file(dir: &Path, rel: &str) -> Result<Vec<Doc>> {
             let start = end - raw.get().len() as u64;
             let (value, light) = light_value(raw.get())
                 .with_context(|| format!("{rel}: a document at byte {start}"))?;
-            if let Some(light) = light {
+            if let Some(mut light) = light {
+                light.range = (start, end);
                 docs.push(Doc {
                     file: rel.to_string(),
                     value: Value::Null,
                     light: Some(Box::new(light)),
-                    raw: Some((start, end)),
                 });
             } else if !value.is_null() {
                 check(&value)?;
-                docs.push(Doc {
-                    file: rel.to_string(),
-                    value,
-                    light: None,
-                    raw: None,
-                });
+                docs.push(Doc::new(rel, value));
             }
         }
     } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
@@ -222,12 +227,7 @@ fn read_file(dir: &Path, rel: &str) -> Result<Vec<Doc>> {
                 continue;
             }
             check(&value)?;
-            docs.push(Doc {
-                file: rel.to_string(),
-                value,
-                light: None,
-                raw: None,
-            });
+            docs.push(Doc::new(rel, value));
         }
     }
     Ok(docs)
@@ -292,6 +292,7 @@ fn light_value(raw: &str) -> Result<(Value, Option<LightBundle>)> {
             package: b.package,
             version,
             images,
+            range: (0, 0),
         }),
     ))
 }

@@ -355,12 +355,7 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
                         channels: BTreeMap::new(),
                     },
                 );
-                docs.push(Doc {
-                    file: d.file.clone(),
-                    value: v,
-                    light: None,
-                    raw: None,
-                });
+                docs.push(Doc::new(&d.file, v));
             }
             SCHEMA_CHANNEL => {
                 let Some(kept) = chans.and_then(|c| c.get(d.name())) else {
@@ -394,12 +389,7 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
                         })
                         .collect(),
                 );
-                docs.push(Doc {
-                    file: d.file.clone(),
-                    value: v,
-                    light: None,
-                    raw: None,
-                });
+                docs.push(Doc::new(&d.file, v));
             }
             SCHEMA_BUNDLE => {
                 if kept_bundles.contains(&(pkg.clone(), d.name().to_string())) {
@@ -422,12 +412,7 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
                         }
                     });
                 }
-                docs.push(Doc {
-                    file: d.file.clone(),
-                    value: v,
-                    light: None,
-                    raw: None,
-                });
+                docs.push(Doc::new(&d.file, v));
             }
             _ => {
                 if pkg.is_empty() || chans.is_some() {
