@@ -261,31 +261,19 @@ fn run(cli: Cli) -> Result<bool> {
         eprintln!("resolving {} image(s)...", wanted.len());
     }
     let mut plan = pool.install(|| plan::resolve_all(&client, &wanted, cli.continue_on_error))?;
-    if let Some(mut r) = releases {
-        if let Some(g) = r.graph.take() {
-            plan.images.push(g.image);
-            plan.images.sort_by(|a, b| a.source.cmp(&b.source));
-            plan.manifests.extend(g.manifests);
-            for (d, b) in g.blobs {
-                plan.blobs.entry(d).or_insert(b);
-            }
-            r.inline.extend(g.inline);
+    if let Some(r) = releases {
+        plan.inline.extend(r.inline);
+        if let Some(g) = r.graph {
+            plan.add_made([g.image], g.manifests, g.blobs, g.inline);
             plan.graph_data = Some(g.record);
         }
         plan.releases = r.releases;
-        plan.inline = r.inline;
         plan.notes.extend(r.notes);
         plan.failures.extend(r.failures);
     }
     if let Some(c) = catalogs {
         plan.catalogs = c.catalogs;
-        plan.images.extend(c.images);
-        plan.images.sort_by(|a, b| a.source.cmp(&b.source));
-        plan.manifests.extend(c.manifests);
-        for (d, b) in c.blobs {
-            plan.blobs.entry(d).or_insert(b);
-        }
-        plan.inline.extend(c.inline);
+        plan.add_made(c.images, c.manifests, c.blobs, c.inline);
         plan.notes.extend(c.notes);
         plan.failures.extend(c.failures);
     }

@@ -63,6 +63,24 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Adds images ferry-pack made (a graph-data image, rebuilt catalogs): their manifests,
+    /// their new objects, and the source blobs they reuse.
+    pub fn add_made(
+        &mut self,
+        images: impl IntoIterator<Item = Image>,
+        manifests: impl IntoIterator<Item = (Digest, PlannedManifest)>,
+        blobs: impl IntoIterator<Item = (Digest, PlannedBlob)>,
+        inline: impl IntoIterator<Item = (Digest, Vec<u8>)>,
+    ) {
+        self.images.extend(images);
+        self.images.sort_by(|a, b| a.source.cmp(&b.source));
+        self.manifests.extend(manifests);
+        for (d, b) in blobs {
+            self.blobs.entry(d).or_insert(b);
+        }
+        self.inline.extend(inline);
+    }
+
     pub fn blob_bytes(&self) -> u64 {
         self.blobs.values().map(|b| b.size).sum()
     }
