@@ -176,7 +176,7 @@ fn put_layer(c: &Client, repo: &Repo, l: &Layer, d: &Digest) -> Result<()> {
             pos: 0,
             len: l.size,
         };
-        c.upload_blob_stream(repo, d, l.size, &mut r, &mut || Ok(()))?;
+        c.upload_blob_stream(repo, d, l.size, &mut r, |_| Ok(()))?;
     }
     Ok(())
 }
@@ -505,9 +505,9 @@ fn index_scaling(n: usize) -> Result<()> {
     let back = Index::from_slice(&bytes)?;
     let load_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let entries = layout::entries(&back);
+    let entries = ferry_format::tiling::entries(&back);
     for (v, e) in entries.iter().enumerate() {
-        layout::check_tiling(e, back.volumes[v].size).map_err(anyhow::Error::msg)?;
+        ferry_format::tiling::check_tiling(e, back.volumes[v].size).map_err(anyhow::Error::msg)?;
     }
     let tiling_s = t.elapsed().as_secs_f64();
     println!(

@@ -20,8 +20,9 @@ use rayon::prelude::*;
 use sha2::Digest as _;
 
 use crate::index::Index;
-use crate::layout::{self, Entry, EntryKind};
-use crate::volume::{human, PartsReader, Problem};
+use crate::layout;
+use crate::tiling::{self, Entry, EntryKind};
+use crate::volume::{PartsReader, Problem};
 
 /// How much to hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +67,7 @@ pub fn check_archive(
     depth: Depth,
     progress: Option<(&AtomicU64, &AtomicU64)>,
 ) -> Outcome {
-    let entries = layout::entries(index);
+    let entries = tiling::entries(index);
     let files: Vec<Option<File>> = index
         .volumes
         .iter()
@@ -176,7 +177,7 @@ fn check_frame(
 ) -> (Outcome, bool) {
     let vol = &index.volumes[vi];
     let mut out = Outcome::default();
-    if let Err(flaw) = layout::check_tiling(entries, vol.size) {
+    if let Err(flaw) = tiling::check_tiling(entries, vol.size) {
         out.problem(&vol.name, format!("index layout is invalid: {flaw}"));
         return (out, false);
     }
@@ -184,8 +185,8 @@ fn check_frame(
         out.problem(
             &vol.name,
             format!(
-                "volume is missing (expected {} at {}); copy it from the media set",
-                human(vol.size),
+                "volume is missing (expected {} bytes at {}); copy it from the media set",
+                vol.size,
                 path.display()
             ),
         );
@@ -228,31 +229,9 @@ thread_local! {
 fn check_entry(index: &Index, f: &File, vi: usize, e: &Entry, depth: Depth) -> Outcome {
     let vol = &index.volumes[vi].name;
     let mut out = Outcome::default();
-    let bad = |out: &mut Outcome| {
-        if let Some(b) = blob_of(e) {
-            out.bad_blobs.push(b);
-        }
-    };
-    let expected_header = layout::entry_header(&e.path, e.size);
-    let mut header = vec![0u8; expected_header.len()];
-    if f.read_exact_at(&mut header, e.header_offset).is_err() {
-        out.problem(
-            &e.path,
-            format!("volume {vol} ends before this entry's header"),
-        );
-        bad(&mut out);
+    if !check_header(f, vol, e, &mut out) {
+        mark_bad(e, &mut out);
         return out;
-    }
-    out.bytes += header.len() as u64;
-    if header != expected_header {
-        out.problem(
-            vol,
-            format!(
-                "tar header at offset {} is not the canonical header of {} (altered or foreign entry)",
-                e.header_offset, e.path
-            ),
-        );
-        bad(&mut out);
     }
     if let EntryKind::Blob { blob, .. } = e.kind {
         if index.blobs[blob].missing {
@@ -263,10 +242,70 @@ fn check_entry(index: &Index, f: &File, vi: usize, e: &Entry, depth: Depth) -> O
     }
     let single =
         matches!(e.kind, EntryKind::Blob { blob, .. } if index.blobs[blob].parts.len() == 1);
+    let with_sha = depth == Depth::Full && single;
+    let read = read_data(f, e, with_sha);
+    out.bytes += read.bytes;
+    let Some((blake3, sha256)) = read.hashes else {
+        out.problem(
+            &e.path,
+            format!(
+                "volume {vol} ends inside this entry ({} of {} bytes present)",
+                read.bytes, e.size
+            ),
+        );
+        mark_bad(e, &mut out);
+        return out;
+    };
+    compare(index, vol, e, &blake3, sha256, &mut out);
+    check_padding(f, vol, e, &mut out);
+    out
+}
+
+fn mark_bad(e: &Entry, out: &mut Outcome) {
+    if let Some(b) = blob_of(e) {
+        out.bad_blobs.push(b);
+    }
+}
+
+/// Compares the header in front of the entry with the canonical one. Returns false when the
+/// volume ends before it (nothing more can be read); a differing header is a problem, and the
+/// data is still checked.
+fn check_header(f: &File, vol: &str, e: &Entry, out: &mut Outcome) -> bool {
+    let expected = layout::entry_header(&e.path, e.size);
+    let mut header = vec![0u8; expected.len()];
+    if f.read_exact_at(&mut header, e.header_offset).is_err() {
+        out.problem(
+            &e.path,
+            format!("volume {vol} ends before this entry's header"),
+        );
+        return false;
+    }
+    out.bytes += header.len() as u64;
+    if header != expected {
+        out.problem(
+            vol,
+            format!(
+                "tar header at offset {} is not the canonical header of {} (altered or foreign entry)",
+                e.header_offset, e.path
+            ),
+        );
+        mark_bad(e, out);
+    }
+    true
+}
+
+/// What reading an entry's data gave: the bytes read, and (when all were there) their blake3
+/// and, if asked, their sha256.
+struct DataRead {
+    bytes: u64,
+    hashes: Option<(String, Option<crate::Digest>)>,
+}
+
+fn read_data(f: &File, e: &Entry, with_sha: bool) -> DataRead {
     let mut b3 = blake3::Hasher::new();
-    let mut sha = (depth == Depth::Full && single).then(sha2::Sha256::new);
+    let mut sha = with_sha.then(sha2::Sha256::new);
     let mut at = 0u64;
-    let read_ok = BUF.with(|buf| {
+    let complete = BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         while at < e.size {
             let n = buf.len().min((e.size - at) as usize);
@@ -283,57 +322,55 @@ fn check_entry(index: &Index, f: &File, vi: usize, e: &Entry, depth: Depth) -> O
         }
         true
     });
-    out.bytes += at;
-    if !read_ok {
-        out.problem(
-            &e.path,
-            format!(
-                "volume {vol} ends inside this entry ({at} of {} bytes present)",
-                e.size
-            ),
-        );
-        bad(&mut out);
-        return out;
-    }
-    let found = b3.finalize().to_hex().to_string();
+    let hashes = complete.then(|| {
+        let sha256 = sha.map(|s| {
+            let d: [u8; 32] = s.finalize().into();
+            crate::Digest::from_sha256_bytes(&d)
+        });
+        (b3.finalize().to_hex().to_string(), sha256)
+    });
+    DataRead { bytes: at, hashes }
+}
+
+/// Compares an entry's hashes with what the index says: a whole blob's digest and blake3, a
+/// part's blake3, a layout file's blake3.
+fn compare(
+    index: &Index,
+    vol: &str,
+    e: &Entry,
+    found: &str,
+    sha256: Option<crate::Digest>,
+    out: &mut Outcome,
+) {
     match e.kind {
         EntryKind::Blob { blob, part } => {
             let b = &index.blobs[blob];
-            if b.parts.len() == 1 {
-                let sha_found = sha.map(|s| {
-                    let d: [u8; 32] = s.finalize().into();
-                    crate::Digest::from_sha256_bytes(&d)
-                });
-                if let Some(d) = sha_found.filter(|d| *d != b.digest) {
-                    out.problem(
-                        b.digest.to_string(),
-                        format!("blob content does not match its digest (found {d}) in {vol} at offset {}", e.offset),
-                    );
-                    out.bad_blobs.push(blob);
-                } else if found != b.blake3 {
-                    out.problem(
-                        b.digest.to_string(),
-                        format!(
-                            "blob content does not match its digest (blake3 {found}, the index says {}) in {vol} at offset {}",
-                            b.blake3, e.offset
-                        ),
-                    );
-                    out.bad_blobs.push(blob);
-                }
-            } else {
+            let problem = if b.parts.len() > 1 {
                 let expected = b.parts[part].blake3.as_deref().unwrap_or("");
-                if found != expected {
-                    out.problem(
-                        b.digest.to_string(),
-                        format!(
-                            "part {} of {} (in {vol} at offset {}) is corrupt: blake3 {found} expected {expected}",
-                            part + 1,
-                            b.parts.len(),
-                            e.offset
-                        ),
-                    );
-                    out.bad_blobs.push(blob);
-                }
+                (found != expected).then(|| {
+                    format!(
+                        "part {} of {} (in {vol} at offset {}) is corrupt: blake3 {found} expected {expected}",
+                        part + 1,
+                        b.parts.len(),
+                        e.offset
+                    )
+                })
+            } else if let Some(d) = sha256.filter(|d| *d != b.digest) {
+                Some(format!(
+                    "blob content does not match its digest (found {d}) in {vol} at offset {}",
+                    e.offset
+                ))
+            } else {
+                (found != b.blake3).then(|| {
+                    format!(
+                        "blob content does not match its digest (blake3 {found}, the index says {}) in {vol} at offset {}",
+                        b.blake3, e.offset
+                    )
+                })
+            };
+            if let Some(message) = problem {
+                out.problem(b.digest.to_string(), message);
+                out.bad_blobs.push(blob);
             }
         }
         EntryKind::File { file } => {
@@ -345,20 +382,23 @@ fn check_entry(index: &Index, f: &File, vi: usize, e: &Entry, depth: Depth) -> O
             }
         }
     }
+}
+
+/// The padding after the data must be zeros.
+fn check_padding(f: &File, vol: &str, e: &Entry, out: &mut Outcome) {
     let pad = (layout::padded(e.size) - e.size) as usize;
-    if pad > 0 {
-        let mut zeros = vec![0u8; pad];
-        if f.read_exact_at(&mut zeros, e.offset + e.size).is_err() || zeros.iter().any(|b| *b != 0)
-        {
-            out.problem(
-                vol,
-                format!("padding after {} is not zero or missing", e.path),
-            );
-            bad(&mut out);
-        }
-        out.bytes += pad as u64;
+    if pad == 0 {
+        return;
     }
-    out
+    let mut zeros = vec![0u8; pad];
+    if f.read_exact_at(&mut zeros, e.offset + e.size).is_err() || zeros.iter().any(|b| *b != 0) {
+        out.problem(
+            vol,
+            format!("padding after {} is not zero or missing", e.path),
+        );
+        mark_bad(e, out);
+    }
+    out.bytes += pad as u64;
 }
 
 /// A split blob read whole through its parts: sha256 and blake3 of the joined bytes.

@@ -22,9 +22,13 @@ pub struct DigestError {
 impl Digest {
     /// Builds a digest from 32 raw sha256 bytes.
     pub fn from_sha256_bytes(bytes: &[u8; 32]) -> Self {
-        Digest {
-            hex: hex::encode(bytes),
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for b in bytes {
+            hex.push(HEX[usize::from(b >> 4)] as char);
+            hex.push(HEX[usize::from(b & 15)] as char);
         }
+        Digest { hex }
     }
 
     /// Computes the sha256 digest of a byte slice.

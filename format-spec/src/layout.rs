@@ -3,10 +3,10 @@
 //! Every entry is a regular file with a canonical header (ustar, mode 0644, uid/gid 0, mtime 0,
 //! plus a PAX `size` record when the data is 8 GiB or more). Entries follow each other with no
 //! gaps; data is padded with zeros to 512 bytes; each volume ends with two zero blocks. The
-//! layout is therefore fully determined by the index: [`entries`] rebuilds it, and verification
-//! compares every header byte against [`entry_header`] instead of trusting a tar parser.
+//! layout is therefore fully determined by the index: [`crate::tiling`] rebuilds it, and
+//! verification compares every header byte against [`entry_header`] instead of trusting a tar
+//! parser.
 
-use crate::index::Index;
 use crate::Digest;
 
 /// Tar block size.
@@ -54,17 +54,48 @@ pub fn header_len(size: u64) -> u64 {
     }
 }
 
-fn ustar_header(path: &str, size: u64, kind: tar::EntryType) -> [u8; 512] {
-    let mut h = tar::Header::new_ustar();
-    h.set_path(path).expect("entry paths are short ASCII");
-    h.set_size(size);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_entry_type(kind);
-    h.set_cksum();
-    *h.as_bytes()
+/// Tar entry type of a regular file.
+const REGULAR: u8 = b'0';
+/// Tar entry type of a PAX extended header.
+const PAX_HEADER: u8 = b'x';
+
+/// A ustar header as the format fixes it: `path` (at most 100 bytes, in the name field), mode
+/// 0644, uid/gid 0, mtime 0, empty user and group names, no link. Written by hand (the layout
+/// is the POSIX ustar one) so that readers need no tar library; the unit tests check it is the
+/// header the `tar` crate makes of the same fields.
+fn ustar_header(path: &str, size: u64, kind: u8) -> [u8; 512] {
+    assert!(path.len() <= 100, "entry paths fit the ustar name field");
+    let mut h = [0u8; 512];
+    h[..path.len()].copy_from_slice(path.as_bytes());
+    octal(&mut h[100..108], 0o644);
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    if size >= PAX_SIZE_LIMIT {
+        // GNU base-256: the high bit set, the value big-endian in the last 8 bytes.
+        h[128..136].copy_from_slice(&size.to_be_bytes());
+        h[124] |= 0x80;
+    } else {
+        octal(&mut h[124..136], size);
+    }
+    octal(&mut h[136..148], 0);
+    h[156] = kind;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    // The checksum counts its own field as eight spaces.
+    let sum: u64 = h.iter().map(|b| u64::from(*b)).sum::<u64>() + 8 * u64::from(b' ');
+    octal(&mut h[148..156], sum);
+    h
+}
+
+/// Writes `value` in octal, zero-padded, ending in a NUL, filling `field`.
+fn octal(field: &mut [u8], value: u64) {
+    let digits = format!("{value:o}");
+    let (last, body) = field.split_last_mut().expect("a field");
+    *last = 0;
+    let width = body.len();
+    let pad = width.saturating_sub(digits.len());
+    body[..pad].fill(b'0');
+    body[pad..].copy_from_slice(&digits.as_bytes()[digits.len() - (width - pad)..]);
 }
 
 /// The canonical header bytes of a regular-file entry (512 bytes, or 1536 with a PAX record).
@@ -76,13 +107,13 @@ pub fn entry_header(path: &str, size: u64) -> Vec<u8> {
         out.extend_from_slice(&ustar_header(
             &format!("v2/PaxHeaders/{name}"),
             record.len() as u64,
-            tar::EntryType::XHeader,
+            PAX_HEADER,
         ));
         let mut block = [0u8; 512];
         block[..record.len()].copy_from_slice(record.as_bytes());
         out.extend_from_slice(&block);
     }
-    out.extend_from_slice(&ustar_header(path, size, tar::EntryType::Regular));
+    out.extend_from_slice(&ustar_header(path, size, REGULAR));
     out
 }
 
@@ -216,83 +247,6 @@ fn place(used: &mut [u64], path: String, size: u64) -> Placement {
     }
 }
 
-/// What an entry of a volume holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    /// Part `part` of `index.blobs[blob]`.
-    Blob { blob: usize, part: usize },
-    /// `index.files[file]`.
-    File { file: usize },
-}
-
-/// One entry of a volume as the index describes it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub kind: EntryKind,
-    pub path: String,
-    pub header_offset: u64,
-    pub offset: u64,
-    pub size: u64,
-}
-
-/// Rebuilds every volume's entries from the index, sorted by offset. The caller checks that
-/// they tile the volume exactly ([`check_tiling`]).
-pub fn entries(index: &Index) -> Vec<Vec<Entry>> {
-    let mut out: Vec<Vec<Entry>> = vec![Vec::new(); index.volumes.len()];
-    for (bi, b) in index.blobs.iter().enumerate() {
-        let split = b.parts.len() > 1;
-        for (pi, p) in b.parts.iter().enumerate() {
-            let path = blob_entry_path(&b.digest, split.then_some(pi + 1));
-            if let Some(v) = out.get_mut(p.volume as usize) {
-                v.push(Entry {
-                    kind: EntryKind::Blob { blob: bi, part: pi },
-                    path,
-                    header_offset: p.offset.saturating_sub(header_len(p.size)),
-                    offset: p.offset,
-                    size: p.size,
-                });
-            }
-        }
-    }
-    for (fi, f) in index.files.iter().enumerate() {
-        if let Some(v) = out.get_mut(f.volume as usize) {
-            v.push(Entry {
-                kind: EntryKind::File { file: fi },
-                path: f.path.clone(),
-                header_offset: f.offset.saturating_sub(header_len(f.size)),
-                offset: f.offset,
-                size: f.size,
-            });
-        }
-    }
-    for v in &mut out {
-        v.sort_by_key(|e| e.offset);
-    }
-    out
-}
-
-/// Checks that entries follow each other with no gap or overlap from offset 0 and that the
-/// volume ends right after the end-of-archive marker. Returns a description of the first flaw.
-pub fn check_tiling(entries: &[Entry], volume_size: u64) -> Result<(), String> {
-    let mut at = 0u64;
-    for e in entries {
-        if e.offset < header_len(e.size) || e.header_offset != at {
-            return Err(format!(
-                "entry {} starts at offset {}, expected {at}",
-                e.path, e.header_offset
-            ));
-        }
-        at = e.offset + padded(e.size);
-    }
-    if at + END_OF_ARCHIVE != volume_size {
-        return Err(format!(
-            "entries end at {at}, so the volume should be {} bytes, but the index says {volume_size}",
-            at + END_OF_ARCHIVE
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +314,43 @@ mod tests {
             plan(&items, 1024 * 1024),
             Err(LayoutError::FileTooLarge { .. })
         ));
+    }
+
+    /// The header the tar crate makes of the same fields.
+    fn tar_crate_header(path: &str, size: u64, kind: tar::EntryType) -> [u8; 512] {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).unwrap();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(kind);
+        h.set_cksum();
+        *h.as_bytes()
+    }
+
+    #[test]
+    fn hand_written_headers_are_the_tar_crates() {
+        let long = format!("v2/blobs/sha256/{}.part000001", "a".repeat(64));
+        for (path, size) in [
+            ("v2/oci-layout", 30u64),
+            ("v2/index.json", 0),
+            (long.as_str(), 4 << 30),
+            (long.as_str(), PAX_SIZE_LIMIT - 1),
+            (long.as_str(), PAX_SIZE_LIMIT),
+            (long.as_str(), 5 * PAX_SIZE_LIMIT + 12345),
+        ] {
+            assert_eq!(
+                ustar_header(path, size, REGULAR),
+                tar_crate_header(path, size, tar::EntryType::Regular),
+                "{path} {size}"
+            );
+        }
+        assert_eq!(
+            ustar_header("v2/PaxHeaders/x", 19, PAX_HEADER),
+            tar_crate_header("v2/PaxHeaders/x", 19, tar::EntryType::XHeader)
+        );
     }
 
     #[test]

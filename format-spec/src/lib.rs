@@ -6,19 +6,28 @@
 //! - `ferry-vol-NNNN.tar`: one or more tar volumes whose entries form a content-addressed
 //!   OCI image layout under `v2/`.
 //!
-//! This crate is shared by the packer and the unpacker. It knows nothing about HTTP.
+//! This crate is shared by the packer and the unpacker. It knows nothing about HTTP. Its default
+//! build is what the disconnected side needs: parse, verify and read signed archives. The
+//! feature `sign` adds signing, `write` the archive writer, `encrypted-keys` decryption of
+//! passphrase-protected signing keys (the packer has all three).
+//!
 //! Modules:
+//! - [`archive`]: archives as a whole: open signed ones and read what they carry by digest,
+//!   several as one (a delta and its bases); write and seal new ones (`write`);
 //! - [`digest`]: the `sha256:<hex>` content digest type;
 //! - [`hash`]: sha256 + blake3 in one pass over streamed bytes;
 //! - [`manifest`]: the minimal, read-only view of image manifests and indexes used to walk them;
-//! - [`index`]: the index document (what the archive holds) and its strict loader;
+//! - [`index`]: the index document (what the archive holds), its strict loader, and walks over
+//!   it (an image's closure);
 //! - [`inventory`]: what a site registry holds, for packing deltas against it;
 //! - [`layout`]: how entries are laid out in volumes (tar headers, offsets, split blobs);
-//! - [`volume`]: writing volumes in place and reading them by offset;
+//! - [`volume`]: reading volumes by offset (and, with `write`, filling them in place);
+//! - [`tiling`]: each volume's entries as the index describes them, and that they tile it;
 //! - [`check`]: verifying volumes against the index, entry by entry, in parallel;
-//! - [`sign`]: SSHSIG signing and verification of the index;
+//! - [`sign`]: SSHSIG verification of the index (and signing, with `sign`);
 //! - [`oci`]: the OCI image layout files (`oci-layout`, `index.json`) carried in the volumes.
 
+pub mod archive;
 pub mod check;
 pub mod digest;
 pub mod hash;
@@ -28,6 +37,7 @@ pub mod layout;
 pub mod manifest;
 pub mod oci;
 pub mod sign;
+pub mod tiling;
 pub mod time;
 pub mod volume;
 

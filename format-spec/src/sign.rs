@@ -1,10 +1,16 @@
 //! Index signatures: OpenSSH SSHSIG over the exact index bytes, namespace `ferry-index`,
 //! sha512, ed25519 keys. The armored signature is the same that `ssh-keygen -Y sign` writes, so
 //! an auditor can check it with `ssh-keygen -Y verify` and no ferry at all (see SPEC.md).
+//!
+//! Verification is always here; signing needs the feature `sign`, and decrypting a
+//! passphrase-protected key the feature `encrypted-keys` (the disconnected side has neither).
 
 use std::path::Path;
 
-use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
+#[cfg(feature = "sign")]
+use ssh_key::LineEnding;
+use ssh_key::{Algorithm, HashAlg, SshSig};
+pub use ssh_key::{PrivateKey, PublicKey};
 
 use crate::SIGNATURE_NAMESPACE;
 
@@ -17,6 +23,8 @@ pub enum SignError {
     WrongAlgorithm { path: String, alg: String },
     #[error("key {path} is protected by a passphrase; run on a terminal to be asked for it, or set the environment variable FERRY_SIGN_KEY_PASSPHRASE")]
     NeedPassphrase { path: String },
+    #[error("key {path} is protected by a passphrase, and this program is built without support for encrypted keys; sign with ssh-keygen -Y sign instead, or use an unencrypted key")]
+    Encrypted { path: String },
     #[error("signing failed: {0}")]
     Sign(String),
     #[error("signature is not an armored SSHSIG: {0}")]
@@ -29,35 +37,13 @@ pub enum SignError {
     Mismatch,
 }
 
-/// The environment variable that holds a signing key's passphrase.
+/// The environment variable that holds a signing key's passphrase (read by the programs, which
+/// also ask on a terminal; this crate never prompts).
 pub const PASSPHRASE_ENV: &str = "FERRY_SIGN_KEY_PASSPHRASE";
 
-/// Loads a signing key: unencrypted, or decrypted with the passphrase from
-/// `FERRY_SIGN_KEY_PASSPHRASE`, or else asked for on the terminal (without echo).
-pub fn load_signing_key(path: &Path) -> Result<PrivateKey, SignError> {
-    if let Ok(pass) = std::env::var(PASSPHRASE_ENV) {
-        return load_private_key(path, Some(&pass));
-    }
-    match load_private_key(path, None) {
-        Err(SignError::NeedPassphrase { path: p }) => {
-            use std::io::IsTerminal;
-            if !std::io::stdin().is_terminal() {
-                return Err(SignError::NeedPassphrase { path: p });
-            }
-            let pass =
-                rpassword::prompt_password(format!("passphrase for {p}: ")).map_err(|e| {
-                    SignError::ReadKey {
-                        path: p.clone(),
-                        msg: e.to_string(),
-                    }
-                })?;
-            load_private_key(path, Some(&pass))
-        }
-        other => other,
-    }
-}
-
-/// Loads an OpenSSH ed25519 private key, decrypting it with `passphrase` when it is encrypted.
+/// Loads an OpenSSH ed25519 private key, decrypting it with `passphrase` when it is encrypted
+/// (feature `encrypted-keys`; without it an encrypted key is refused with advice).
+#[cfg(feature = "sign")]
 pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey, SignError> {
     let p = path.display().to_string();
     let key = PrivateKey::read_openssh_file(path).map_err(|e| SignError::ReadKey {
@@ -65,11 +51,7 @@ pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<Private
         msg: e.to_string(),
     })?;
     let key = if key.is_encrypted() {
-        let pass = passphrase.ok_or(SignError::NeedPassphrase { path: p.clone() })?;
-        key.decrypt(pass).map_err(|e| SignError::ReadKey {
-            path: p.clone(),
-            msg: format!("wrong passphrase or unsupported cipher ({e})"),
-        })?
+        decrypt(key, &p, passphrase)?
     } else {
         key
     };
@@ -80,6 +62,24 @@ pub fn load_private_key(path: &Path, passphrase: Option<&str>) -> Result<Private
         });
     }
     Ok(key)
+}
+
+#[cfg(feature = "encrypted-keys")]
+fn decrypt(key: PrivateKey, path: &str, passphrase: Option<&str>) -> Result<PrivateKey, SignError> {
+    let pass = passphrase.ok_or(SignError::NeedPassphrase {
+        path: path.to_string(),
+    })?;
+    key.decrypt(pass).map_err(|e| SignError::ReadKey {
+        path: path.to_string(),
+        msg: format!("wrong passphrase or unsupported cipher ({e})"),
+    })
+}
+
+#[cfg(all(feature = "sign", not(feature = "encrypted-keys")))]
+fn decrypt(_: PrivateKey, path: &str, _: Option<&str>) -> Result<PrivateKey, SignError> {
+    Err(SignError::Encrypted {
+        path: path.to_string(),
+    })
 }
 
 /// Loads an OpenSSH public key (`ssh-ed25519 AAAA... comment`).
@@ -99,11 +99,13 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, SignError> {
 }
 
 /// Signs `message` in the ferry index namespace, returning the armored signature.
+#[cfg(feature = "sign")]
 pub fn sign(message: &[u8], key: &PrivateKey) -> Result<String, SignError> {
     sign_in(message, key, SIGNATURE_NAMESPACE)
 }
 
 /// Signs `message` in a given SSHSIG namespace, returning the armored signature.
+#[cfg(feature = "sign")]
 pub fn sign_in(message: &[u8], key: &PrivateKey, namespace: &str) -> Result<String, SignError> {
     let sig = key
         .sign(namespace, HashAlg::Sha512, message)

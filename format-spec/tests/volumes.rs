@@ -127,7 +127,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
 }
 
 fn problems(index: &Index, dir: &std::path::Path) -> Vec<String> {
-    let entries = layout::entries(index);
+    let entries = ferry_format::tiling::entries(index);
     (0..index.volumes.len())
         .flat_map(|vi| {
             check_volume(
@@ -153,7 +153,7 @@ fn clean_volumes_verify_and_damage_is_named() {
     let original = std::fs::read(&vol0).unwrap();
 
     // A header renamed to escape the extraction directory, with a valid checksum.
-    let entries = layout::entries(&index);
+    let entries = ferry_format::tiling::entries(&index);
     let e = entries[0]
         .iter()
         .find(|e| e.path.starts_with("v2/blobs/"))

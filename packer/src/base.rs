@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ferry_format::index::{Index, Parent, Stream, PARENT_ARCHIVE, PARENT_INVENTORY};
+use ferry_format::index::{Index, Parent, ParentKind, Stream};
 use ferry_format::inventory::{Inventory, INVENTORY_NAMESPACE};
+use ferry_format::sign::PublicKey;
 use ferry_format::{sign, Digest, SIGNATURE_NAMESPACE};
-use ssh_key::PublicKey;
 
 /// What the site will hold once the bases are pushed.
 #[derive(Debug, Default)]
@@ -62,7 +62,7 @@ impl Bases {
         }
         self.parents.push(Parent {
             id,
-            kind: PARENT_ARCHIVE.into(),
+            kind: ParentKind::Archive,
             sha256: Digest::of(&bytes),
             stream: index.stream.clone(),
             target: None,
@@ -114,7 +114,7 @@ impl Bases {
         }
         self.parents.push(Parent {
             id,
-            kind: PARENT_INVENTORY.into(),
+            kind: ParentKind::Inventory,
             sha256: sha,
             stream: None,
             target: Some(inv.target.clone()),

@@ -3,15 +3,19 @@
 //!
 //! - [`config`]: oc-mirror's ImageSetConfiguration;
 //! - [`base`]: the bases of a delta archive (earlier indexes, site inventories);
+//! - [`gather`]: planning a whole config (releases, catalogs, images) into one plan;
 //! - [`plan`]: resolving images to manifests and blobs, deduplicated;
 //! - [`release`]: OpenShift releases (update graph, payloads, release signatures);
-//! - [`pack`]: laying out, fetching into the volumes, writing and signing the index;
+//! - [`catalog`]: operator catalogs (file-based catalogs, filtering, the rebuilt index image);
+//! - [`derive`]: images made from a source image plus one deterministic layer;
+//! - [`pack`]: fetching into the volumes, building and sealing the index;
 //! - [`units`]: byte sizes on the command line (`4GiB`).
 
 pub mod base;
 pub mod catalog;
 pub mod config;
 pub mod derive;
+pub mod gather;
 pub mod pack;
 pub mod plan;
 pub mod release;

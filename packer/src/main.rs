@@ -1,14 +1,21 @@
-//! ferry-pack: the command line. All work is done by the `ferry_pack` library.
+//! ferry-pack: the command line. It parses the flags and runs the phases of `ferry_pack`:
+//! load the config, check keys and bases (before any network use), plan, write.
+
+mod keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use ferry_format::sign::PrivateKey;
 use ferry_pack::base::Bases;
 use ferry_pack::config::ImageSetConfig;
-use ferry_pack::{catalog, pack, plan, release, units};
+use ferry_pack::gather::{self, GatherOptions};
+use ferry_pack::plan::Plan;
+use ferry_pack::{pack, release, units};
 use ferry_registry::cli::RegistryArgs;
+use serde::Serialize;
 
 /// Pull the images an image set config names — additional images, OpenShift releases
 /// (mirror.platform) and filtered operator catalogs (mirror.operators) — into a signed,
@@ -133,14 +140,17 @@ struct Cli {
     #[arg(long)]
     dry_run: bool,
 
+    /// Print the summary (or, with --dry-run, the plan) as JSON on stdout instead of text.
+    #[arg(long)]
+    json: bool,
+
     /// No progress lines.
     #[arg(long, short = 'q')]
     quiet: bool,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    match run(Cli::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(3),
         Err(e) => {
@@ -150,8 +160,44 @@ fn main() -> ExitCode {
     }
 }
 
-/// Returns whether the archive is complete.
+/// Runs the phases; returns whether the archive (or the plan) is complete.
 fn run(cli: Cli) -> Result<bool> {
+    let config = load_config(&cli)?;
+    let release_opts = match gather::platform(&config) {
+        Some(_) => Some(release_options(&cli)?),
+        None => None,
+    };
+    let output = if cli.dry_run {
+        None
+    } else {
+        Some(output(&cli)?)
+    };
+    // Bases are checked before any network use, so a wrong key fails at once.
+    let bases = load_bases(&cli, output.as_ref().map(|(_, k)| k))?;
+    let client = cli.registry.client()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.jobs.max(1))
+        .build()?;
+    let opts = GatherOptions {
+        arch: cli.arch.clone(),
+        releases: release_opts,
+        keep_going: cli.continue_on_error,
+        quiet: cli.quiet,
+    };
+    let (plan, notes) = pool
+        .install(|| gather::gather(&client, &config, &opts))
+        .with_context(|| cli.config.display().to_string())?;
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    match output {
+        None => dry_run(&cli, &plan),
+        Some((to, sign_key)) => write(&cli, &config, &client, &plan, bases, to, sign_key),
+    }
+}
+
+/// Reads the config and refuses the sections this version cannot pack.
+fn load_config(cli: &Cli) -> Result<ImageSetConfig> {
     let config = ImageSetConfig::load(&cli.config)?;
     let unsupported = config.unsupported();
     if !unsupported.is_empty() {
@@ -162,42 +208,28 @@ fn run(cli: Cli) -> Result<bool> {
             unsupported.join(" and ")
         );
     }
-    let (mut wanted, mut notes) = plan::wanted_images(&config, &cli.arch)?;
-    let platform = config
-        .mirror
-        .platform
-        .as_ref()
-        .filter(|p| release::wants_releases(p));
-    if wanted.is_empty() && platform.is_none() && config.mirror.operators.is_empty() {
-        bail!(
-            "{} names no image to pack (mirror.additionalImages is empty or all blocked, and \
-             there is no mirror.platform channel or release, nor mirror.operators catalog)",
-            cli.config.display()
-        );
-    }
-    let release_opts = match platform {
-        Some(_) => Some(release_options(&cli)?),
-        None => None,
-    };
-    let (to, sign_key) = if cli.dry_run {
-        (None, None)
-    } else {
-        let to = cli
-            .to
-            .clone()
-            .context("--to DIR is required (or use --dry-run)")?;
-        let key_path = cli.sign_key.clone().context(
-            "--sign-key KEY is required: the index must be signed (make a key with: ssh-keygen -t ed25519 -N '' -f ferry.key)",
-        )?;
-        let key = ferry_format::sign::load_signing_key(&key_path)?;
-        (Some(to), Some(key))
-    };
-    // Bases are checked before any network use, so a wrong key fails at once.
+    Ok(config)
+}
+
+/// Where to write, and the key that signs.
+fn output(cli: &Cli) -> Result<(PathBuf, PrivateKey)> {
+    let to = cli
+        .to
+        .clone()
+        .context("--to DIR is required (or use --dry-run)")?;
+    let key_path = cli.sign_key.as_ref().context(
+        "--sign-key KEY is required: the index must be signed (make a key with: ssh-keygen -t ed25519 -N '' -f ferry.key)",
+    )?;
+    Ok((to, keys::load_signing_key(key_path)?))
+}
+
+/// The bases of a delta, each checked against its signature.
+fn load_bases(cli: &Cli, sign_key: Option<&PrivateKey>) -> Result<Bases> {
     let mut bases = Bases::default();
     if !cli.base.is_empty() {
         let trusted = match &cli.trust {
             Some(p) => ferry_format::sign::load_public_key(p)?,
-            None => sign_key.as_ref().map(|k| k.public_key().clone()).context(
+            None => sign_key.map(|k| k.public_key().clone()).context(
                 "--base needs --trust KEY.pub (or --sign-key) to check the base indexes",
             )?,
         };
@@ -214,99 +246,71 @@ fn run(cli: Cli) -> Result<bool> {
             bases.add_inventory(b, trusted.as_ref())?;
         }
     }
-    let client = cli.registry.client()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cli.jobs.max(1))
-        .build()?;
-    let releases = match (platform, &release_opts) {
-        (Some(p), Some(o)) => {
-            if !cli.quiet {
-                eprintln!("planning releases...");
-            }
-            let r = pool.install(|| release::plan_releases(&client, p, o))?;
-            wanted.extend(r.wanted.iter().cloned());
-            Some(r)
-        }
-        _ => None,
-    };
-    let catalogs = if config.mirror.operators.is_empty() {
-        None
-    } else {
-        if !cli.quiet {
-            eprintln!(
-                "reading {} operator catalog(s)...",
-                config.mirror.operators.len()
-            );
-        }
-        let c = pool.install(|| {
-            catalog::plan_catalogs(
-                &client,
-                &config.mirror.operators,
-                &cli.arch,
-                cli.continue_on_error,
-                cli.quiet,
-            )
-        })?;
-        let known: std::collections::HashSet<String> =
-            wanted.iter().map(|w| w.source.clone()).collect();
-        wanted.extend(
-            c.wanted
-                .iter()
-                .filter(|w| !known.contains(&w.source))
-                .cloned(),
-        );
-        Some(c)
-    };
-    if !cli.quiet {
-        eprintln!("resolving {} image(s)...", wanted.len());
-    }
-    let mut plan = pool.install(|| plan::resolve_all(&client, &wanted, cli.continue_on_error))?;
-    if let Some(r) = releases {
-        plan.inline.extend(r.inline);
-        if let Some(g) = r.graph {
-            plan.add_made([g.image], g.manifests, g.blobs, g.inline);
-            plan.graph_data = Some(g.record);
-        }
-        plan.releases = r.releases;
-        plan.notes.extend(r.notes);
-        plan.failures.extend(r.failures);
-    }
-    if let Some(c) = catalogs {
-        plan.catalogs = c.catalogs;
-        plan.add_made(c.images, c.manifests, c.blobs, c.inline);
-        plan.notes.extend(c.notes);
-        plan.failures.extend(c.failures);
-    }
-    notes.extend(plan.notes.iter().cloned());
-    for n in &notes {
-        eprintln!("note: {n}");
-    }
-    if cli.dry_run {
-        for r in &plan.releases {
-            println!(
-                "release {} ({}) {}/{}@{}: {} components, signatures {}, channels {}",
-                r.version,
-                r.architecture,
-                r.registry,
-                r.repository,
-                r.digest,
-                r.components,
-                r.signature_check,
-                r.channels.join(",")
-            );
-        }
-        for line in pack::describe(&plan.images) {
-            println!("{line}");
-        }
-        println!(
-            "{} images, {} manifests, {} unique blobs, {}",
-            plan.images.len(),
-            plan.manifests.len(),
-            plan.blobs.len(),
-            ferry_format::volume::human(plan.blob_bytes())
-        );
+    Ok(bases)
+}
+
+/// What `--dry-run --json` prints.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DryRun<'a> {
+    releases: &'a [ferry_format::index::Release],
+    catalogs: &'a [ferry_format::index::Catalog],
+    images: &'a [ferry_format::index::Image],
+    manifests: usize,
+    blobs: usize,
+    blob_bytes: u64,
+    failures: &'a [ferry_format::index::Failure],
+}
+
+fn dry_run(cli: &Cli, plan: &Plan) -> Result<bool> {
+    if cli.json {
+        let out = DryRun {
+            releases: &plan.releases,
+            catalogs: &plan.catalogs,
+            images: &plan.images,
+            manifests: plan.manifests.len(),
+            blobs: plan.blobs.len(),
+            blob_bytes: plan.blob_bytes(),
+            failures: &plan.failures,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(plan.failures.is_empty());
     }
+    for r in &plan.releases {
+        println!(
+            "release {} ({}) {}/{}@{}: {} components, signatures {}, channels {}",
+            r.version,
+            r.architecture,
+            r.registry,
+            r.repository,
+            r.digest,
+            r.components,
+            r.signature_check,
+            r.channels.join(",")
+        );
+    }
+    for line in pack::describe(&plan.images) {
+        println!("{line}");
+    }
+    println!(
+        "{} images, {} manifests, {} unique blobs, {}",
+        plan.images.len(),
+        plan.manifests.len(),
+        plan.blobs.len(),
+        ferry_term::human(plan.blob_bytes())
+    );
+    Ok(plan.failures.is_empty())
+}
+
+fn write(
+    cli: &Cli,
+    config: &ImageSetConfig,
+    client: &ferry_registry::Client,
+    plan: &Plan,
+    bases: Bases,
+    to: PathBuf,
+    sign_key: PrivateKey,
+) -> Result<bool> {
     let stream = cli
         .stream
         .clone()
@@ -315,33 +319,34 @@ fn run(cli: Cli) -> Result<bool> {
         .volume_size
         .or(config.archive_size.map(|g| g << 30))
         .unwrap_or(4 << 30);
-    let summary = pack::write_archive(
-        &client,
-        &plan,
-        &pack::PackOptions {
-            to: to.expect("checked above"),
-            volume_size,
-            jobs: cli.jobs,
-            sign_key: sign_key.expect("checked above"),
-            quiet: cli.quiet,
-            bases,
-            stream,
-            continue_on_error: cli.continue_on_error,
-        },
-    )?;
-    println!("{summary}");
-    if !summary.failures.is_empty() {
-        for f in &summary.failures {
-            eprintln!("FAILED {} {}: {}", f.kind, f.subject, f.reason);
-        }
-        eprintln!(
-            "ferry-pack: the archive is INCOMPLETE ({} failure(s), listed in {}); run the same command again to fetch only what is missing",
-            summary.failures.len(),
-            summary.dir.join(pack::FAILURES_FILE).display()
-        );
-        return Ok(false);
+    let opts = pack::PackOptions {
+        to,
+        volume_size,
+        jobs: cli.jobs,
+        sign_key,
+        quiet: cli.quiet || cli.json,
+        bases,
+        stream,
+        continue_on_error: cli.continue_on_error,
+    };
+    let summary = pack::write_archive(client, plan, &opts)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{summary}");
     }
-    Ok(true)
+    if summary.failures.is_empty() {
+        return Ok(true);
+    }
+    for f in &summary.failures {
+        eprintln!("FAILED {} {}: {}", f.kind, f.subject, f.reason);
+    }
+    eprintln!(
+        "ferry-pack: the archive is INCOMPLETE ({} failure(s), listed in {}); run the same command again to fetch only what is missing",
+        summary.failures.len(),
+        summary.dir.join(pack::FAILURES_FILE).display()
+    );
+    Ok(false)
 }
 
 /// Release options from the flags and the environment (oc-mirror's variables).

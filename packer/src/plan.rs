@@ -188,7 +188,7 @@ pub fn resolve_all(client: &Client, wanted: &[Wanted], keep_going: bool) -> Resu
             }
             Err(e) => {
                 plan.failures.push(Failure {
-                    kind: "image".into(),
+                    kind: ferry_format::index::FailureKind::Image,
                     subject: wanted[i].source.clone(),
                     reason: format!("{e:#}"),
                     images: vec![],

@@ -46,8 +46,10 @@ pub enum RegistryError {
     Config(String),
 }
 
+/// What the client's calls return.
+pub(crate) type Result<T> = std::result::Result<T, RegistryError>;
+
 impl RegistryError {
-    /// Whether retrying the same call may succeed (server errors, throttling, lost connections).
     /// Seconds the registry asked to wait before retrying, if it said.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -56,6 +58,7 @@ impl RegistryError {
         }
     }
 
+    /// Whether retrying the same call may succeed (server errors, throttling, lost connections).
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Status { status, .. } => {

@@ -1,22 +1,38 @@
 //! A small synchronous client for the Docker Registry HTTP API v2 / OCI distribution spec,
-//! shared by the packer (pulls) and the unpacker (pushes).
+//! shared by the packer (pulls) and the unpacker (pushes). It knows registries, not OpenShift.
 //!
-//! - [`reference`]: image references (`registry/repo:tag@digest`) and their defaults;
-//! - [`auth`]: auth files (Docker/Podman `auth.json`, OpenShift pull secrets) and challenges;
-//! - [`client`]: the [`Client`]: ping, token/basic auth, manifests (exact bytes), streaming
-//!   blobs, uploads and cross-repository mounts, with bounded retries on idempotent calls.
+//! Domain: [`reference`] (image references and their defaults), [`auth`] (auth files: Docker
+//! and Podman `auth.json`, OpenShift pull secrets; challenges).
+//!
+//! The [`Client`] ([`client`]), its calls one file per resource — [`manifests`] (exact bytes),
+//! [`blobs`] (streaming, `Range`, mounts), [`uploads`], [`listing`] (tags and catalog) and
+//! [`web`] (plain URLs) — and how they reach the wire: [`transport`] (one request),
+//! [`tls`] (system roots plus `--ca-file`), [`token`] (basic and bearer auth), [`gate`]
+//! (per-host concurrency, lowered on 429), [`retry`] (backoff with jitter).
 //!
 //! Bodies are streamed: no call holds a blob in memory. Manifests are returned as the exact
 //! bytes received, with their digest computed over those bytes.
 
 pub mod auth;
+pub mod blobs;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
 pub mod error;
-pub mod progress;
+mod gate;
+mod host;
+pub mod listing;
+pub mod manifests;
 pub mod reference;
+mod retry;
+mod tls;
+mod token;
+mod transport;
+pub mod uploads;
+pub mod web;
 
-pub use client::{Client, ClientOptions, FetchedManifest, Repo};
+pub use blobs::BlobBody;
+pub use client::{Client, ClientOptions, Repo};
 pub use error::RegistryError;
+pub use manifests::{FetchedManifest, MAX_MANIFEST_BYTES};
 pub use reference::Reference;

@@ -260,39 +260,36 @@ fn push_killed_at_twenty_points_never_leaves_a_dangling_manifest() {
         "only {killed} pushes were killed mid-way (run lasted {duration:?})"
     );
 
-    // What is confirmed at the target is not uploaded again.
-    let mut missing = 0;
+    // What is confirmed at the target is not uploaded again: the re-run moves exactly the
+    // (repository, blob) pairs that are missing.
+    let mut missing = std::collections::BTreeSet::new();
     for img in &index.images {
         let repo = direct(&img.repository);
-        let mut stack = vec![img.digest.clone()];
-        while let Some(d) = stack.pop() {
-            let m = index.manifest(&d).unwrap();
-            stack.extend(m.children.iter().cloned());
-            for b in &m.blobs {
-                if !client.blob_exists(&repo, b).unwrap() {
-                    missing += 1;
-                }
+        for b in &index.closure(&img.digest).blobs {
+            if !client.blob_exists(&repo, b).unwrap() {
+                missing.insert((repo.name.clone(), b.clone()));
             }
         }
     }
-    let last = run("ferry-unpack", &push_args, None).unwrap();
+    let mut last_args = push_args.to_vec();
+    last_args.push("--json");
+    let last = run("ferry-unpack", &last_args, None).unwrap();
     assert!(last.ok, "{}", last.text());
-    let field = |label: &str| -> u64 {
-        let t = &last.stdout;
-        let at = t.find(label).unwrap_or_else(|| panic!("{label} in {t}"));
-        t[..at]
-            .trim_end()
-            .rsplit([' ', '('])
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let moved = field(" uploaded") + field(" mounted");
-    assert!(
-        moved <= missing,
-        "re-run moved {moved} blobs but only {missing} (repo, blob) pairs were missing"
+    let report: serde_json::Value = serde_json::from_str(&last.stdout).expect("push --json");
+    let moved = report["blobs"]["uploaded"].as_u64().unwrap()
+        + report["blobs"]["mounted"].as_u64().unwrap();
+    assert_eq!(
+        moved as usize,
+        missing.len(),
+        "re-run moved {moved} blobs but {} (repo, blob) pairs were missing",
+        missing.len()
     );
+    assert_eq!(report["notPushed"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        report["pushed"].as_array().unwrap().len(),
+        index.images.len()
+    );
+    let missing = missing.len();
     ferry_e2e::assert_all_at(&s.target.host, "mirror", &s.seeded);
     eprintln!(
         "push: {killed} kills over a {duration:?} run; {missing} pairs missing before the last run"

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::process::Command;
 
 use ferry_e2e::{digest_of, ferry, keygen, skopeo_raw, Run, Workdir};
 use ferry_fixtures::registry::TestRegistry;
 use ferry_fixtures::sets::{self, Seeded};
+use ferry_format::index::ParentKind;
 use ferry_format::{Digest, Index};
 
 struct Chain {
@@ -295,17 +297,45 @@ fn a_delta_against_the_site_inventory_equals_one_against_the_pushed_index() {
     let to = format!("{}/mirror", c.target.host);
     let made = ferry(
         "ferry-unpack",
+        &["inventory", "--from", &to, "--out", inv.to_str().unwrap()],
+    );
+    assert!(made.ok, "{}", made.text());
+    // The site signs it with OpenSSH, as the command says (ferry-unpack carries no signing
+    // code); the packer checks that signature.
+    let hint = format!(
+        "ssh-keygen -Y sign -n ferry-inventory -f SITE_KEY {}",
+        inv.display()
+    );
+    assert!(made.stdout.contains(&hint), "{}", made.text());
+    let signed = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", "ferry-inventory", "-f"])
+        .arg(&site_key)
+        .arg(&inv)
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let refused = ferry(
+        "ferry-unpack",
         &[
             "inventory",
             "--from",
             &to,
             "--out",
-            inv.to_str().unwrap(),
+            c.work.path("unused.json").to_str().unwrap(),
             "--sign-key",
             site_key.to_str().unwrap(),
         ],
     );
-    assert!(made.ok, "{}", made.text());
+    assert!(
+        !refused.ok && refused.stderr.contains("ssh-keygen -Y sign"),
+        "{}",
+        refused.text()
+    );
+    assert!(!c.work.path("unused.json").exists());
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
     assert_eq!(doc["streams"][0]["sequence"], 1);
     // The digest-only image is seen through the recorded archive.
@@ -344,7 +374,7 @@ fn a_delta_against_the_site_inventory_equals_one_against_the_pushed_index() {
         volume_bytes(&c.work.path("by-inventory"))
     );
     assert_eq!(y.stream.as_ref().unwrap().sequence, 2);
-    assert_eq!(y.parents[0].kind, "inventory");
+    assert_eq!(y.parents[0].kind, ParentKind::Inventory);
 
     // A tampered inventory is refused.
     let text = std::fs::read_to_string(&inv).unwrap();

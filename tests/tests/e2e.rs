@@ -23,26 +23,14 @@ fn images_touching_volume(index: &Index, vol: u32) -> BTreeSet<String> {
         .images
         .iter()
         .filter(|img| {
-            closure(index, &img.digest)
+            let c = index.closure(&img.digest);
+            c.manifests
                 .iter()
+                .chain(&c.blobs)
                 .any(|d| in_vol.contains(d))
         })
         .map(|img| img.source.clone())
         .collect()
-}
-
-/// Every digest (manifests and blobs) an image needs.
-fn closure(index: &Index, root: &ferry_format::Digest) -> Vec<ferry_format::Digest> {
-    let mut out = vec![];
-    let mut stack = vec![root.clone()];
-    while let Some(d) = stack.pop() {
-        out.push(d.clone());
-        if let Some(m) = index.manifest(&d) {
-            stack.extend(m.children.iter().cloned());
-            out.extend(m.blobs.iter().cloned());
-        }
-    }
-    out
 }
 
 #[test]

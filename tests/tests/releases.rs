@@ -15,6 +15,7 @@ use ferry_fixtures::registry::TestRegistry;
 use ferry_fixtures::release::{
     self, ReleaseSet, ReleaseSpec, CHANNEL, COMPONENT_REPO, RELEASE_REPO,
 };
+use ferry_format::index::{FailureKind, SignatureCheck};
 use ferry_format::Index;
 
 struct Rel {
@@ -242,7 +243,7 @@ fn channel_releases_reach_the_target_with_their_manifests() {
     for r in &index.releases {
         assert_eq!(r.components, 183);
         assert_eq!(r.channels, [CHANNEL]);
-        assert_eq!(r.signature_check, "verified");
+        assert_eq!(r.signature_check, SignatureCheck::Verified);
         assert_eq!(r.verified_by, std::slice::from_ref(&w.gpg.fingerprint));
         assert_eq!(r.signatures.len(), 1);
         assert_eq!(r.digest, w.set.get(&r.version, &r.architecture).digest);
@@ -526,7 +527,7 @@ fn release_signatures_are_checked_at_pack_time() {
     assert!(index
         .failures
         .iter()
-        .any(|f| f.kind == "release" && f.subject.contains("4.15.1")));
+        .any(|f| f.kind == FailureKind::Release && f.subject.contains("4.15.1")));
 
     // No signature at all: a store that has none.
     let mut args = w.pack_args(&config, &w.work.path("b"), &[]);
@@ -563,7 +564,7 @@ fn release_signatures_are_checked_at_pack_time() {
     assert!(index
         .releases
         .iter()
-        .all(|r| r.signature_check == "skipped" && r.signatures.is_empty()));
+        .all(|r| r.signature_check == SignatureCheck::Skipped && r.signatures.is_empty()));
 
     // The good signature back: the release packs.
     w.server.set(&route, good);

@@ -14,8 +14,8 @@ use ferry_format::Digest;
 use ferry_registry::{Client, Repo};
 use rayon::prelude::*;
 
-use crate::push::Target;
 use crate::state;
+use crate::target::Target;
 
 /// What one repository holds.
 #[derive(Default)]
@@ -27,6 +27,13 @@ struct Held {
 
 /// Takes the inventory of `target` (its namespace only, when it has one).
 pub fn take(client: &Client, target: &Target) -> Result<Inventory> {
+    let mut held = by_tags(client, target)?;
+    let streams = add_recorded(client, target, &mut held)?;
+    Ok(assemble(target, held, streams))
+}
+
+/// Every repository under the target's namespace, walked from its tags.
+fn by_tags(client: &Client, target: &Target) -> Result<BTreeMap<String, Held>> {
     let state_repo = state::state_repo(target).name;
     let prefix = target.namespace.as_ref().map(|n| format!("{n}/"));
     let repos: Vec<String> = client
@@ -35,7 +42,7 @@ pub fn take(client: &Client, target: &Target) -> Result<Inventory> {
         .filter(|r| *r != state_repo)
         .filter(|r| prefix.as_ref().is_none_or(|p| r.starts_with(p.as_str())))
         .collect();
-    let mut held: BTreeMap<String, Held> = repos
+    repos
         .par_iter()
         .map(|name| -> Result<(String, Held)> {
             let repo = Repo::new(target.host.clone(), name.clone());
@@ -48,29 +55,31 @@ pub fn take(client: &Client, target: &Target) -> Result<Inventory> {
             }
             Ok((name.clone(), h))
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
 
-    // Archives recorded at the target: what they pushed by digest and is still there.
-    let streams = state::read_all(client, target)?;
+/// Adds what the archives recorded at the target pushed by digest and is still there. Returns
+/// the last record of each stream.
+fn add_recorded(
+    client: &Client,
+    target: &Target,
+    held: &mut BTreeMap<String, Held>,
+) -> Result<Vec<StreamRecord>> {
     let mut last = Vec::new();
-    for st in &streams {
+    for st in &state::read_all(client, target)? {
         for rec in &st.records {
             let bytes = state::index_bytes(client, target, rec)?;
             let Ok(index) = Index::from_slice(&bytes) else {
                 continue;
             };
             for img in &index.images {
-                let name = target.repository(&img.repository);
-                let repo = Repo::new(target.host.clone(), name.clone());
-                let h = held.entry(name).or_default();
-                if h.manifests.contains(&img.digest) {
-                    continue;
-                }
-                if client
-                    .manifest_digest(&repo, &img.digest.to_string())?
-                    .is_some()
+                let repo = target.repo(&img.repository);
+                let h = held.entry(repo.name.clone()).or_default();
+                let reference = img.digest.to_string();
+                if !h.manifests.contains(&img.digest)
+                    && client.manifest_digest(&repo, &reference)?.is_some()
                 {
-                    walk(client, &repo, &img.digest.to_string(), h)?;
+                    walk(client, &repo, &reference, h)?;
                 }
             }
         }
@@ -84,7 +93,14 @@ pub fn take(client: &Client, target: &Target) -> Result<Inventory> {
             });
         }
     }
+    Ok(last)
+}
 
+fn assemble(
+    target: &Target,
+    held: BTreeMap<String, Held>,
+    streams: Vec<StreamRecord>,
+) -> Inventory {
     let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     let mut repositories = Vec::new();
     for (name, h) in held {
@@ -100,22 +116,19 @@ pub fn take(client: &Client, target: &Target) -> Result<Inventory> {
             manifests: h.manifests.into_iter().collect(),
         });
     }
-    Ok(Inventory {
+    Inventory {
         format: INVENTORY_FORMAT.into(),
         format_version: "1.0".into(),
         created: ferry_format::time::now_rfc3339(),
         tool: format!("ferry-unpack {}", env!("CARGO_PKG_VERSION")),
-        target: match &target.namespace {
-            Some(n) => format!("{}/{n}", target.host),
-            None => target.host.clone(),
-        },
-        streams: last,
+        target: target.to_string(),
+        streams,
         repositories,
         blobs: blobs
             .into_iter()
             .map(|(digest, size)| BlobRecord { digest, size })
             .collect(),
-    })
+    }
 }
 
 /// Records a manifest (by tag or digest) and everything below it.

@@ -1,14 +1,21 @@
-//! ferry-unpack: the disconnected side. Everything here works from the media alone; the only
-//! network peer is the target registry given to `push`.
+//! ferry-unpack: the disconnected side. Everything here works from the media alone (read
+//! through `ferry_format::archive`); the only network peer is the target registry. There is no
+//! pulling or discovery code: what to push is what the signed index lists.
 //!
-//! - [`media`]: opening an archive: signature first, then the index, then the volumes;
-//! - [`verify`]: checking every volume and blob offline;
+//! - [`verify`]: checking every volume and blob offline, and what the archive brings;
 //! - [`push`]: copying blobs, then manifests, then tags into the target registry;
-//! - [`cluster`]: the cluster manifests (IDMS, ITMS, ICSP, signature ConfigMaps, mapping.txt).
+//! - [`cluster`]: the cluster manifests (IDMS, ITMS, ICSP, signature ConfigMaps, catalog
+//!   sources, UpdateService, mapping.txt);
+//! - [`state`]: what the target has received, kept in the target itself;
+//! - [`inventory`]: what the target holds, for packing deltas against it;
+//! - [`target`]: the target registry and where a source repository lands in it.
 
 pub mod cluster;
 pub mod inventory;
-pub mod media;
 pub mod push;
 pub mod state;
+pub mod target;
 pub mod verify;
+
+#[cfg(test)]
+mod testing;

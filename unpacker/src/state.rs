@@ -9,7 +9,7 @@ use ferry_format::Digest;
 use ferry_registry::{Client, RegistryError, Repo};
 use serde_json::{json, Value};
 
-use crate::push::Target;
+use crate::target::Target;
 
 pub const STATE_REPOSITORY: &str = "ferry-state";
 pub const ARTIFACT_TYPE: &str = "application/vnd.ferry.state.v1+json";
@@ -47,11 +47,20 @@ impl StreamState {
     pub fn has(&self, archive_id: &str) -> bool {
         self.records.iter().any(|r| r.archive_id == archive_id)
     }
+
+    /// A state with these records (as if read from a target).
+    pub fn with_records(stream: &str, records: Vec<Record>) -> StreamState {
+        StreamState {
+            stream: stream.to_string(),
+            records,
+            layers: Vec::new(),
+        }
+    }
 }
 
 /// The state repository at a target.
 pub fn state_repo(target: &Target) -> Repo {
-    Repo::new(target.host.clone(), target.repository(STATE_REPOSITORY))
+    target.repo(STATE_REPOSITORY)
 }
 
 /// A stream name as a tag.

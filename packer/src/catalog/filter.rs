@@ -31,7 +31,7 @@ use serde_json::Value;
 use super::fbc::{
     self, Catalog, Doc, Entry, SCHEMA_BUNDLE, SCHEMA_CHANNEL, SCHEMA_DEPRECATIONS, SCHEMA_PACKAGE,
 };
-use crate::config::Operator;
+use crate::config::{Operator, Package, PackageChannel};
 use crate::release::graph::nearest;
 
 /// What was kept of one package.
@@ -103,43 +103,77 @@ fn in_range(v: &Option<Version>, min: &Option<Version>, max: &Option<Version>) -
     min.as_ref().is_none_or(|m| v >= m) && max.as_ref().is_none_or(|m| v <= m)
 }
 
+/// Channel name → kept bundle names, for one package.
+type Chosen = BTreeMap<String, BTreeSet<String>>;
+
+impl Pkg<'_> {
+    /// The head of a channel (the one entry nothing replaces).
+    fn head(&self, pkg: &str, ch: &str, entries: &[Entry]) -> Result<BTreeSet<String>> {
+        let head = fbc::head(entries)
+            .with_context(|| format!("package {pkg} channel {ch} in the source catalog"))?;
+        Ok(BTreeSet::from([head.name.clone()]))
+    }
+
+    /// The bundles of `entries` whose version is in the range.
+    fn in_range(
+        &self,
+        entries: &[Entry],
+        min: &Option<Version>,
+        max: &Option<Version>,
+    ) -> BTreeSet<String> {
+        entries
+            .iter()
+            .filter(|e| {
+                in_range(
+                    &self.versions.get(e.name.as_str()).cloned().flatten(),
+                    min,
+                    max,
+                )
+            })
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    /// Every channel whole.
+    fn everything(&self) -> Chosen {
+        self.channels
+            .iter()
+            .map(|(ch, entries)| (ch.clone(), entries.iter().map(|e| e.name.clone()).collect()))
+            .collect()
+    }
+
+    /// The head of the default channel.
+    fn default_head(&self, pkg: &str) -> Result<Chosen> {
+        let Some(entries) = self.channels.get(&self.default_channel) else {
+            bail!(
+                "package {pkg}: its default channel {:?} does not exist in the catalog",
+                self.default_channel
+            );
+        };
+        let head = self.head(pkg, &self.default_channel, entries)?;
+        Ok(Chosen::from([(self.default_channel.clone(), head)]))
+    }
+}
+
 /// Applies an operator entry to a catalog.
 pub fn filter(cat: &Catalog, op: &Operator) -> Result<Filtered> {
     let docs = cat.packages();
     let groups = cat.groups();
-    let known: Vec<String> = docs.keys().map(|s| s.to_string()).collect();
     let full = op.full == Some(true);
     let mut sel: Selection = BTreeMap::new();
     let mut defaults: BTreeMap<String, String> = BTreeMap::new();
-    let head_of = |pkg: &str, ch: &str, entries: &[Entry]| -> Result<String> {
-        Ok(fbc::head(entries)
-            .with_context(|| format!("package {pkg} channel {ch} in the source catalog"))?
-            .name
-            .clone())
-    };
-
     if op.packages.is_empty() {
         for (name, doc) in &docs {
             let p = package_view(&groups, name, doc);
-            let chosen = sel.entry(name.to_string()).or_default();
-            if full {
-                for (ch, entries) in &p.channels {
-                    chosen.insert(ch.clone(), entries.iter().map(|e| e.name.clone()).collect());
-                }
+            let chosen = if full {
+                p.everything()
             } else {
-                let Some(entries) = p.channels.get(&p.default_channel) else {
-                    bail!(
-                        "package {name}: its default channel {:?} does not exist in the catalog",
-                        p.default_channel
-                    );
-                };
-                chosen.insert(
-                    p.default_channel.clone(),
-                    BTreeSet::from([head_of(name, &p.default_channel, entries)?]),
-                );
-            }
+                p.default_head(name)?
+            };
+            sel.insert(name.to_string(), chosen);
         }
     }
+    let known: Vec<String> = docs.keys().map(|s| s.to_string()).collect();
     for spec in &op.packages {
         let Some(doc) = docs.get(spec.name.as_str()) else {
             bail!(
@@ -150,170 +184,182 @@ pub fn filter(cat: &Catalog, op: &Operator) -> Result<Filtered> {
             );
         };
         let p = package_view(&groups, &spec.name, doc);
-        let channel_names: Vec<String> = p.channels.keys().cloned().collect();
-        let pmin = parse_version(
-            &format!("package {} minVersion", spec.name),
-            &spec.min_version,
-        )?;
-        let pmax = parse_version(
-            &format!("package {} maxVersion", spec.name),
-            &spec.max_version,
-        )?;
         let chosen = sel.entry(spec.name.clone()).or_default();
-        let take_range = |chosen: &mut BTreeMap<String, BTreeSet<String>>,
-                          ch: &str,
-                          entries: &[Entry],
-                          min: &Option<Version>,
-                          max: &Option<Version>| {
-            let kept: BTreeSet<String> = entries
-                .iter()
-                .filter(|e| {
-                    in_range(
-                        &p.versions.get(e.name.as_str()).cloned().flatten(),
-                        min,
-                        max,
-                    )
-                })
-                .map(|e| e.name.clone())
-                .collect();
-            if !kept.is_empty() {
-                chosen.entry(ch.to_string()).or_default().extend(kept);
-            }
-        };
-        if !spec.bundles.is_empty() {
-            if !spec.channels.is_empty() || pmin.is_some() || pmax.is_some() {
-                bail!(
-                    "package {}: `bundles` cannot be combined with `channels`, `minVersion` or `maxVersion`",
-                    spec.name
-                );
-            }
-            let all: Vec<String> = p.versions.keys().map(|s| s.to_string()).collect();
-            for b in &spec.bundles {
-                if !p.versions.contains_key(b.name.as_str()) {
-                    bail!(
-                        "bundle {:?} is not in package {}; closest: {}",
-                        b.name,
-                        spec.name,
-                        nearest(&b.name, &all).join(", ")
-                    );
-                }
-                let mut found = false;
-                for (ch, entries) in &p.channels {
-                    if entries.iter().any(|e| e.name == b.name) {
-                        chosen.entry(ch.clone()).or_default().insert(b.name.clone());
-                        found = true;
-                    }
-                }
-                if !found {
-                    bail!(
-                        "bundle {} of package {} is in no channel",
-                        b.name,
-                        spec.name
-                    );
-                }
-            }
-        } else if !spec.channels.is_empty() {
-            for c in &spec.channels {
-                let Some(entries) = p.channels.get(&c.name) else {
-                    bail!(
-                        "package {} has no channel {:?}; it has: {}",
-                        spec.name,
-                        c.name,
-                        nearest(&c.name, &channel_names).join(", ")
-                    );
-                };
-                let cmin =
-                    parse_version(&format!("channel {} minVersion", c.name), &c.min_version)?;
-                let cmax =
-                    parse_version(&format!("channel {} maxVersion", c.name), &c.max_version)?;
-                let (min, max) = if cmin.is_some() || cmax.is_some() {
-                    (cmin, cmax)
-                } else {
-                    (pmin.clone(), pmax.clone())
-                };
-                if min.is_some() || max.is_some() {
-                    take_range(chosen, &c.name, entries, &min, &max);
-                    if !chosen.contains_key(&c.name) {
-                        bail!(
-                            "package {} channel {}: no bundle between {} and {}; its versions: {}",
-                            spec.name,
-                            c.name,
-                            min.map_or("-".into(), |v| v.to_string()),
-                            max.map_or("-".into(), |v| v.to_string()),
-                            versions_of(&p, entries)
-                        );
-                    }
-                } else if full {
-                    chosen.insert(
-                        c.name.clone(),
-                        entries.iter().map(|e| e.name.clone()).collect(),
-                    );
-                } else {
-                    chosen.insert(
-                        c.name.clone(),
-                        BTreeSet::from([head_of(&spec.name, &c.name, entries)?]),
-                    );
-                }
-            }
-        } else if pmin.is_some() || pmax.is_some() {
-            for (ch, entries) in &p.channels {
-                take_range(chosen, ch, entries, &pmin, &pmax);
-            }
-            if chosen.is_empty() {
-                bail!(
-                    "package {}: no bundle between {} and {}",
-                    spec.name,
-                    pmin.map_or("-".into(), |v| v.to_string()),
-                    pmax.map_or("-".into(), |v| v.to_string())
-                );
-            }
-        } else if full {
-            for (ch, entries) in &p.channels {
-                chosen.insert(ch.clone(), entries.iter().map(|e| e.name.clone()).collect());
-            }
-        } else {
-            let Some(entries) = p.channels.get(&p.default_channel) else {
-                bail!(
-                    "package {}: its default channel {:?} does not exist",
-                    spec.name,
-                    p.default_channel
-                );
-            };
-            chosen.insert(
-                p.default_channel.clone(),
-                BTreeSet::from([head_of(&spec.name, &p.default_channel, entries)?]),
-            );
+        for (ch, names) in select_package(&p, spec, full)? {
+            chosen.entry(ch).or_default().extend(names);
         }
         if let Some(d) = &spec.default_channel {
             if !p.channels.contains_key(d) {
+                let names: Vec<&str> = p.channels.keys().map(String::as_str).collect();
                 bail!(
                     "package {}: defaultChannel {d:?} is not a channel of it; it has: {}",
                     spec.name,
-                    channel_names.join(", ")
+                    names.join(", ")
                 );
             }
             defaults.insert(spec.name.clone(), d.clone());
         }
     }
+    let defaults = keep_defaults(&docs, &sel, defaults)?;
+    build(cat, &sel, &defaults)
+}
 
-    // Default channels must survive.
-    for (name, chans) in &sel {
+/// What one `packages[]` entry keeps of its package.
+fn select_package(p: &Pkg, spec: &Package, full: bool) -> Result<Chosen> {
+    let pmin = parse_version(
+        &format!("package {} minVersion", spec.name),
+        &spec.min_version,
+    )?;
+    let pmax = parse_version(
+        &format!("package {} maxVersion", spec.name),
+        &spec.max_version,
+    )?;
+    let ranged = pmin.is_some() || pmax.is_some();
+    if !spec.bundles.is_empty() {
+        if !spec.channels.is_empty() || ranged {
+            bail!(
+                "package {}: `bundles` cannot be combined with `channels`, `minVersion` or `maxVersion`",
+                spec.name
+            );
+        }
+        return select_bundles(p, spec);
+    }
+    if !spec.channels.is_empty() {
+        let mut chosen = Chosen::new();
+        for c in &spec.channels {
+            chosen.insert(
+                c.name.clone(),
+                select_channel(p, spec, c, (&pmin, &pmax), full)?,
+            );
+        }
+        return Ok(chosen);
+    }
+    if ranged {
+        let chosen: Chosen = p
+            .channels
+            .iter()
+            .map(|(ch, entries)| (ch.clone(), p.in_range(entries, &pmin, &pmax)))
+            .filter(|(_, kept)| !kept.is_empty())
+            .collect();
+        if chosen.is_empty() {
+            bail!(
+                "package {}: no bundle between {} and {}",
+                spec.name,
+                pmin.map_or("-".into(), |v| v.to_string()),
+                pmax.map_or("-".into(), |v| v.to_string())
+            );
+        }
+        return Ok(chosen);
+    }
+    if full {
+        return Ok(p.everything());
+    }
+    p.default_head(&spec.name)
+}
+
+/// `bundles[]`: exactly those, in every channel that lists them.
+fn select_bundles(p: &Pkg, spec: &Package) -> Result<Chosen> {
+    let all: Vec<String> = p.versions.keys().map(|s| s.to_string()).collect();
+    let mut chosen = Chosen::new();
+    for b in &spec.bundles {
+        if !p.versions.contains_key(b.name.as_str()) {
+            bail!(
+                "bundle {:?} is not in package {}; closest: {}",
+                b.name,
+                spec.name,
+                nearest(&b.name, &all).join(", ")
+            );
+        }
+        let channels: Vec<&String> = p
+            .channels
+            .iter()
+            .filter(|(_, entries)| entries.iter().any(|e| e.name == b.name))
+            .map(|(ch, _)| ch)
+            .collect();
+        if channels.is_empty() {
+            bail!(
+                "bundle {} of package {} is in no channel",
+                b.name,
+                spec.name
+            );
+        }
+        for ch in channels {
+            chosen.entry(ch.clone()).or_default().insert(b.name.clone());
+        }
+    }
+    Ok(chosen)
+}
+
+/// One `channels[]` entry: the bundles in its range (its own, else the package's; a range that
+/// keeps nothing is an error), or the whole channel with `full`, or its head.
+fn select_channel(
+    p: &Pkg,
+    spec: &Package,
+    c: &PackageChannel,
+    package_range: (&Option<Version>, &Option<Version>),
+    full: bool,
+) -> Result<BTreeSet<String>> {
+    let Some(entries) = p.channels.get(&c.name) else {
+        let names: Vec<String> = p.channels.keys().cloned().collect();
+        bail!(
+            "package {} has no channel {:?}; it has: {}",
+            spec.name,
+            c.name,
+            nearest(&c.name, &names).join(", ")
+        );
+    };
+    let cmin = parse_version(&format!("channel {} minVersion", c.name), &c.min_version)?;
+    let cmax = parse_version(&format!("channel {} maxVersion", c.name), &c.max_version)?;
+    let (min, max) = if cmin.is_some() || cmax.is_some() {
+        (cmin, cmax)
+    } else {
+        (package_range.0.clone(), package_range.1.clone())
+    };
+    if min.is_none() && max.is_none() {
+        return if full {
+            Ok(entries.iter().map(|e| e.name.clone()).collect())
+        } else {
+            p.head(&spec.name, &c.name, entries)
+        };
+    }
+    let kept = p.in_range(entries, &min, &max);
+    if kept.is_empty() {
+        bail!(
+            "package {} channel {}: no bundle between {} and {}; its versions: {}",
+            spec.name,
+            c.name,
+            min.map_or("-".into(), |v| v.to_string()),
+            max.map_or("-".into(), |v| v.to_string()),
+            versions_of(p, entries)
+        );
+    }
+    Ok(kept)
+}
+
+/// Each kept package's default channel (its own, or the entry's `defaultChannel`) must be
+/// kept. Returns the default channel of every kept package.
+fn keep_defaults(
+    docs: &BTreeMap<&str, &Doc>,
+    sel: &Selection,
+    mut defaults: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    for (name, chans) in sel {
         let original = docs[name.as_str()].value["defaultChannel"]
             .as_str()
             .unwrap_or("")
             .to_string();
-        let wanted = defaults.get(name).cloned().unwrap_or(original.clone());
+        let wanted = defaults.get(name).cloned().unwrap_or(original);
         if !chans.contains_key(&wanted) {
-            let kept: Vec<&String> = chans.keys().collect();
+            let kept: Vec<&str> = chans.keys().map(String::as_str).collect();
             bail!(
                 "package {name}: the filter keeps channel(s) {} but not the default channel {wanted:?}; \
                  add {wanted:?} to its channels, or set `defaultChannel:` to one of the kept channels",
-                kept.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                kept.join(", ")
             );
         }
         defaults.insert(name.clone(), wanted);
     }
-    build(cat, &sel, &defaults)
+    Ok(defaults)
 }
 
 fn versions_of(p: &Pkg, entries: &[Entry]) -> String {
@@ -370,25 +416,7 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
                     )
                 })?;
                 let mut v = d.value.clone();
-                v["entries"] = Value::Array(
-                    rewritten
-                        .iter()
-                        .map(|e| {
-                            let mut o = serde_json::Map::new();
-                            o.insert("name".into(), e.name.clone().into());
-                            if let Some(r) = &e.replaces {
-                                o.insert("replaces".into(), r.clone().into());
-                            }
-                            if !e.skips.is_empty() {
-                                o.insert("skips".into(), e.skips.clone().into());
-                            }
-                            if let Some(s) = &e.skip_range {
-                                o.insert("skipRange".into(), s.clone().into());
-                            }
-                            Value::Object(o)
-                        })
-                        .collect(),
-                );
+                v["entries"] = Value::Array(rewritten.iter().map(entry_value).collect());
                 docs.push(Doc::new(&d.file, v));
             }
             SCHEMA_BUNDLE => {
@@ -400,17 +428,7 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
                 let Some(chans) = chans else { continue };
                 let mut v = d.value.clone();
                 if let Some(list) = v["entries"].as_array_mut() {
-                    list.retain(|e| {
-                        let r = &e["reference"];
-                        let name = r["name"].as_str().unwrap_or("");
-                        match r["schema"].as_str().unwrap_or("") {
-                            SCHEMA_BUNDLE => {
-                                kept_bundles.contains(&(pkg.clone(), name.to_string()))
-                            }
-                            SCHEMA_CHANNEL => chans.contains_key(name),
-                            _ => true,
-                        }
-                    });
+                    list.retain(|e| deprecation_kept(e, &pkg, chans, &kept_bundles));
                 }
                 docs.push(Doc::new(&d.file, v));
             }
@@ -444,6 +462,39 @@ fn build(cat: &Catalog, sel: &Selection, defaults: &BTreeMap<String, String>) ->
         catalog: Catalog { docs },
         packages: packages.into_values().collect(),
     })
+}
+
+/// A channel entry as a document value (`name`, and `replaces`, `skips`, `skipRange` when set).
+fn entry_value(e: &Entry) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("name".into(), e.name.clone().into());
+    if let Some(r) = &e.replaces {
+        o.insert("replaces".into(), r.clone().into());
+    }
+    if !e.skips.is_empty() {
+        o.insert("skips".into(), e.skips.clone().into());
+    }
+    if let Some(s) = &e.skip_range {
+        o.insert("skipRange".into(), s.clone().into());
+    }
+    Value::Object(o)
+}
+
+/// Whether an `olm.deprecations` entry is about something kept (bundles and channels that go
+/// take their deprecation notes with them; other references stay).
+fn deprecation_kept(
+    e: &Value,
+    pkg: &str,
+    chans: &BTreeMap<String, BTreeSet<String>>,
+    kept_bundles: &HashSet<(String, String)>,
+) -> bool {
+    let r = &e["reference"];
+    let name = r["name"].as_str().unwrap_or("");
+    match r["schema"].as_str().unwrap_or("") {
+        SCHEMA_BUNDLE => kept_bundles.contains(&(pkg.to_string(), name.to_string())),
+        SCHEMA_CHANNEL => chans.contains_key(name),
+        _ => true,
+    }
 }
 
 /// Keeps the entries in `kept`; each now replaces the first kept bundle its replaces chain
@@ -620,10 +671,24 @@ mod tests {
     #[test]
     fn ranges_rewrite_the_graph_and_keep_one_head() {
         let f = run("      packages:\n        - name: foo\n          minVersion: 0.1.0\n          maxVersion: 0.3.0\n");
+        assert_eq!(f.packages.len(), 1);
         let foo = &f.packages[0];
-        for bundles in foo.channels.values() {
-            assert!(!bundles.contains(&"foo.v0.3.1".to_string()));
-        }
+        assert_eq!(foo.name, "foo");
+        // foo has one channel, beta: 0.1.0 -> 0.2.0 -> 0.3.0, and 0.3.1 (out of range).
+        let beta: Vec<&str> = foo.channels["beta"].iter().map(String::as_str).collect();
+        assert_eq!(beta, ["foo.v0.1.0", "foo.v0.2.0", "foo.v0.3.0"]);
+        assert_eq!(foo.channels.len(), 1);
+        // The rewritten channel has one head, the highest kept version.
+        let channel = f
+            .catalog
+            .docs
+            .iter()
+            .find(|d| d.schema() == SCHEMA_CHANNEL && d.name() == "beta")
+            .unwrap();
+        assert_eq!(
+            fbc::head(&fbc::entries(channel)).unwrap().name,
+            "foo.v0.3.0"
+        );
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn plan_catalogs(
             Err(e) => {
                 errors.push(format!("catalog {}: {e:#}", op.catalog));
                 out.failures.push(Failure {
-                    kind: "catalog".into(),
+                    kind: ferry_format::index::FailureKind::Catalog,
                     subject: op.catalog.clone(),
                     reason: format!("{e:#}"),
                     images: vec![],
@@ -86,6 +86,64 @@ pub fn plan_catalogs(
         );
     }
     Ok(out)
+}
+
+/// Where the rebuilt catalog goes: `targetCatalog` (checked), else the source repository.
+fn target_repository(op: &Operator, reference: &Reference) -> Result<String> {
+    let Some(t) = &op.target_catalog else {
+        return Ok(reference.repository.clone());
+    };
+    let t = t.trim_matches('/');
+    let bad = t.is_empty()
+        || t.split('/')
+            .any(|c| c.is_empty() || c != c.to_lowercase() || c == "..");
+    if bad {
+        bail!("targetCatalog {t:?} must be a lowercase repository path like my-ns/my-catalog");
+    }
+    Ok(t.to_string())
+}
+
+/// The images the kept bundles name (their own and related images), each once.
+fn bundle_images(
+    op: &Operator,
+    filtered: &filter::Filtered,
+    arch: &[String],
+    quiet: bool,
+) -> Result<Vec<Wanted>> {
+    let mut wanted = Vec::new();
+    let mut bundles = 0usize;
+    let mut images = BTreeSet::new();
+    for d in filtered
+        .catalog
+        .docs
+        .iter()
+        .filter(|d| d.schema() == fbc::SCHEMA_BUNDLE)
+    {
+        bundles += 1;
+        for img in fbc::bundle_images(d) {
+            if images.insert(img.clone()) {
+                let r: Reference = img
+                    .parse()
+                    .with_context(|| format!("bundle {} names image {img:?}", d.name()))?;
+                wanted.push(Wanted {
+                    source: img,
+                    reference: r,
+                    reason: format!("catalog {} bundle {}", op.catalog, d.name()),
+                    platforms: arch.to_vec(),
+                });
+            }
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "catalog {}: {} package(s), {} bundle(s), {} image(s) kept",
+            op.catalog,
+            filtered.packages.len(),
+            bundles,
+            images.len()
+        );
+    }
+    Ok(wanted)
 }
 
 fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Result<Planned> {
@@ -114,55 +172,12 @@ fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Res
     let rebuilt = image::rebuild(&source, &files)?;
     let digest = rebuilt.digest.clone().expect("rebuilt image has a digest");
 
-    let repository = match &op.target_catalog {
-        Some(t) => {
-            let t = t.trim_matches('/');
-            if t.is_empty()
-                || t.split('/')
-                    .any(|c| c.is_empty() || c != c.to_lowercase() || c == "..")
-            {
-                bail!(
-                    "targetCatalog {t:?} must be a lowercase repository path like my-ns/my-catalog"
-                );
-            }
-            t.to_string()
-        }
-        None => reference.repository.clone(),
-    };
+    let repository = target_repository(op, &reference)?;
     let tag = op.target_tag.clone().or_else(|| reference.tag.clone());
-    let mut out = Planned::default();
-    let mut bundles = 0usize;
-    let mut images = BTreeSet::new();
-    for d in filtered
-        .catalog
-        .docs
-        .iter()
-        .filter(|d| d.schema() == fbc::SCHEMA_BUNDLE)
-    {
-        bundles += 1;
-        for img in fbc::bundle_images(d) {
-            if images.insert(img.clone()) {
-                let r: Reference = img
-                    .parse()
-                    .with_context(|| format!("bundle {} names image {img:?}", d.name()))?;
-                out.wanted.push(Wanted {
-                    source: img,
-                    reference: r,
-                    reason: format!("catalog {} bundle {}", op.catalog, d.name()),
-                    platforms: arch.to_vec(),
-                });
-            }
-        }
-    }
-    if !quiet {
-        eprintln!(
-            "catalog {}: {} package(s), {} bundle(s), {} image(s) kept",
-            op.catalog,
-            filtered.packages.len(),
-            bundles,
-            images.len()
-        );
-    }
+    let mut out = Planned {
+        wanted: bundle_images(op, &filtered, arch, quiet)?,
+        ..Planned::default()
+    };
     out.images.push(Image {
         source: op.catalog.clone(),
         registry: reference.registry.clone(),

@@ -19,13 +19,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ferry_format::index::{Failure, Release, SIGNATURES_SKIPPED, SIGNATURES_VERIFIED};
+use ferry_format::index::{Failure, FailureKind, Release, SignatureCheck};
 use ferry_format::manifest::Manifest;
 use ferry_format::Digest;
 use ferry_registry::{Client, Reference, Repo};
 use rayon::prelude::*;
 
-use crate::config::PlatformSection;
+use crate::config::{Channel, PlatformSection};
 use crate::plan::Wanted;
 use graph::{Graph, Selector};
 use signature::Keyring;
@@ -96,117 +96,22 @@ pub fn wants_releases(p: &PlatformSection) -> bool {
     !p.channels.is_empty() || p.release.is_some() || p.graph == Some(true)
 }
 
-/// Plans every release `mirror.platform` asks for.
+/// Plans every release `mirror.platform` asks for: the graph-data image, the releases chosen
+/// from channels (or named by pullspec), each payload read and its signatures verified.
 pub fn plan_releases(
     client: &Client,
     platform: &PlatformSection,
     opts: &ReleaseOptions,
 ) -> Result<Planned> {
-    if !opts.skip_signatures && opts.keyring.is_none() {
-        bail!(
-            "release signatures are verified against OpenPGP public keys, and none were given: \
-             pass --release-keyring FILE (or set OCP_SIGNATURE_VERIFICATION_PK). Red Hat's release \
-             key (fingerprint 567E347AD0044ADE55BA8A5F199E2F91FD431D51) is published at \
-             https://access.redhat.com/security/team/key and is in every payload's \
-             release-manifests/0000_90_cluster-update-keys_configmap.yaml, which ferry also reads. \
-             --skip-release-signatures packs without them (the cluster will then refuse the \
-             release unless its signature policy is relaxed)"
-        );
-    }
-    let mut arches: Vec<String> = if platform.architectures.is_empty() {
-        vec!["amd64".to_string()]
-    } else {
-        platform.architectures.clone()
-    };
-    arches.dedup();
-    for a in &arches {
-        if !ARCHITECTURES.contains(&a.as_str()) {
-            bail!(
-                "mirror.platform.architectures: {a:?} is not one of {}",
-                ARCHITECTURES.join(", ")
-            );
-        }
-    }
+    require_keyring(opts)?;
+    let arches = architectures(platform)?;
     let mut out = Planned::default();
-    let mut chosen: Vec<Chosen> = Vec::new();
     if platform.graph == Some(true) {
-        let url = opts
-            .graph_data_url
-            .clone()
-            .unwrap_or_else(|| graphdata::DEFAULT_GRAPH_DATA_URL.to_string());
-        let base = opts
-            .graph_base_image
-            .clone()
-            .unwrap_or_else(|| graphdata::DEFAULT_BASE_IMAGE.to_string());
-        let built = graphdata::build(client, &url, &base).context("mirror.platform.graph: true")?;
-        if !opts.quiet {
-            eprintln!(
-                "graph data: {} files from {url} on {base} -> {}@{}",
-                built.record.files, built.record.repository, built.record.digest
-            );
-        }
-        out.graph = Some(built);
+        out.graph = Some(graph_data(client, opts)?);
     }
-
-    // Channels: one graph per channel and architecture.
+    let mut chosen = Vec::new();
     for ch in &platform.channels {
-        let kind = ch.kind.as_deref().unwrap_or("ocp");
-        if kind != "ocp" && kind != "okd" {
-            bail!("channel {}: type {kind:?} is neither ocp nor okd", ch.name);
-        }
-        let selector = Selector {
-            channel: ch.name.clone(),
-            min: ch
-                .min_version
-                .as_deref()
-                .map(|v| graph::parse_version(&format!("channel {} minVersion", ch.name), v))
-                .transpose()?,
-            max: ch
-                .max_version
-                .as_deref()
-                .map(|v| graph::parse_version(&format!("channel {} maxVersion", ch.name), v))
-                .transpose()?,
-            shortest_path: ch.shortest_path == Some(true),
-            full: ch.full == Some(true),
-        };
-        if selector.shortest_path && selector.full {
-            out.notes.push(format!(
-                "channel {}: full: true takes every version, so shortestPath is ignored",
-                ch.name
-            ));
-        }
-        for arch in &arches {
-            let g = load_graph(client, opts, &ch.name, arch, kind)?;
-            let sel = graph::select(&g, &selector, arch)?;
-            out.notes.extend(sel.notes);
-            for i in sel.nodes {
-                let node = &g.nodes[i];
-                let reference: Reference = node.payload.parse().with_context(|| {
-                    format!("graph node {} has a bad payload pullspec", node.version)
-                })?;
-                if reference.digest.is_none() {
-                    bail!(
-                        "graph node {} names its payload by tag ({}); expected a digest",
-                        node.version,
-                        node.payload
-                    );
-                }
-                let version = node.version.to_string();
-                match chosen.iter_mut().find(|c| {
-                    c.version.as_deref() == Some(&version) && c.arch.as_deref() == Some(arch)
-                }) {
-                    Some(c) => {
-                        c.channels.insert(ch.name.clone());
-                    }
-                    None => chosen.push(Chosen {
-                        version: Some(version),
-                        arch: Some(arch.clone()),
-                        reference,
-                        channels: BTreeSet::from([ch.name.clone()]),
-                    }),
-                }
-            }
-        }
+        choose_from_channel(client, ch, &arches, opts, &mut chosen, &mut out.notes)?;
     }
     // A release named by pullspec: no graph.
     if let Some(pullspec) = &platform.release {
@@ -218,16 +123,7 @@ pub fn plan_releases(
             channels: BTreeSet::new(),
         });
     }
-
-    let store = opts
-        .signature_url
-        .clone()
-        .or_else(|| {
-            std::env::var("OCP_SIGNATURE_URL")
-                .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| signature::DEFAULT_SIGNATURE_URL.to_string());
+    let store = signature_store(opts);
     let results: Vec<(Chosen, Result<ReadRelease>)> = chosen
         .into_par_iter()
         .map(|c| {
@@ -238,67 +134,17 @@ pub fn plan_releases(
     let mut errors = Vec::new();
     let mut components = BTreeSet::new();
     for (c, r) in results {
-        let label = format!(
-            "release {} ({})",
-            c.version.as_deref().unwrap_or(&c.reference.to_string()),
-            c.arch.as_deref().unwrap_or("from pullspec")
-        );
         match r {
-            Ok(rr) => {
-                if !opts.quiet {
-                    let sigs = if opts.skip_signatures {
-                        "signatures SKIPPED".to_string()
-                    } else {
-                        format!("{} signature(s) verified", rr.signatures.len())
-                    };
-                    eprintln!(
-                        "release {} ({}): {} components, {sigs}",
-                        rr.release.version, rr.release.architecture, rr.release.components
-                    );
-                }
-                let tag = format!(
-                    "{}-{}",
-                    rr.release.version,
-                    tag_arch(&rr.release.architecture)
-                );
-                let mut reference = c.reference.clone();
-                reference.tag = Some(tag);
-                reference.digest = Some(rr.release.digest.clone());
-                out.wanted.push(Wanted {
-                    source: format!(
-                        "{}/{}@{}",
-                        rr.release.registry, rr.release.repository, rr.release.digest
-                    ),
-                    reference,
-                    reason: format!(
-                        "release {} ({})",
-                        rr.release.version, rr.release.architecture
-                    ),
-                    platforms: Vec::new(),
-                });
-                for (name, r) in rr.components {
-                    let source = r.to_string();
-                    if components.insert(source.clone()) {
-                        out.wanted.push(Wanted {
-                            source,
-                            reference: r,
-                            reason: format!(
-                                "release {} ({}) component {name}",
-                                rr.release.version, rr.release.architecture
-                            ),
-                            platforms: Vec::new(),
-                        });
-                    }
-                }
-                for (d, bytes) in rr.signatures {
-                    out.inline.insert(d, bytes);
-                }
-                out.releases.push(rr.release);
-            }
+            Ok(rr) => add_release(&mut out, &c, rr, &mut components, opts),
             Err(e) => {
+                let label = format!(
+                    "release {} ({})",
+                    c.version.as_deref().unwrap_or(&c.reference.to_string()),
+                    c.arch.as_deref().unwrap_or("from pullspec")
+                );
                 errors.push(format!("{label}: {e:#}"));
                 out.failures.push(Failure {
-                    kind: "release".into(),
+                    kind: FailureKind::Release,
                     subject: label,
                     reason: format!("{e:#}"),
                     images: vec![],
@@ -316,6 +162,251 @@ pub fn plan_releases(
     out.releases
         .sort_by(|a, b| (&a.architecture, &a.version).cmp(&(&b.architecture, &b.version)));
     Ok(out)
+}
+
+/// Signatures are verified unless skipped on purpose, so a keyring is needed.
+fn require_keyring(opts: &ReleaseOptions) -> Result<()> {
+    if opts.skip_signatures || opts.keyring.is_some() {
+        return Ok(());
+    }
+    bail!(
+        "release signatures are verified against OpenPGP public keys, and none were given: \
+         pass --release-keyring FILE (or set OCP_SIGNATURE_VERIFICATION_PK). Red Hat's release \
+         key (fingerprint 567E347AD0044ADE55BA8A5F199E2F91FD431D51) is published at \
+         https://access.redhat.com/security/team/key and is in every payload's \
+         release-manifests/0000_90_cluster-update-keys_configmap.yaml, which ferry also reads. \
+         --skip-release-signatures packs without them (the cluster will then refuse the \
+         release unless its signature policy is relaxed)"
+    )
+}
+
+/// `mirror.platform.architectures`, checked (default amd64).
+fn architectures(platform: &PlatformSection) -> Result<Vec<String>> {
+    let mut arches: Vec<String> = if platform.architectures.is_empty() {
+        vec!["amd64".to_string()]
+    } else {
+        platform.architectures.clone()
+    };
+    arches.dedup();
+    if let Some(a) = arches.iter().find(|a| !ARCHITECTURES.contains(&a.as_str())) {
+        bail!(
+            "mirror.platform.architectures: {a:?} is not one of {}",
+            ARCHITECTURES.join(", ")
+        );
+    }
+    Ok(arches)
+}
+
+/// Builds the graph-data image (`platform.graph: true`).
+fn graph_data(client: &Client, opts: &ReleaseOptions) -> Result<graphdata::Built> {
+    let url = opts
+        .graph_data_url
+        .as_deref()
+        .unwrap_or(graphdata::DEFAULT_GRAPH_DATA_URL);
+    let base = opts
+        .graph_base_image
+        .as_deref()
+        .unwrap_or(graphdata::DEFAULT_BASE_IMAGE);
+    let built = graphdata::build(client, url, base).context("mirror.platform.graph: true")?;
+    if !opts.quiet {
+        eprintln!(
+            "graph data: {} files from {url} on {base} -> {}@{}",
+            built.record.files, built.record.repository, built.record.digest
+        );
+    }
+    Ok(built)
+}
+
+/// The selection rules of one channel entry.
+fn selector(ch: &Channel) -> Result<Selector> {
+    let version = |what: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|v| graph::parse_version(&format!("channel {} {what}", ch.name), v))
+            .transpose()
+    };
+    Ok(Selector {
+        channel: ch.name.clone(),
+        min: version("minVersion", &ch.min_version)?,
+        max: version("maxVersion", &ch.max_version)?,
+        shortest_path: ch.shortest_path == Some(true),
+        full: ch.full == Some(true),
+    })
+}
+
+/// Adds the releases one channel selects, per architecture, to `chosen` (a release chosen by
+/// several channels is one entry that names them all).
+fn choose_from_channel(
+    client: &Client,
+    ch: &Channel,
+    arches: &[String],
+    opts: &ReleaseOptions,
+    chosen: &mut Vec<Chosen>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let kind = ch.kind.as_deref().unwrap_or("ocp");
+    if kind != "ocp" && kind != "okd" {
+        bail!("channel {}: type {kind:?} is neither ocp nor okd", ch.name);
+    }
+    let selector = selector(ch)?;
+    if selector.shortest_path && selector.full {
+        notes.push(format!(
+            "channel {}: full: true takes every version, so shortestPath is ignored",
+            ch.name
+        ));
+    }
+    for arch in arches {
+        let g = load_graph(client, opts, &ch.name, arch, kind)?;
+        let sel = graph::select(&g, &selector, arch)?;
+        notes.extend(sel.notes);
+        for i in sel.nodes {
+            let node = &g.nodes[i];
+            let reference: Reference = node.payload.parse().with_context(|| {
+                format!("graph node {} has a bad payload pullspec", node.version)
+            })?;
+            if reference.digest.is_none() {
+                bail!(
+                    "graph node {} names its payload by tag ({}); expected a digest",
+                    node.version,
+                    node.payload
+                );
+            }
+            let version = node.version.to_string();
+            let same = |c: &&mut Chosen| {
+                c.version.as_deref() == Some(&version) && c.arch.as_deref() == Some(arch)
+            };
+            match chosen.iter_mut().find(same) {
+                Some(c) => {
+                    c.channels.insert(ch.name.clone());
+                }
+                None => chosen.push(Chosen {
+                    version: Some(version),
+                    arch: Some(arch.clone()),
+                    reference,
+                    channels: BTreeSet::from([ch.name.clone()]),
+                }),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The signature store: `--signature-url`, else `OCP_SIGNATURE_URL`, else the default.
+fn signature_store(opts: &ReleaseOptions) -> String {
+    opts.signature_url
+        .clone()
+        .or_else(|| {
+            std::env::var("OCP_SIGNATURE_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| signature::DEFAULT_SIGNATURE_URL.to_string())
+}
+
+/// Adds a read release to the plan: its image (tagged `<version>-<arch>`), its components
+/// (each once across releases), its signatures and its record.
+fn add_release(
+    out: &mut Planned,
+    c: &Chosen,
+    rr: ReadRelease,
+    components: &mut BTreeSet<String>,
+    opts: &ReleaseOptions,
+) {
+    let r = &rr.release;
+    if !opts.quiet {
+        let sigs = if opts.skip_signatures {
+            "signatures SKIPPED".to_string()
+        } else {
+            format!("{} signature(s) verified", rr.signatures.len())
+        };
+        eprintln!(
+            "release {} ({}): {} components, {sigs}",
+            r.version, r.architecture, r.components
+        );
+    }
+    let mut reference = c.reference.clone();
+    reference.tag = Some(format!("{}-{}", r.version, tag_arch(&r.architecture)));
+    reference.digest = Some(r.digest.clone());
+    out.wanted.push(Wanted {
+        source: format!("{}/{}@{}", r.registry, r.repository, r.digest),
+        reference,
+        reason: format!("release {} ({})", r.version, r.architecture),
+        platforms: Vec::new(),
+    });
+    for (name, reference) in rr.components {
+        let source = reference.to_string();
+        if components.insert(source.clone()) {
+            out.wanted.push(Wanted {
+                source,
+                reference,
+                reason: format!(
+                    "release {} ({}) component {name}",
+                    r.version, r.architecture
+                ),
+                platforms: Vec::new(),
+            });
+        }
+    }
+    out.inline.extend(rr.signatures);
+    out.releases.push(rr.release);
+}
+
+/// Fetches the release signatures `signature-1`, `-2`, ... from the store until one is
+/// missing, each verified against the keyring. Fails if none verifies, or if a trusted key
+/// signed another release under this one's name.
+fn fetch_signatures(
+    client: &Client,
+    store: &str,
+    digest: &Digest,
+    ring: &Keyring,
+) -> Result<Verified> {
+    let mut signatures = Vec::new();
+    let mut verified_by = Vec::new();
+    let mut problems = Vec::new();
+    for n in 1..=signature::MAX_SIGNATURES {
+        let url = signature::signature_url(store, digest, n);
+        let accept = "application/pgp-signature, */*";
+        let Some(bytes) = client
+            .get_url(&url, accept, signature::MAX_SIGNATURE_BYTES)
+            .with_context(|| format!("fetching signature-{n}"))?
+        else {
+            break;
+        };
+        match ring.verify(&bytes, digest) {
+            Ok(v) => {
+                verified_by.push(v.fingerprint);
+                signatures.push((Digest::of(&bytes), bytes));
+            }
+            Err(e) => problems.push(format!("signature-{n} ({url}): {e:#}")),
+        }
+    }
+    if signatures.is_empty() {
+        if problems.is_empty() {
+            bail!(
+                "the signature store has no signature for {digest} ({}); without one the cluster \
+                 will not accept the release (--skip-release-signatures packs it anyway)",
+                signature::signature_url(store, digest, 1)
+            );
+        }
+        bail!("no signature of {digest} verifies: {}", problems.join("; "));
+    }
+    if let Some(bad) = problems.iter().find(|p| p.contains("not this release")) {
+        // A trusted key signed another digest under this one's name: the store is wrong.
+        bail!("the signature store is inconsistent: {bad}");
+    }
+    verified_by.sort();
+    verified_by.dedup();
+    Ok(Verified {
+        signatures,
+        verified_by,
+    })
+}
+
+/// The release signatures that verified (bytes by digest, in store order), and the
+/// fingerprints of the keys that made them.
+#[derive(Default)]
+struct Verified {
+    signatures: Vec<(Digest, Vec<u8>)>,
+    verified_by: Vec<String>,
 }
 
 /// A release whose payload and signatures were read.
@@ -376,53 +467,15 @@ fn read_release(
     component_repositories.sort();
     component_repositories.dedup();
 
-    let mut signatures = Vec::new();
-    let mut verified_by = Vec::new();
-    if !opts.skip_signatures {
+    let Verified {
+        signatures,
+        verified_by,
+    } = if opts.skip_signatures {
+        Verified::default()
+    } else {
         let ring = opts.keyring.as_ref().expect("checked by plan_releases");
-        let mut problems = Vec::new();
-        for n in 1..=signature::MAX_SIGNATURES {
-            let url = signature::signature_url(store, &top.digest, n);
-            let Some(bytes) = client
-                .get_url(
-                    &url,
-                    "application/pgp-signature, */*",
-                    signature::MAX_SIGNATURE_BYTES,
-                )
-                .with_context(|| format!("fetching signature-{n}"))?
-            else {
-                break;
-            };
-            match ring.verify(&bytes, &top.digest) {
-                Ok(v) => {
-                    verified_by.push(v.fingerprint);
-                    signatures.push((Digest::of(&bytes), bytes));
-                }
-                Err(e) => problems.push(format!("signature-{n} ({url}): {e:#}")),
-            }
-        }
-        if signatures.is_empty() {
-            if problems.is_empty() {
-                bail!(
-                    "the signature store has no signature for {} ({}); without one the cluster \
-                     will not accept the release (--skip-release-signatures packs it anyway)",
-                    top.digest,
-                    signature::signature_url(store, &top.digest, 1)
-                );
-            }
-            bail!(
-                "no signature of {} verifies: {}",
-                top.digest,
-                problems.join("; ")
-            );
-        }
-        if let Some(bad) = problems.iter().find(|p| p.contains("not this release")) {
-            // A trusted key signed another digest under this one's name: the store is wrong.
-            bail!("the signature store is inconsistent: {bad}");
-        }
-        verified_by.sort();
-        verified_by.dedup();
-    }
+        fetch_signatures(client, store, &top.digest, ring)?
+    };
     Ok(ReadRelease {
         release: Release {
             version: payload.version.clone(),
@@ -435,11 +488,10 @@ fn read_release(
             component_repositories,
             signatures: signatures.iter().map(|(d, _)| d.clone()).collect(),
             signature_check: if opts.skip_signatures {
-                SIGNATURES_SKIPPED
+                SignatureCheck::Skipped
             } else {
-                SIGNATURES_VERIFIED
-            }
-            .to_string(),
+                SignatureCheck::Verified
+            },
             verified_by,
         },
         components: payload.components,

@@ -4,9 +4,12 @@
 //! ([`crate::sign`]). [`Index::from_slice`] parses strictly and [`Index::validate`] checks every
 //! cross-reference, so that code working from a loaded index can index into it without panics.
 
-use std::collections::{HashMap, HashSet};
+mod validate;
+mod walk;
 
 use serde::{Deserialize, Serialize};
+
+pub use walk::{closure_of, Closure, ImageId};
 
 use crate::{Digest, FORMAT, FORMAT_MAJOR};
 
@@ -140,24 +143,37 @@ pub struct Release {
     /// exact bytes served by the signature store.
     #[serde(default)]
     pub signatures: Vec<Digest>,
-    /// `verified` (every listed signature checked against the packer's release keyring) or
-    /// `skipped` (`--skip-release-signatures`: none fetched).
-    pub signature_check: String,
+    /// Whether the signatures were checked at pack time.
+    pub signature_check: SignatureCheck,
     /// Fingerprints of the keys that verified the signatures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verified_by: Vec<String>,
 }
 
-/// Values of [`Release::signature_check`].
-pub const SIGNATURES_VERIFIED: &str = "verified";
-pub const SIGNATURES_SKIPPED: &str = "skipped";
+/// What the packer did with a release's signatures.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureCheck {
+    /// Every listed signature verified against the packer's release keyring (at least one).
+    Verified,
+    /// `--skip-release-signatures`: none fetched.
+    Skipped,
+}
+
+impl std::fmt::Display for SignatureCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SignatureCheck::Verified => "verified",
+            SignatureCheck::Skipped => "skipped",
+        })
+    }
+}
 
 /// Something `ferry-pack --continue-on-error` could not pack.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
-    /// `image` (a reference from the config) or `blob` (a digest).
-    pub kind: String,
+    pub kind: FailureKind,
     pub subject: String,
     pub reason: String,
     /// For a blob: the images left out because they need it.
@@ -165,8 +181,37 @@ pub struct Failure {
     pub images: Vec<String>,
 }
 
+/// What a [`Failure`] is about.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// A reference from the config that did not resolve.
+    Image,
+    /// A digest that could not be fetched (`images` lists what needs it).
+    Blob,
+    /// An operator catalog (`subject` is its reference).
+    Catalog,
+    /// A release (`subject` is `version (arch)`).
+    Release,
+    /// A kind written by a newer packer: kept as read.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FailureKind::Image => "image",
+            FailureKind::Blob => "blob",
+            FailureKind::Catalog => "catalog",
+            FailureKind::Release => "release",
+            FailureKind::Other(s) => s,
+        })
+    }
+}
+
 /// A named sequence of archives delivered to one site.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Stream {
     pub name: String,
@@ -181,8 +226,7 @@ pub struct Parent {
     /// How blobs name this parent in [`Blob::base`]: the archive id of a base archive, or
     /// `inventory-<hex>` for a site inventory.
     pub id: String,
-    /// `archive` or `inventory`.
-    pub kind: String,
+    pub kind: ParentKind,
     /// sha256 of the parent's index (or inventory) file, exactly as signed.
     pub sha256: Digest,
     /// The parent archive's stream and sequence (archives only).
@@ -193,9 +237,15 @@ pub struct Parent {
     pub target: Option<String>,
 }
 
-/// Kinds of [`Parent`].
-pub const PARENT_ARCHIVE: &str = "archive";
-pub const PARENT_INVENTORY: &str = "inventory";
+/// What a [`Parent`] is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ParentKind {
+    /// A base archive (`--base`).
+    Archive,
+    /// A site inventory (`--base-inventory`).
+    Inventory,
+}
 
 /// One tar volume.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -361,224 +411,9 @@ impl Index {
         v
     }
 
-    /// Whether `registry/repository@digest` is one of the images.
-    pub fn has_image(&self, registry: &str, repository: &str, digest: &Digest) -> bool {
-        self.images
-            .iter()
-            .any(|i| &i.digest == digest && i.registry == registry && i.repository == repository)
-    }
-
-    /// Checks every cross-reference: volumes exist, parts lie inside their volume and add up to
-    /// the blob size, digests are unique, manifests and images reference carried content.
-    pub fn validate(&self) -> Result<(), IndexError> {
-        let bad = |m: String| Err(IndexError::Inconsistent(m));
-        let mut names = HashSet::new();
-        for v in &self.volumes {
-            if !crate::layout::is_volume_name(&v.name) {
-                return bad(format!("volume name {:?} is not allowed", v.name));
-            }
-            if !names.insert(&v.name) {
-                return bad(format!("volume {} listed twice", v.name));
-            }
-            if !is_hex64(&v.blake3) {
-                return bad(format!("volume {} has a malformed blake3", v.name));
-            }
-        }
-        let in_volume = |vol: u32, offset: u64, size: u64, what: &dyn std::fmt::Display| {
-            let Some(v) = self.volumes.get(vol as usize) else {
-                return Err(IndexError::Inconsistent(format!(
-                    "{what} is in volume #{vol}, but the index lists {} volumes",
-                    self.volumes.len()
-                )));
-            };
-            match offset.checked_add(size) {
-                Some(end) if end <= v.size => Ok(()),
-                _ => Err(IndexError::Inconsistent(format!(
-                    "{what} (offset {offset}, size {size}) lies outside volume {} ({} bytes)",
-                    v.name, v.size
-                ))),
-            }
-        };
-        let mut digests = HashSet::new();
-        let mut prev: Option<&Digest> = None;
-        for b in &self.blobs {
-            if prev.is_some_and(|p| p >= &b.digest) {
-                return bad(format!(
-                    "blobs are not sorted by digest, or {} is listed twice",
-                    b.digest
-                ));
-            }
-            prev = Some(&b.digest);
-            digests.insert(&b.digest);
-            if let Some(base) = &b.base {
-                if !self.parents.iter().any(|p| &p.id == base) {
-                    return bad(format!(
-                        "blob {} is expected from {base}, which is not a parent",
-                        b.digest
-                    ));
-                }
-                if !b.parts.is_empty() {
-                    return bad(format!(
-                        "blob {} is both carried and expected from a base",
-                        b.digest
-                    ));
-                }
-                if !b.blake3.is_empty() && !is_hex64(&b.blake3) {
-                    return bad(format!("blob {} has a malformed blake3", b.digest));
-                }
-                continue;
-            }
-            if b.missing && !self.incomplete {
-                return bad(format!(
-                    "blob {} is missing, but the archive is not marked incomplete",
-                    b.digest
-                ));
-            }
-            if !b.missing && !is_hex64(&b.blake3) {
-                return bad(format!("blob {} has a malformed blake3", b.digest));
-            }
-            if b.parts.is_empty() && b.size > 0 {
-                return bad(format!("blob {} has no parts", b.digest));
-            }
-            let mut total: u64 = 0;
-            for p in &b.parts {
-                in_volume(p.volume, p.offset, p.size, &b.digest)?;
-                if b.parts.len() > 1 && !b.missing && !p.blake3.as_deref().is_some_and(is_hex64) {
-                    return bad(format!("a part of split blob {} has no blake3", b.digest));
-                }
-                total = total.saturating_add(p.size);
-            }
-            if total != b.size {
-                return bad(format!(
-                    "parts of blob {} add up to {total} bytes, not {}",
-                    b.digest, b.size
-                ));
-            }
-        }
-        for f in &self.files {
-            if !crate::oci::LAYOUT_FILES.contains(&f.path.as_str()) {
-                return bad(format!("file {:?} is not one the format allows", f.path));
-            }
-            if !is_hex64(&f.blake3) {
-                return bad(format!("file {} has a malformed blake3", f.path));
-            }
-            in_volume(f.volume, f.offset, f.size, &f.path)?;
-        }
-        let mut manifests = HashMap::new();
-        let mut prev: Option<&Digest> = None;
-        for m in &self.manifests {
-            if prev.is_some_and(|p| p >= &m.digest) {
-                return bad(format!(
-                    "manifests are not sorted by digest, or {} is listed twice",
-                    m.digest
-                ));
-            }
-            prev = Some(&m.digest);
-            if !digests.contains(&m.digest) {
-                return bad(format!("manifest {} is not stored", m.digest));
-            }
-            if manifests.insert(&m.digest, m).is_some() {
-                return bad(format!("manifest {} listed twice", m.digest));
-            }
-        }
-        for m in &self.manifests {
-            for c in &m.children {
-                if !manifests.contains_key(c) {
-                    return bad(format!(
-                        "index {} names child {c}, which is not carried",
-                        m.digest
-                    ));
-                }
-            }
-            for b in &m.blobs {
-                if !digests.contains(b) {
-                    return bad(format!(
-                        "manifest {} needs blob {b}, which is not stored",
-                        m.digest
-                    ));
-                }
-            }
-        }
-        let mut ids = HashSet::new();
-        for p in &self.parents {
-            if !ids.insert(&p.id) {
-                return bad(format!("parent {} listed twice", p.id));
-            }
-            if p.kind != PARENT_ARCHIVE && p.kind != PARENT_INVENTORY {
-                return bad(format!("parent {} has unknown kind {:?}", p.id, p.kind));
-            }
-        }
-        if let Some(s) = &self.stream {
-            if s.name.is_empty() || s.sequence == 0 {
-                return bad("stream needs a name and a sequence from 1".into());
-            }
-        }
-        for i in &self.images {
-            if !manifests.contains_key(&i.digest) {
-                return bad(format!(
-                    "image {} has manifest {}, which is not carried",
-                    i.source, i.digest
-                ));
-            }
-        }
-        let carried: HashSet<&Digest> = self
-            .blobs
-            .iter()
-            .filter(|b| b.carried() && !b.missing)
-            .map(|b| &b.digest)
-            .collect();
-        let mut releases = HashSet::new();
-        for r in &self.releases {
-            if !releases.insert((&r.digest, &r.architecture)) {
-                return bad(format!("release {} listed twice", r.digest));
-            }
-            if !self.has_image(&r.registry, &r.repository, &r.digest) {
-                return bad(format!(
-                    "release {} ({}) names image {}/{}@{}, which is not among the images",
-                    r.version, r.architecture, r.registry, r.repository, r.digest
-                ));
-            }
-            match r.signature_check.as_str() {
-                SIGNATURES_VERIFIED if r.signatures.is_empty() => {
-                    return bad(format!(
-                        "release {} is marked verified but lists no signature",
-                        r.version
-                    ))
-                }
-                SIGNATURES_VERIFIED | SIGNATURES_SKIPPED => {}
-                other => {
-                    return bad(format!(
-                        "release {} has unknown signatureCheck {other:?}",
-                        r.version
-                    ))
-                }
-            }
-            for s in &r.signatures {
-                if !carried.contains(s) {
-                    return bad(format!(
-                        "signature {s} of release {} is not carried",
-                        r.version
-                    ));
-                }
-            }
-        }
-        if let Some(g) = &self.graph_data {
-            if !self.has_image(&g.registry, &g.repository, &g.digest) {
-                return bad(format!(
-                    "graph data image {}/{}@{} is not among the images",
-                    g.registry, g.repository, g.digest
-                ));
-            }
-        }
-        for c in &self.catalogs {
-            if !self.has_image(&c.registry, &c.repository, &c.digest) {
-                return bad(format!(
-                    "catalog {} names image {}/{}@{}, which is not among the images",
-                    c.source, c.registry, c.repository, c.digest
-                ));
-            }
-        }
-        Ok(())
+    /// Whether an image with this identity is one of the images.
+    pub fn has_image(&self, id: ImageId<'_>) -> bool {
+        self.images.iter().any(|i| i.id() == id)
     }
 
     /// Looks a blob up by digest (binary search: blobs are sorted).
@@ -653,8 +488,33 @@ fn nesting_beyond(bytes: &[u8], max: usize) -> Option<usize> {
     None
 }
 
-fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_keep_their_json_names_and_unknown_failure_kinds_survive() {
+        let f: Failure = serde_json::from_str(
+            r#"{"kind":"helm","subject":"chart","reason":"not yet","images":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(f.kind, FailureKind::Other("helm".into()));
+        assert_eq!(
+            serde_json::to_string(&f.kind).unwrap(),
+            r#""helm""#,
+            "an unknown kind is written back as read"
+        );
+        let f: Failure =
+            serde_json::from_str(r#"{"kind":"blob","subject":"s","reason":"r"}"#).unwrap();
+        assert_eq!(f.kind, FailureKind::Blob);
+        assert_eq!(
+            serde_json::to_string(&SignatureCheck::Skipped).unwrap(),
+            r#""skipped""#
+        );
+        assert_eq!(
+            serde_json::to_string(&ParentKind::Inventory).unwrap(),
+            r#""inventory""#
+        );
+        assert!(serde_json::from_str::<ParentKind>(r#""cousin""#).is_err());
+    }
 }

@@ -1,25 +1,17 @@
-//! Volume files: created at their final size, filled in place by offset, read back by offset.
-//!
-//! Writing: [`VolumeSet::create`] makes every volume of a [`Layout`] as `NAME.partial`, writes the
-//! canonical headers, and hands out [`PartsWriter`]s that put a blob's bytes at their offsets, so
-//! that many downloads can fill the volumes in parallel with no staging copy. [`VolumeSet::finish`]
-//! hashes each volume, syncs it, and renames it to its final name: a volume under its final
-//! name is always complete.
-//!
-//! Reading: [`PartsReader`] streams a blob from its parts (`pread`, no seeking, shareable files);
-//! [`crate::check`] verifies volumes against the index.
+//! Writing volumes (feature `write`): [`VolumeSet::create`] makes every volume of a [`Layout`]
+//! as `NAME.partial`, writes the canonical headers, and hands out [`PartsWriter`]s that put a
+//! blob's bytes at their offsets, so that many downloads can fill the volumes in parallel with
+//! no staging copy. [`VolumeSet::finish`] hashes each volume, syncs it, and renames it to its
+//! final name: a volume under its final name is always complete.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::index::Part;
+use super::PARTIAL_SUFFIX;
 use crate::layout::{self, Layout, Placement};
 use crate::Digest;
-
-/// Suffix of a volume that is still being written.
-pub const PARTIAL_SUFFIX: &str = ".partial";
 
 /// The volumes of an archive being written.
 pub struct VolumeSet {
@@ -182,6 +174,14 @@ pub struct PartsWriter<'a> {
 }
 
 impl PartsWriter<'_> {
+    /// Starts the blob over from its first byte (the source sent it again from the start).
+    pub fn restart(&mut self) {
+        self.part = 0;
+        self.written = 0;
+        self.part_hasher = blake3::Hasher::new();
+        self.part_hashes.clear();
+    }
+
     /// Checks that every placement was filled and returns the blake3 of each part (an empty
     /// string for the only part of an unsplit blob, whose hash is the blob's own).
     pub fn finish(mut self) -> io::Result<Vec<String>> {
@@ -238,117 +238,5 @@ impl Write for PartsWriter<'_> {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Reads a blob from its parts by offset. The files are the archive's volumes, opened once.
-pub struct PartsReader<'a> {
-    volumes: &'a [Option<File>],
-    parts: &'a [Part],
-    part: usize,
-    read: u64,
-}
-
-impl<'a> PartsReader<'a> {
-    pub fn new(volumes: &'a [Option<File>], parts: &'a [Part]) -> Self {
-        PartsReader {
-            volumes,
-            parts,
-            part: 0,
-            read: 0,
-        }
-    }
-}
-
-impl Read for PartsReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let Some(p) = self.parts.get(self.part) else {
-                return Ok(0);
-            };
-            if self.read == p.size {
-                self.part += 1;
-                self.read = 0;
-                continue;
-            }
-            let Some(Some(f)) = self.volumes.get(p.volume as usize) else {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("volume #{} is not available", p.volume + 1),
-                ));
-            };
-            let want = buf.len().min((p.size - self.read) as usize);
-            let n = f.read_at(&mut buf[..want], p.offset + self.read)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "volume #{} ends before offset {}",
-                        p.volume + 1,
-                        p.offset + self.read
-                    ),
-                ));
-            }
-            self.read += n as u64;
-            return Ok(n);
-        }
-    }
-}
-
-/// Checks that the tar header in front of each part of a blob is the canonical one, so that a
-/// reader taking bytes by offset never uses an entry whose header was altered (a renamed,
-/// linked or device entry) even when its data is intact.
-pub fn check_headers(volumes: &[Option<File>], blob: &crate::index::Blob) -> Result<(), String> {
-    let split = blob.parts.len() > 1;
-    for (i, p) in blob.parts.iter().enumerate() {
-        let path = layout::blob_entry_path(&blob.digest, split.then_some(i + 1));
-        let expected = layout::entry_header(&path, p.size);
-        let Some(Some(f)) = volumes.get(p.volume as usize) else {
-            return Err(format!("volume #{} is not available", p.volume + 1));
-        };
-        let at = p
-            .offset
-            .checked_sub(expected.len() as u64)
-            .ok_or_else(|| format!("part {} has no room for its header", i + 1))?;
-        let mut found = vec![0u8; expected.len()];
-        f.read_exact_at(&mut found, at)
-            .map_err(|e| format!("cannot read the header of part {}: {e}", i + 1))?;
-        if found != expected {
-            return Err(format!(
-                "the tar header of {path} (volume #{}, offset {at}) is not the canonical one: the media was altered",
-                p.volume + 1
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A problem found while checking media.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The volume, blob or file concerned.
-    pub subject: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.subject, self.message)
-    }
-}
-
-/// Bytes as a short human figure (`1.5 GiB`).
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }

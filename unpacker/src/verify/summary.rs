@@ -1,94 +1,11 @@
-//! Offline verification (see `ferry_format::check`): every entry of every volume read by
-//! offset on all cores, every header against its canonical bytes, every blob's blake3 (and
-//! sha256 with `--sha256`), padding and end markers, exact sizes.
+//! What `verify` reports, as data (`--json`) and as text.
 
-use std::collections::BTreeSet;
-use std::time::Instant;
+use ferry_format::archive::Archive;
+use ferry_format::index::{Catalog, Failure, GraphData, ParentKind, Release, Stream};
+use ferry_term::human;
+use std::fmt::Write;
 
-use ferry_format::check::{check_archive, Depth};
-use ferry_format::volume::{human, Problem};
-
-use crate::media::Media;
-
-/// What verification found.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub problems: Vec<Problem>,
-    /// Indexes into `index.blobs` of blobs that are damaged, unreadable or missing.
-    pub bad_blobs: BTreeSet<usize>,
-    pub volumes: usize,
-    pub blobs: usize,
-    pub bytes: u64,
-    pub seconds: f64,
-}
-
-impl Report {
-    pub fn ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
-
-/// Verifies all of an opened archive with `jobs` threads (progress on a terminal unless quiet).
-pub fn verify(media: &Media, jobs: usize, depth: Depth, quiet: bool) -> Report {
-    let started = Instant::now();
-    let index = &media.index;
-    let entries: u64 = index
-        .blobs
-        .iter()
-        .map(|b| b.parts.len() as u64)
-        .sum::<u64>()
-        + index.files.len() as u64;
-    let progress = ferry_registry::progress::Progress::start(
-        "checked",
-        entries,
-        index.total_volume_bytes(),
-        quiet,
-    );
-    let counters = progress.counters.clone();
-    let out = check_archive(
-        index,
-        &media.dir,
-        jobs,
-        depth,
-        Some((&counters.bytes, &counters.items)),
-    );
-    drop(progress);
-    Report {
-        problems: out.problems,
-        bad_blobs: out.bad_blobs.into_iter().collect(),
-        volumes: index.volumes.len(),
-        blobs: index.blobs.len(),
-        bytes: out.bytes,
-        seconds: started.elapsed().as_secs_f64(),
-    }
-}
-
-/// The images that cannot be pushed because a blob they need is bad, by source reference.
-pub fn affected_images(media: &Media, bad_blobs: &BTreeSet<usize>) -> Vec<String> {
-    let index = &media.index;
-    let bad: BTreeSet<&ferry_format::Digest> =
-        bad_blobs.iter().map(|i| &index.blobs[*i].digest).collect();
-    index
-        .images
-        .iter()
-        .filter(|img| {
-            let mut stack = vec![&img.digest];
-            while let Some(d) = stack.pop() {
-                if bad.contains(d) {
-                    return true;
-                }
-                if let Some(m) = index.manifest(d) {
-                    stack.extend(m.children.iter());
-                    if m.blobs.iter().any(|b| bad.contains(b)) {
-                        return true;
-                    }
-                }
-            }
-            false
-        })
-        .map(|img| img.source.clone())
-        .collect()
-}
+use super::{affected_images, Report};
 
 /// What `verify` reports: the archive, what it brings and expects, and what is wrong.
 #[derive(Debug, serde::Serialize)]
@@ -97,14 +14,14 @@ pub struct Summary {
     pub archive_id: String,
     pub created: String,
     pub tool: String,
-    pub stream: Option<ferry_format::index::Stream>,
+    pub stream: Option<Stream>,
     pub images: Vec<ImageLine>,
     /// OpenShift releases carried (format 1.2).
-    pub releases: Vec<ferry_format::index::Release>,
+    pub releases: Vec<Release>,
     /// Operator catalogs carried (format 1.2).
-    pub catalogs: Vec<ferry_format::index::Catalog>,
+    pub catalogs: Vec<Catalog>,
     /// The graph-data image (format 1.2).
-    pub graph_data: Option<ferry_format::index::GraphData>,
+    pub graph_data: Option<GraphData>,
     /// Blobs and manifests the archive carries.
     pub carried: Count,
     /// Blobs and manifests expected at the site, per parent.
@@ -112,7 +29,7 @@ pub struct Summary {
     pub volumes: usize,
     /// ferry-pack could not pack everything the config asked for (see `failures`).
     pub incomplete: bool,
-    pub failures: Vec<ferry_format::index::Failure>,
+    pub failures: Vec<Failure>,
     pub ok: bool,
     pub problems: Vec<ProblemLine>,
     pub affected_images: Vec<String>,
@@ -139,8 +56,8 @@ pub struct Count {
 #[serde(rename_all = "camelCase")]
 pub struct Expected {
     pub parent: String,
-    pub kind: String,
-    pub stream: Option<ferry_format::index::Stream>,
+    pub kind: ParentKind,
+    pub stream: Option<Stream>,
     pub target: Option<String>,
     pub count: usize,
     pub bytes: u64,
@@ -153,15 +70,15 @@ pub struct ProblemLine {
 }
 
 impl Summary {
-    pub fn of(media: &Media, report: &Report) -> Summary {
-        let index = &media.index;
+    pub fn of(archive: &Archive, report: &Report) -> Summary {
+        let index = archive.index();
         let mut carried = Count::default();
         let mut expected: Vec<Expected> = index
             .parents
             .iter()
             .map(|p| Expected {
                 parent: p.id.clone(),
-                kind: p.kind.clone(),
+                kind: p.kind,
                 stream: p.stream.clone(),
                 target: p.target.clone(),
                 count: 0,
@@ -214,7 +131,7 @@ impl Summary {
                     message: p.message.clone(),
                 })
                 .collect(),
-            affected_images: affected_images(media, &report.bad_blobs),
+            affected_images: affected_images(archive, &report.bad_blobs),
             bytes_verified: report.bytes,
             seconds: report.seconds,
         }
@@ -222,8 +139,16 @@ impl Summary {
 
     /// The human report.
     pub fn text(&self, key_fingerprint: &str) -> String {
-        use std::fmt::Write;
         let mut s = String::new();
+        self.write_head(&mut s, key_fingerprint);
+        self.write_releases(&mut s);
+        self.write_catalogs(&mut s);
+        self.write_gaps(&mut s);
+        self.write_verdict(&mut s);
+        s
+    }
+
+    fn write_head(&self, s: &mut String, key_fingerprint: &str) {
         let _ = writeln!(
             s,
             "archive {} made {} by {}: {} images, {} volumes",
@@ -243,6 +168,9 @@ impl Summary {
             self.carried.count,
             human(self.carried.bytes)
         );
+    }
+
+    fn write_releases(&self, s: &mut String) {
         for r in &self.releases {
             let sigs = if r.signatures.is_empty() {
                 format!("signatures {}", r.signature_check)
@@ -253,20 +181,15 @@ impl Summary {
                     r.verified_by.join(", ")
                 )
             };
+            let channels = if r.channels.is_empty() {
+                String::new()
+            } else {
+                format!(", channels {}", r.channels.join(", "))
+            };
             let _ = writeln!(
                 s,
-                "release {} ({}) {}/{}@{}: {} components, {sigs}{}",
-                r.version,
-                r.architecture,
-                r.registry,
-                r.repository,
-                r.digest,
-                r.components,
-                if r.channels.is_empty() {
-                    String::new()
-                } else {
-                    format!(", channels {}", r.channels.join(", "))
-                }
+                "release {} ({}) {}/{}@{}: {} components, {sigs}{channels}",
+                r.version, r.architecture, r.registry, r.repository, r.digest, r.components,
             );
         }
         if let Some(g) = &self.graph_data {
@@ -276,6 +199,9 @@ impl Summary {
                 g.files, g.url, g.registry, g.repository, g.digest
             );
         }
+    }
+
+    fn write_catalogs(&self, s: &mut String) {
         for c in &self.catalogs {
             let bundles: usize = c
                 .packages
@@ -308,6 +234,10 @@ impl Summary {
                 );
             }
         }
+    }
+
+    /// What the archive lacks: packing failures, and what it expects the site to hold.
+    fn write_gaps(&self, s: &mut String) {
         for f in &self.failures {
             let _ = writeln!(
                 s,
@@ -331,6 +261,9 @@ impl Summary {
                 human(e.bytes)
             );
         }
+    }
+
+    fn write_verdict(&self, s: &mut String) {
         if self.ok {
             let _ = writeln!(
                 s,
@@ -340,21 +273,20 @@ impl Summary {
                 human(self.bytes_verified),
                 self.seconds
             );
-        } else {
-            for p in &self.problems {
-                let _ = writeln!(s, "PROBLEM: {}: {}", p.subject, p.message);
-            }
-            for a in &self.affected_images {
-                let _ = writeln!(s, "AFFECTED IMAGE: {a}");
-            }
-            let _ = writeln!(
-                s,
-                "FAILED: {} problem(s); {} of {} images affected",
-                self.problems.len(),
-                self.affected_images.len(),
-                self.images.len()
-            );
+            return;
         }
-        s
+        for p in &self.problems {
+            let _ = writeln!(s, "PROBLEM: {}: {}", p.subject, p.message);
+        }
+        for a in &self.affected_images {
+            let _ = writeln!(s, "AFFECTED IMAGE: {a}");
+        }
+        let _ = writeln!(
+            s,
+            "FAILED: {} problem(s); {} of {} images affected",
+            self.problems.len(),
+            self.affected_images.len(),
+            self.images.len()
+        );
     }
 }

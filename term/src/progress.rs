@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_format::volume::human;
+use crate::human;
 
 /// Shared counters.
 #[derive(Default)]
@@ -39,11 +39,7 @@ impl Progress {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let started = Instant::now();
-                let every = if tty {
-                    Duration::from_millis(500)
-                } else {
-                    Duration::from_secs(15)
-                };
+                let every = Duration::from_millis(500);
                 let mut last = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));

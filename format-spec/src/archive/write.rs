@@ -1,0 +1,358 @@
+//! Writing an archive (feature `write`).
+//!
+//! [`ArchiveWriter::create`] prepares the directory, lays the objects out in volumes (the OCI
+//! layout marker first, `v2/index.json` last) and creates every volume at its final size as
+//! `NAME.partial`. Objects are then filled in place, in parallel and in any order:
+//! [`ArchiveWriter::write_small`] for bytes in memory, [`ArchiveWriter::fill`] for a stream that
+//! the caller checks (a download). [`ArchiveWriter::finish`] syncs, hashes and renames the
+//! volumes and returns their records; [`seal`] signs the index and writes it last, so that a
+//! directory with an index is always a finished archive.
+//!
+//! Crash safety: bytes an interrupted run left in the `.partial` volumes are found again
+//! ([`ArchiveWriter::reuse`]) because the layout is a function of the object list; an archive
+//! marked incomplete is reopened with its objects kept where they are.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::hash::blake3_hex;
+use crate::index::{Blob, File, Index, IndexError, Part, Volume};
+use crate::layout::{self, Content, LayoutError, Placement};
+use crate::oci::{self, LayoutRef};
+use crate::sign::{self, PrivateKey, SignError};
+use crate::volume::{PartsWriter, VolumeSet, PARTIAL_SUFFIX};
+use crate::{Digest, INDEX_FILE, SIGNATURE_FILE};
+
+/// The machine-readable list of what an incomplete archive lacks, beside its index.
+pub const FAILURES_FILE: &str = "failures.json";
+
+/// Why an archive cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{} already holds an archive ({INDEX_FILE}); pack into an empty directory", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("cannot {what} {}: {cause}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        cause: io::Error,
+    },
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error("internal error: the index written does not validate: {0}")]
+    Invalid(IndexError),
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> WriteError + 'a {
+    move |cause| WriteError::Io {
+        what,
+        path: path.to_path_buf(),
+        cause,
+    }
+}
+
+/// An object to store: a manifest, config or layer, by digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// What filling an object produced: its blake3 and that of each part (split blobs).
+#[derive(Debug, Clone)]
+struct Stored {
+    blake3: String,
+    parts: Vec<String>,
+}
+
+/// What [`ArchiveWriter::finish`] returns: the records of the volumes and of what is in them.
+#[derive(Debug)]
+pub struct Written {
+    pub volumes: Vec<Volume>,
+    /// One per object, in object order; an object never filled is marked `missing`.
+    pub blobs: Vec<Blob>,
+    pub files: Vec<File>,
+}
+
+/// An archive being written.
+pub struct ArchiveWriter {
+    dir: PathBuf,
+    objects: Vec<Object>,
+    /// Placements of each object (index `i + 1` of the layout: the marker file is first).
+    placements: Vec<Vec<Placement>>,
+    set: VolumeSet,
+    files: Vec<File>,
+    stored: Mutex<Vec<Option<Stored>>>,
+    completing: Option<Index>,
+}
+
+impl ArchiveWriter {
+    /// Prepares `dir` (see [`prepare`]), lays out the layout files and `objects` (in the
+    /// given order, except that objects an incomplete archive already holds keep their place),
+    /// creates the volumes and writes the layout files.
+    pub fn create(
+        dir: &Path,
+        objects: Vec<Object>,
+        refs: &[LayoutRef],
+        volume_size: u64,
+    ) -> Result<ArchiveWriter, WriteError> {
+        let completing = prepare(dir)?;
+        let objects = match &completing {
+            Some(old) => keep_places(objects, old),
+            None => objects,
+        };
+        let oci_layout = oci::oci_layout_bytes();
+        let oci_index = oci::index_json_bytes(refs);
+        let mut items = vec![Content::File {
+            path: oci::OCI_LAYOUT_PATH.into(),
+            size: oci_layout.len() as u64,
+        }];
+        items.extend(objects.iter().map(|o| Content::Blob {
+            digest: o.digest.clone(),
+            size: o.size,
+        }));
+        items.push(Content::File {
+            path: oci::OCI_INDEX_PATH.into(),
+            size: oci_index.len() as u64,
+        });
+        let mut layout = layout::plan(&items, volume_size)?;
+        remove_extra_partials(dir, layout.volume_sizes.len())?;
+        let set = VolumeSet::create(dir, &layout).map_err(io_err("create volumes in", dir))?;
+        let index_placement = layout.placements.pop().expect("index.json is laid out");
+        let marker_placement = layout.placements.remove(0);
+        let mut files = Vec::new();
+        for (p, bytes, path) in [
+            (&marker_placement, &oci_layout, oci::OCI_LAYOUT_PATH),
+            (&index_placement, &oci_index, oci::OCI_INDEX_PATH),
+        ] {
+            set.write_item(p, bytes)
+                .map_err(io_err("write the layout file into", dir))?;
+            files.push(File {
+                path: path.into(),
+                size: bytes.len() as u64,
+                blake3: blake3_hex(bytes),
+                volume: p[0].volume,
+                offset: p[0].offset,
+            });
+        }
+        Ok(ArchiveWriter {
+            dir: dir.to_path_buf(),
+            stored: Mutex::new(vec![None; objects.len()]),
+            objects,
+            placements: layout.placements,
+            set,
+            files,
+            completing,
+        })
+    }
+
+    /// The incomplete archive this writer completes, if the directory held one.
+    pub fn completing(&self) -> Option<&Index> {
+        self.completing.as_ref()
+    }
+
+    /// The objects in layout order.
+    pub fn objects(&self) -> &[Object] {
+        &self.objects
+    }
+
+    /// Whether object `i` is stored.
+    pub fn is_stored(&self, i: usize) -> bool {
+        self.stored.lock().expect("lock")[i].is_some()
+    }
+
+    /// Writes object `i` from bytes in memory (the caller checked them).
+    pub fn write_small(&self, i: usize, bytes: &[u8]) -> Result<(), WriteError> {
+        let parts = self
+            .set
+            .write_item(&self.placements[i], bytes)
+            .map_err(io_err("write into", &self.dir))?;
+        self.record(i, blake3_hex(bytes), parts);
+        Ok(())
+    }
+
+    /// Fills object `i` with what `f` writes into its placements. `f` returns the object's
+    /// blake3 once it has checked the bytes (their sha256); only then is it recorded as
+    /// stored. `f` may call [`PartsWriter::restart`] to begin again.
+    pub fn fill<E: From<io::Error>>(
+        &self,
+        i: usize,
+        f: impl FnOnce(&mut PartsWriter<'_>) -> Result<String, E>,
+    ) -> Result<(), E> {
+        let mut w = self.set.writer(&self.placements[i]);
+        let blake3 = f(&mut w)?;
+        let parts = w.finish()?;
+        self.record(i, blake3, parts);
+        Ok(())
+    }
+
+    fn record(&self, i: usize, blake3: String, parts: Vec<String>) {
+        self.stored.lock().expect("lock")[i] = Some(Stored { blake3, parts });
+    }
+
+    /// Finds objects an interrupted run already wrote at their places (hashing them, in
+    /// parallel on the current rayon pool) and records them. Returns how many, and their bytes.
+    pub fn reuse(&self) -> (usize, u64) {
+        let found: Vec<(usize, (String, Vec<String>))> = (0..self.objects.len())
+            .into_par_iter()
+            .filter(|i| !self.is_stored(*i))
+            .filter_map(|i| {
+                let held = self
+                    .set
+                    .holds(&self.placements[i], &self.objects[i].digest)?;
+                Some((i, held))
+            })
+            .collect();
+        let bytes = found.iter().map(|(i, _)| self.objects[*i].size).sum();
+        let count = found.len();
+        for (i, (blake3, parts)) in found {
+            self.record(i, blake3, parts);
+        }
+        (count, bytes)
+    }
+
+    /// Syncs, hashes and renames the volumes; returns the records for the index.
+    pub fn finish(self) -> Result<Written, WriteError> {
+        let stored = self.stored.into_inner().expect("lock");
+        let finished = self
+            .set
+            .finish()
+            .map_err(io_err("finish the volumes in", &self.dir))?;
+        let blobs = self
+            .objects
+            .iter()
+            .zip(&self.placements)
+            .zip(stored)
+            .map(|((o, placements), s)| blob_record(o, placements, s))
+            .collect();
+        Ok(Written {
+            volumes: finished
+                .into_iter()
+                .map(|(name, size, blake3)| Volume { name, size, blake3 })
+                .collect(),
+            blobs,
+            files: self.files,
+        })
+    }
+}
+
+fn blob_record(o: &Object, placements: &[Placement], stored: Option<Stored>) -> Blob {
+    let split = placements.len() > 1;
+    let missing = stored.is_none();
+    let (blake3, part_hashes) = match stored {
+        Some(s) => (s.blake3, s.parts),
+        None => (String::new(), vec![String::new(); placements.len()]),
+    };
+    Blob {
+        digest: o.digest.clone(),
+        size: o.size,
+        blake3,
+        missing,
+        parts: placements
+            .iter()
+            .zip(part_hashes)
+            .map(|(p, h)| Part {
+                volume: p.volume,
+                offset: p.offset,
+                size: p.size,
+                blake3: (split && !missing).then_some(h),
+            })
+            .collect(),
+        base: None,
+    }
+}
+
+/// Makes `dir` ready for a new archive. A finished archive is refused. What an interrupted run
+/// left behind is kept for reuse: volumes it had finished go back to `.partial`, so their
+/// objects need no new download. An archive marked incomplete is reopened the same way and
+/// returned, so that its objects keep their places.
+pub fn prepare(dir: &Path) -> Result<Option<Index>, WriteError> {
+    std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+    let index_path = dir.join(INDEX_FILE);
+    let mut completing = None;
+    if index_path.exists() {
+        let old = std::fs::read(&index_path)
+            .ok()
+            .and_then(|b| Index::from_slice(&b).ok())
+            .filter(|i| i.incomplete);
+        let Some(old) = old else {
+            return Err(WriteError::NotEmpty(dir.to_path_buf()));
+        };
+        completing = Some(old);
+        let _ = std::fs::remove_file(dir.join(FAILURES_FILE));
+    }
+    for entry in std::fs::read_dir(dir).map_err(io_err("read", dir))? {
+        let path = entry.map_err(io_err("read", dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if layout::is_volume_name(name) {
+            let partial = dir.join(format!("{name}{PARTIAL_SUFFIX}"));
+            std::fs::rename(&path, &partial).map_err(io_err("reuse leftover", &path))?;
+        } else if name.starts_with(INDEX_FILE) {
+            std::fs::remove_file(&path).map_err(io_err("remove leftover", &path))?;
+        }
+    }
+    Ok(completing)
+}
+
+/// Orders `objects` so that those `old` placed keep its order (and so their bytes).
+fn keep_places(mut objects: Vec<Object>, old: &Index) -> Vec<Object> {
+    let mut placed: Vec<(u32, u64, &Digest)> = old
+        .blobs
+        .iter()
+        .filter_map(|b| b.parts.first().map(|p| (p.volume, p.offset, &b.digest)))
+        .collect();
+    placed.sort();
+    let rank: HashMap<&Digest, usize> = placed
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, _, d))| (d, i))
+        .collect();
+    objects.sort_by_key(|o| rank.get(&o.digest).copied().unwrap_or(usize::MAX));
+    objects
+}
+
+/// Removes `.partial` volumes beyond the `count` the layout has (left by a larger earlier run).
+fn remove_extra_partials(dir: &Path, count: usize) -> Result<(), WriteError> {
+    for entry in std::fs::read_dir(dir).map_err(io_err("read", dir))? {
+        let path = entry.map_err(io_err("read", dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(vol) = name.strip_suffix(PARTIAL_SUFFIX) {
+            let keep = (0..count).any(|i| layout::volume_name(i) == vol);
+            if layout::is_volume_name(vol) && !keep {
+                std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Validates and signs `index`, then writes `failures.json` (when it lists failures), the
+/// signature and, last, the index, each atomically. Returns the index bytes as written.
+pub fn seal(dir: &Path, index: &Index, key: &PrivateKey) -> Result<Vec<u8>, WriteError> {
+    index.validate().map_err(WriteError::Invalid)?;
+    let bytes = index.to_vec();
+    let signature = sign::sign(&bytes, key)?;
+    if !index.failures.is_empty() {
+        let list = serde_json::to_vec_pretty(&index.failures).expect("failures serialize");
+        write_atomic(&dir.join(FAILURES_FILE), &list)?;
+    }
+    write_atomic(&dir.join(SIGNATURE_FILE), signature.as_bytes())?;
+    write_atomic(&dir.join(INDEX_FILE), &bytes)?;
+    Ok(bytes)
+}
+
+/// Writes a file under a temporary name, syncs it and renames it into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+    f.write_all(bytes).map_err(io_err("write", &tmp))?;
+    f.sync_all().map_err(io_err("sync", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err("rename to", path))?;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The index of a written archive: its volumes and blobs as written, the plan's manifests and
+//! images, and — when some blobs could not be fetched (`--continue-on-error`) — the images,
+//! catalogs and releases that needed them left out and listed as failures.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::Result;
+use ferry_format::archive::write::Written;
+use ferry_format::index::{closure_of, Blob, Failure, FailureKind, Image, Index, ManifestRecord};
+use ferry_format::Digest;
+
+use super::PackOptions;
+use crate::plan::Plan;
+
+/// Builds the index of the archive `written` holds for `plan`.
+pub fn index(
+    plan: &Plan,
+    written: Written,
+    expected: Vec<Blob>,
+    failed_blobs: &HashMap<Digest, String>,
+    opts: &PackOptions,
+) -> Result<Index> {
+    let mut blobs = written.blobs;
+    blobs.extend(expected);
+    blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
+    blobs.dedup_by(|a, b| a.digest == b.digest);
+    let manifests: Vec<ManifestRecord> = plan
+        .manifests
+        .iter()
+        .map(|(d, m)| ManifestRecord {
+            digest: d.clone(),
+            media_type: m.media_type.clone(),
+            children: m.children.clone(),
+            blobs: m.blobs.clone(),
+        })
+        .collect();
+    let mut failures = plan.failures.clone();
+    let images = without_failed(&plan.images, &manifests, failed_blobs, &mut failures);
+    let kept = |d: &Digest| images.iter().any(|i| &i.digest == d);
+    let mut catalogs = plan.catalogs.clone();
+    catalogs.retain(|c| {
+        kept(&c.digest) || {
+            failures.push(left_out(FailureKind::Catalog, c.source.clone(), "rebuilt"));
+            false
+        }
+    });
+    let mut releases = plan.releases.clone();
+    releases.retain(|r| {
+        kept(&r.digest) || {
+            let subject = format!("{} ({})", r.version, r.architecture);
+            failures.push(left_out(FailureKind::Release, subject, "release"));
+            false
+        }
+    });
+    let graph_data = plan.graph_data.clone().filter(|g| kept(&g.digest));
+    failures.sort_by(|a, b| (&a.kind, &a.subject).cmp(&(&b.kind, &b.subject)));
+    Ok(Index {
+        format: ferry_format::FORMAT.into(),
+        format_version: format!(
+            "{}.{}",
+            ferry_format::FORMAT_MAJOR,
+            ferry_format::FORMAT_MINOR
+        ),
+        archive_id: archive_id()?,
+        created: ferry_format::time::now_rfc3339(),
+        tool: format!("ferry-pack {}", env!("CARGO_PKG_VERSION")),
+        volume_size: opts.volume_size,
+        volumes: written.volumes,
+        images,
+        manifests,
+        blobs,
+        files: written.files,
+        stream: Some(crate::base::stream_of(&opts.stream, &opts.bases)),
+        parents: opts.bases.parents.clone(),
+        incomplete: !failures.is_empty(),
+        failures,
+        releases,
+        catalogs,
+        graph_data,
+    })
+}
+
+fn left_out(kind: FailureKind, subject: String, image: &str) -> Failure {
+    Failure {
+        kind,
+        subject,
+        reason: format!("its {image} image could not be packed"),
+        images: vec![],
+    }
+}
+
+/// The images that need none of the failed blobs; a failure per failed blob, naming the
+/// images it cost.
+fn without_failed(
+    images: &[Image],
+    manifests: &[ManifestRecord],
+    failed: &HashMap<Digest, String>,
+    failures: &mut Vec<Failure>,
+) -> Vec<Image> {
+    if failed.is_empty() {
+        return images.to_vec();
+    }
+    let needs: Vec<BTreeSet<&Digest>> = images
+        .iter()
+        .map(|img| {
+            let c = closure_of(manifests, &img.digest);
+            failed
+                .keys()
+                .filter(|d| c.contains(d))
+                .collect::<BTreeSet<_>>()
+        })
+        .collect();
+    for (d, why) in failed {
+        failures.push(Failure {
+            kind: FailureKind::Blob,
+            subject: d.to_string(),
+            reason: why.clone(),
+            images: images
+                .iter()
+                .zip(&needs)
+                .filter(|(_, n)| n.contains(d))
+                .map(|(i, _)| i.source.clone())
+                .collect(),
+        });
+    }
+    images
+        .iter()
+        .zip(&needs)
+        .filter(|(_, n)| n.is_empty())
+        .map(|(i, _)| i.clone())
+        .collect()
+}
+
+fn archive_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b)
+        .map_err(|e| anyhow::anyhow!("no randomness for the archive id: {e}"))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}

@@ -1,0 +1,178 @@
+//! Writing the archive: the planned content laid out in volumes ([`contents`]), blobs fetched
+//! in parallel straight to their offsets, verifying each digest while it streams ([`fetch`]),
+//! then the index built ([`assemble`]) and sealed. Nothing is staged twice and no blob is held
+//! in memory. The volume writing itself is `ferry_format::archive::write`.
+
+mod assemble;
+mod contents;
+mod fetch;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use ferry_format::archive::write::{self, ArchiveWriter};
+use ferry_format::index::{Failure, Image};
+use ferry_format::sign::PrivateKey;
+use ferry_registry::Client;
+use ferry_term::human;
+use serde::Serialize;
+
+use crate::base::Bases;
+use crate::plan::Plan;
+
+pub use ferry_format::archive::write::FAILURES_FILE;
+
+/// How to write an archive.
+pub struct PackOptions {
+    pub to: PathBuf,
+    pub volume_size: u64,
+    pub jobs: usize,
+    pub sign_key: PrivateKey,
+    pub quiet: bool,
+    /// What the site already has (a delta carries none of it).
+    pub bases: Bases,
+    /// Stream name of the archive.
+    pub stream: String,
+    /// Leave out what fails instead of stopping (the archive is then marked incomplete).
+    pub continue_on_error: bool,
+}
+
+/// What was written (`ferry-pack --json` prints it).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackSummary {
+    pub archive_id: String,
+    pub images: usize,
+    pub manifests: usize,
+    pub blobs: usize,
+    pub blob_bytes: u64,
+    /// Blobs and manifests left to the bases (delta archives).
+    pub from_bases: usize,
+    /// Blobs an interrupted run had already written, and their bytes.
+    pub reused: usize,
+    pub reused_bytes: u64,
+    pub volumes: usize,
+    pub volume_bytes: u64,
+    pub index_bytes: u64,
+    pub seconds: f64,
+    /// What could not be packed (`--continue-on-error`).
+    pub failures: Vec<Failure>,
+    pub dir: PathBuf,
+}
+
+impl std::fmt::Display for PackSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let based = if self.from_bases > 0 {
+            format!(" (+{} expected from the bases)", self.from_bases)
+        } else {
+            String::new()
+        };
+        write!(
+            f,
+            "packed {} images: {} manifests, {} blobs ({}){based} into {} volume(s) of {} total, index {} bytes, in {:.1}s ({:.4}x the carried blob bytes)",
+            self.images,
+            self.manifests,
+            self.blobs,
+            human(self.blob_bytes),
+            self.volumes,
+            human(self.volume_bytes),
+            self.index_bytes,
+            self.seconds,
+            (self.volume_bytes + self.index_bytes) as f64 / self.blob_bytes.max(1) as f64
+        )
+    }
+}
+
+/// Writes the archive for `plan` into `opts.to`.
+pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result<PackSummary> {
+    let started = Instant::now();
+    let refs = contents::layout_refs(plan);
+    let writer = ArchiveWriter::create(
+        &opts.to,
+        contents::objects(plan, &opts.bases),
+        &refs,
+        opts.volume_size,
+    )?;
+    if let Some(old) = writer.completing() {
+        eprintln!(
+            "completing the incomplete archive in {} ({} failure(s) last time)",
+            opts.to.display(),
+            old.failures.len()
+        );
+    }
+    write_in_memory(&writer, plan)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()?;
+    // Blobs an interrupted run already wrote (same layout) need no new download.
+    let (reused, reused_bytes) = pool.install(|| writer.reuse());
+    if reused > 0 && !opts.quiet {
+        eprintln!(
+            "resuming: {reused} blob(s) ({}) are already in the partial volumes",
+            human(reused_bytes)
+        );
+    }
+    let (failed, line) = pool.install(|| fetch::fetch_all(client, &writer, plan, opts.quiet));
+    if !failed.is_empty() && !opts.continue_on_error {
+        let list: Vec<String> = failed.iter().map(|(d, e)| format!("{d}: {e}")).collect();
+        bail!(
+            "{} blob(s) could not be fetched (the partial volumes are left in {}; run again to retry):\n  {}",
+            failed.len(),
+            opts.to.display(),
+            list.join("\n  ")
+        );
+    }
+    if !opts.quiet {
+        eprintln!("{line}");
+    }
+    let written = writer.finish()?;
+    let expected = contents::expected(plan, &opts.bases);
+    let from_bases = expected.len();
+    let index = assemble::index(plan, written, expected, &failed, opts)?;
+    let bytes = write::seal(&opts.to, &index, &opts.sign_key)?;
+    Ok(PackSummary {
+        archive_id: index.archive_id.clone(),
+        images: index.images.len(),
+        manifests: index.manifests.len(),
+        blobs: index.blobs.len() - from_bases,
+        blob_bytes: index.total_blob_bytes(),
+        from_bases,
+        reused,
+        reused_bytes,
+        volumes: index.volumes.len(),
+        volume_bytes: index.total_volume_bytes(),
+        index_bytes: bytes.len() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+        failures: index.failures,
+        dir: opts.to.clone(),
+    })
+}
+
+/// Manifests and objects the packer made are in memory already: written directly.
+fn write_in_memory(writer: &ArchiveWriter, plan: &Plan) -> Result<()> {
+    for (i, o) in writer.objects().iter().enumerate() {
+        let bytes = match (plan.manifests.get(&o.digest), plan.inline.get(&o.digest)) {
+            (Some(m), _) => &m.bytes,
+            (None, Some(b)) => b,
+            (None, None) => continue,
+        };
+        writer.write_small(i, bytes)?;
+    }
+    Ok(())
+}
+
+/// Images of a plan, for listing.
+pub fn describe(images: &[Image]) -> Vec<String> {
+    images
+        .iter()
+        .map(|i| {
+            let plats = if i.platforms.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", i.platforms.join(", "))
+            };
+            format!("{} -> {}{plats}", i.source, i.digest)
+        })
+        .collect()
+}

@@ -1,0 +1,168 @@
+//! Putting blobs in place at the target: one task per digest, in parallel. The first repository
+//! that lacks a blob gets the upload, straight from the media; the others get a cross-repository
+//! mount. Every uploaded byte is checked against the signed index while it streams, and the
+//! upload is committed only if it matched.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use anyhow::{bail, Result};
+use ferry_format::archive::{ArchiveSet, Located};
+use ferry_format::Digest;
+use ferry_registry::{Client, Repo};
+use ferry_term::{Counters, Progress};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::plan::BlobTask;
+
+/// Blobs up to this size are read and verified in memory, then sent in one PUT.
+const SMALL_BLOB: u64 = 4 * 1024 * 1024;
+
+/// What the blob phase did, counted over (repository, blob) pairs.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobCounts {
+    pub uploaded: u64,
+    pub mounted: u64,
+    /// Already at the target.
+    pub skipped: u64,
+    pub bytes_uploaded: u64,
+}
+
+/// The outcome of the blob phase.
+#[derive(Debug, Default)]
+pub struct BlobsDone {
+    pub counts: BlobCounts,
+    /// Blobs that could not be put in place, with the reason.
+    pub failed: HashMap<Digest, String>,
+    /// (repository, blob) pairs this run put there: a manifest that needs one of them cannot be
+    /// at the target yet.
+    pub fresh: BTreeSet<(String, Digest)>,
+}
+
+/// Runs every task on the current rayon pool, with a progress line unless `quiet`.
+pub fn push_all(
+    client: &Client,
+    archives: &ArchiveSet,
+    tasks: &[BlobTask],
+    origins: &HashMap<Digest, Repo>,
+    quiet: bool,
+) -> BlobsDone {
+    let total = tasks.iter().map(|t| t.size).sum();
+    let progress = Progress::start("pushed", tasks.len() as u64, total, quiet);
+    let done = Mutex::new(BlobsDone::default());
+    tasks.par_iter().for_each(|t| {
+        let origin = origins.get(t.digest);
+        let r = push_blob(client, archives, t, origin, &progress.counters);
+        let mut d = done.lock().expect("lock");
+        match r {
+            Ok(o) => {
+                d.counts.uploaded += o.uploaded;
+                d.counts.mounted += o.mounted;
+                d.counts.skipped += o.skipped;
+                d.counts.bytes_uploaded += o.bytes;
+                d.fresh
+                    .extend(o.fresh_in.into_iter().map(|r| (r, t.digest.clone())));
+            }
+            Err(e) => {
+                d.failed.insert(t.digest.clone(), format!("{e:#}"));
+            }
+        }
+        progress.counters.items.fetch_add(1, Ordering::Relaxed);
+    });
+    let line = progress.finish();
+    if !quiet {
+        eprintln!("{line}");
+    }
+    done.into_inner().expect("lock")
+}
+
+#[derive(Default)]
+struct Outcome {
+    uploaded: u64,
+    mounted: u64,
+    skipped: u64,
+    bytes: u64,
+    /// Repositories the blob was uploaded or mounted into by this run.
+    fresh_in: Vec<String>,
+}
+
+fn push_blob(
+    client: &Client,
+    archives: &ArchiveSet,
+    task: &BlobTask,
+    origin: Option<&Repo>,
+    counters: &Counters,
+) -> Result<Outcome> {
+    let digest = task.digest;
+    let mut out = Outcome::default();
+    let mut present_in: Option<&Repo> = None;
+    for repo in &task.repos {
+        if client.blob_exists(repo, digest)? {
+            out.skipped += 1;
+            counters.skipped.fetch_add(1, Ordering::Relaxed);
+            present_in.get_or_insert(repo);
+            continue;
+        }
+        if let Some(from) = present_in.or(origin) {
+            if client.mount_blob(repo, digest, &from.name)? {
+                out.mounted += 1;
+                out.fresh_in.push(repo.name.clone());
+                present_in.get_or_insert(repo);
+                continue;
+            }
+        }
+        let Some(located) = archives.locate(digest) else {
+            bail!("not carried by this archive (nor by --base-media) and not at the target");
+        };
+        upload(client, located, repo)?;
+        out.uploaded += 1;
+        out.fresh_in.push(repo.name.clone());
+        out.bytes += located.blob.size;
+        counters
+            .bytes
+            .fetch_add(located.blob.size, Ordering::Relaxed);
+        present_in = Some(repo);
+    }
+    Ok(out)
+}
+
+/// Uploads one blob from the media, checking on the way that its bytes are the ones the signed
+/// index describes (blake3; the packer checked their sha256 when it fetched them, and the
+/// registry checks it again before it commits the upload). A blob that does not match is never
+/// committed.
+fn upload(client: &Client, located: Located, repo: &Repo) -> Result<()> {
+    let blob = located.blob;
+    let not_pushed =
+        |e: ferry_format::archive::ReadError| anyhow::anyhow!("{e}; it was not pushed");
+    if blob.size <= SMALL_BLOB {
+        let mut reader = located.reader("blob").map_err(not_pushed)?;
+        let mut bytes = Vec::with_capacity(blob.size as usize);
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| anyhow::anyhow!("cannot read it from the media: {e}"))?;
+        reader.verdict().map_err(not_pushed)?;
+        client.upload_blob_bytes(repo, &blob.digest, &bytes)?;
+        return Ok(());
+    }
+    // Large: stream it; commit only if the hash matches at the end. A failed attempt is
+    // started over (with the client's backoff and retry budget).
+    let what = format!("upload of {} to {repo}", blob.digest);
+    let mut attempt = 0;
+    loop {
+        let reader = located.reader("blob").map_err(not_pushed)?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
+        let check = |r: &std::io::BufReader<_>| {
+            let r: &ferry_format::archive::BlobReader = r.get_ref();
+            r.verdict().map_err(|e| format!("{e}; it was not pushed"))
+        };
+        match client.upload_blob_stream(repo, &blob.digest, blob.size, &mut reader, check) {
+            Ok(()) => return Ok(()),
+            Err(e) if client.backoff(&what, attempt, &e) => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

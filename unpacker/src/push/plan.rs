@@ -1,0 +1,142 @@
+//! What a push will do, worked out from the signed index alone: per target repository, the
+//! manifests its images need (children before the indexes that list them) and their blobs; and
+//! one upload task per blob, however many repositories need it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_format::index::{Closure, Index};
+use ferry_format::Digest;
+use ferry_registry::Repo;
+
+use crate::target::Target;
+
+/// One target repository's share of the work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoWork {
+    pub repo: Repo,
+    /// Manifests, children first.
+    pub manifests: Vec<Digest>,
+    pub blobs: BTreeSet<Digest>,
+}
+
+/// Two source repositories that the target's naming would merge into one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{first} and {second} would both be pushed to {target}; push them with different namespaces"
+)]
+pub struct Collision {
+    pub first: String,
+    pub second: String,
+    pub target: String,
+}
+
+/// Groups the images by target repository and walks each group's closure.
+pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Collision> {
+    let mut by_repo: BTreeMap<String, (&str, &str, Closure)> = BTreeMap::new();
+    for img in &index.images {
+        let name = target.repository(&img.repository);
+        let (registry, repository, closure) = by_repo
+            .entry(name.clone())
+            .or_insert_with(|| (&img.registry, &img.repository, Closure::default()));
+        if *registry != img.registry {
+            return Err(Collision {
+                first: format!("{registry}/{repository}"),
+                second: format!("{}/{}", img.registry, img.repository),
+                target: format!("{}/{name}", target.host),
+            });
+        }
+        closure.add(&index.manifests, &img.digest);
+    }
+    Ok(by_repo
+        .into_iter()
+        .map(|(name, (_, _, c))| RepoWork {
+            repo: Repo::new(target.host.clone(), name),
+            manifests: c.manifests,
+            blobs: c.blobs,
+        })
+        .collect())
+}
+
+/// One blob to put in place: the repositories that need it, in order (the first gets the
+/// upload, the others a mount from there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobTask<'a> {
+    pub digest: &'a Digest,
+    pub size: u64,
+    pub repos: Vec<&'a Repo>,
+}
+
+/// One task per blob, largest first (so that the tail of a parallel push is short).
+pub fn blob_tasks<'a>(index: &Index, work: &'a [RepoWork]) -> Vec<BlobTask<'a>> {
+    let mut repos_of: BTreeMap<&Digest, Vec<&Repo>> = BTreeMap::new();
+    for w in work {
+        for b in &w.blobs {
+            repos_of.entry(b).or_default().push(&w.repo);
+        }
+    }
+    let mut tasks: Vec<BlobTask> = repos_of
+        .into_iter()
+        .map(|(digest, repos)| BlobTask {
+            digest,
+            size: index.blob(digest).map_or(0, |b| b.size),
+            repos,
+        })
+        .collect();
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.size));
+    tasks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{image, index_of, manifest};
+
+    #[test]
+    fn repositories_get_their_closures_and_shared_blobs_one_task() {
+        let (l1, l2, l3) = (Digest::of(b"l1"), Digest::of(b"l2"), Digest::of(b"l3"));
+        let a = manifest(b"a", &[], &[&l1, &l2]);
+        let b = manifest(b"b", &[], &[&l2, &l3]);
+        let list = manifest(b"list", &[&a.digest, &b.digest], &[]);
+        let index = index_of(
+            vec![
+                image("quay.io", "x/app", &list.digest, &["1"]),
+                image("quay.io", "x/tool", &b.digest, &[]),
+            ],
+            vec![a.clone(), b.clone(), list.clone()],
+            &[(&l1, 10), (&l2, 30), (&l3, 20)],
+        );
+        let target: Target = "reg:5000/mirror".parse().unwrap();
+        let work = plan_repos(&index, &target).unwrap();
+        assert_eq!(work.len(), 2);
+        assert_eq!(work[0].repo, Repo::new("reg:5000", "mirror/x/app"));
+        let list_pos = work[0].manifests.iter().position(|d| *d == list.digest);
+        assert_eq!(list_pos, Some(2), "the index comes after its children");
+        assert_eq!(
+            work[0].blobs,
+            BTreeSet::from([l1.clone(), l2.clone(), l3.clone()])
+        );
+        assert_eq!(work[1].manifests, vec![b.digest.clone()]);
+        let tasks = blob_tasks(&index, &work);
+        let sizes: Vec<u64> = tasks.iter().map(|t| t.size).collect();
+        assert_eq!(sizes, vec![30, 20, 10], "largest first");
+        assert_eq!(tasks[0].repos.len(), 2, "l2 is needed by both repositories");
+        assert_eq!(tasks[2].repos, vec![&work[0].repo]);
+    }
+
+    #[test]
+    fn two_registries_with_one_repository_name_collide() {
+        let m = manifest(b"m", &[], &[]);
+        let index = index_of(
+            vec![
+                image("quay.io", "x/app", &m.digest, &["1"]),
+                image("docker.io", "x/app", &m.digest, &["2"]),
+            ],
+            vec![m.clone()],
+            &[],
+        );
+        let target: Target = "reg:5000".parse().unwrap();
+        let err = plan_repos(&index, &target).unwrap_err();
+        assert_eq!(err.target, "reg:5000/x/app");
+        assert!(err.to_string().contains("different namespaces"), "{err}");
+    }
+}
