@@ -497,6 +497,8 @@ fn index_scaling(n: usize) -> Result<()> {
         releases: vec![],
         catalogs: vec![],
         graph_data: None,
+        attachments: vec![],
+        sigstore_keys: vec![],
     };
     let t = Instant::now();
     let bytes = index.to_vec();

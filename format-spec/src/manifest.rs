@@ -35,7 +35,7 @@ pub fn is_manifest_type(media_type: &str) -> bool {
 }
 
 /// A content descriptor inside a manifest or index.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     #[serde(default)]
@@ -46,6 +46,11 @@ pub struct Descriptor {
     pub platform: Option<Platform>,
     #[serde(default)]
     pub urls: Option<Vec<String>>,
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// The artifact type of a referrer (in a referrers index).
+    #[serde(default)]
+    pub artifact_type: Option<String>,
 }
 
 /// The platform of an index entry.

@@ -5,7 +5,9 @@ use std::io::Write;
 
 use ferry_format::check::{check_volume, Depth};
 use ferry_format::hash::{blake3_hex, DualHasher};
-use ferry_format::index::{Blob, File, Image, Index, ManifestRecord, Part, Volume};
+use ferry_format::index::{
+    Attachment, AttachmentKind, Blob, File, Image, Index, ManifestRecord, Part, Volume,
+};
 use ferry_format::layout::{self, Content};
 use ferry_format::volume::VolumeSet;
 use ferry_format::{oci, Digest};
@@ -119,6 +121,8 @@ fn write_archive(dir: &std::path::Path) -> Index {
         releases: vec![],
         catalogs: vec![],
         graph_data: None,
+        attachments: vec![],
+        sigstore_keys: vec![],
     };
     index.validate().unwrap();
     let reparsed = Index::from_slice(&index.to_vec()).unwrap();
@@ -248,6 +252,52 @@ fn inconsistent_indexes_are_refused() {
         "not carried",
     );
     check(&|i| i.format_version = "2.0".into(), "not supported");
+    // (1.3) An attachment is an image of its subject's repository, about a carried manifest,
+    // verified only by listed keys.
+    let md = good.images[0].digest.clone();
+    let attach = |i: &mut Index| {
+        i.attachments.push(Attachment {
+            kind: AttachmentKind::Signature,
+            registry: "example.com".into(),
+            repository: "a".into(),
+            subject: md.clone(),
+            digest: md.clone(),
+            tag: None,
+            artifact_type: None,
+            verified_by: vec![],
+        })
+    };
+    let mut ok = good.clone();
+    attach(&mut ok);
+    assert!(Index::from_slice(&ok.to_vec()).is_ok());
+    check(
+        &|i| {
+            attach(i);
+            i.attachments[0].repository = "b".into();
+        },
+        "is not among the images",
+    );
+    check(
+        &|i| {
+            attach(i);
+            i.attachments[0].tag = Some("sha256-x.sig".into());
+        },
+        "is not tagged sha256-x.sig",
+    );
+    check(
+        &|i| {
+            attach(i);
+            i.attachments[0].subject = Digest::of(b"elsewhere");
+        },
+        "its subject is not carried",
+    );
+    check(
+        &|i| {
+            attach(i);
+            i.attachments[0].verified_by = vec!["sha256:unknown".into()];
+        },
+        "not a listed key",
+    );
     let dup = String::from_utf8(good.to_vec()).unwrap().replacen(
         "\"tool\"",
         "\"tool\": \"x\", \"tool\"",

@@ -17,6 +17,8 @@ pub struct GatherOptions {
     pub arch: Vec<String>,
     /// Release settings; needed when the config asks for releases.
     pub releases: Option<release::ReleaseOptions>,
+    /// Signatures and other attachments to carry and check.
+    pub attach: crate::attach::AttachOptions,
     /// Record what fails and go on (`--continue-on-error`).
     pub keep_going: bool,
     pub quiet: bool,
@@ -68,6 +70,8 @@ pub fn gather(
         plan.notes.extend(c.notes);
         plan.failures.extend(c.failures);
     }
+    say(opts, "looking for signatures and other attachments...");
+    crate::attach::attach(client, &mut plan, &opts.attach)?;
     notes.extend(plan.notes.iter().cloned());
     Ok((plan, notes))
 }

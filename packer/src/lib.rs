@@ -6,11 +6,14 @@
 //! - [`gather`]: planning a whole config (releases, catalogs, images) into one plan;
 //! - [`plan`]: resolving images to manifests and blobs, deduplicated;
 //! - [`release`]: OpenShift releases (update graph, payloads, release signatures);
+//! - [`attach`]: signatures, attestations, SBOMs and referrers carried with the images, and
+//!   cosign signatures checked against sigstore keys;
 //! - [`catalog`]: operator catalogs (file-based catalogs, filtering, the rebuilt index image);
 //! - [`derive`]: images made from a source image plus one deterministic layer;
 //! - [`pack`]: fetching into the volumes, building and sealing the index;
 //! - [`units`]: byte sizes on the command line (`4GiB`).
 
+pub mod attach;
 pub mod base;
 pub mod catalog;
 pub mod config;

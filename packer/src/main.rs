@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_format::sign::PrivateKey;
+use ferry_pack::attach::sigstore::Key;
+use ferry_pack::attach::{AttachOptions, ReferrerTypes};
 use ferry_pack::base::Bases;
 use ferry_pack::config::ImageSetConfig;
 use ferry_pack::gather::{self, GatherOptions};
@@ -127,6 +129,35 @@ struct Cli {
     #[arg(long, help_heading = "Releases")]
     skip_release_signatures: bool,
 
+    /// Leave cosign signatures (`sha256-<hex>.sig`) and signature referrers out. By default
+    /// they are carried for every image and platform manifest, and pushed where clusters look.
+    #[arg(long, help_heading = "Signatures")]
+    remove_signatures: bool,
+
+    /// Also carry cosign attestations (`sha256-<hex>.att`).
+    #[arg(long, help_heading = "Signatures")]
+    attestations: bool,
+
+    /// Also carry cosign SBOMs (`sha256-<hex>.sbom`).
+    #[arg(long, help_heading = "Signatures")]
+    sboms: bool,
+
+    /// OCI 1.1 referrers to carry, by artifactType (repeatable; `all` for every one, `none`
+    /// for none). Default: sigstore signature bundles, unless --remove-signatures.
+    #[arg(long, value_name = "TYPE", help_heading = "Signatures")]
+    referrer_type: Vec<String>,
+
+    /// Check cosign signatures against this public key (PEM `PUBLIC KEY`, as cosign.pub:
+    /// ECDSA P-256 or ed25519). Repeatable. The index records which key verified each
+    /// signature, and ferry-unpack writes a ClusterImagePolicy for the images it verified.
+    #[arg(long, value_name = "KEY.pub", help_heading = "Signatures")]
+    sigstore_key: Vec<PathBuf>,
+
+    /// Refuse to pack an image whose manifest has no signature that verifies under a
+    /// --sigstore-key (with --continue-on-error it is left out and listed in the failures).
+    #[arg(long, help_heading = "Signatures")]
+    require_signatures: bool,
+
     #[command(flatten)]
     registry: RegistryArgs,
 
@@ -181,6 +212,7 @@ fn run(cli: Cli) -> Result<bool> {
     let opts = GatherOptions {
         arch: cli.arch.clone(),
         releases: release_opts,
+        attach: attach_options(&cli)?,
         keep_going: cli.continue_on_error,
         quiet: cli.quiet,
     };
@@ -194,6 +226,31 @@ fn run(cli: Cli) -> Result<bool> {
         None => dry_run(&cli, &plan),
         Some((to, sign_key)) => write(&cli, &config, &client, &plan, bases, to, sign_key),
     }
+}
+
+/// What to carry with the images, and the keys to check signatures against.
+fn attach_options(cli: &Cli) -> Result<AttachOptions> {
+    let referrers = match cli.referrer_type.as_slice() {
+        [] if cli.remove_signatures => ReferrerTypes::Only(Vec::new()),
+        [] => AttachOptions::default().referrers,
+        [one] if one == "all" => ReferrerTypes::All,
+        [one] if one == "none" => ReferrerTypes::Only(Vec::new()),
+        types => ReferrerTypes::Only(types.to_vec()),
+    };
+    let keys = cli
+        .sigstore_key
+        .iter()
+        .map(|p| Key::load(p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(AttachOptions {
+        signatures: !cli.remove_signatures,
+        attestations: cli.attestations,
+        sboms: cli.sboms,
+        referrers,
+        keys,
+        require: cli.require_signatures,
+        keep_going: cli.continue_on_error,
+    })
 }
 
 /// Reads the config and refuses the sections this version cannot pack.

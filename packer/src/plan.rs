@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, bail, Context, Result};
-use ferry_format::index::{Catalog as CatalogRecord, Failure, Image, Release};
+use ferry_format::index::{
+    retain_attached, Attachment, Catalog as CatalogRecord, Closure, Failure, Image, Release,
+    SigstoreKey,
+};
 use ferry_format::manifest::{Manifest, Platform};
 use ferry_format::Digest;
 use ferry_registry::{Client, Reference, Repo};
@@ -60,6 +63,10 @@ pub struct Plan {
     /// Small objects made or fetched outside a registry (release signatures), stored as blobs
     /// and always carried, even by a delta.
     pub inline: BTreeMap<Digest, Vec<u8>>,
+    /// Signatures and other artifacts attached to the images (their manifests are images too).
+    pub attachments: Vec<Attachment>,
+    /// The sigstore keys given to check signatures.
+    pub sigstore_keys: Vec<SigstoreKey>,
 }
 
 impl Plan {
@@ -83,6 +90,33 @@ impl Plan {
 
     pub fn blob_bytes(&self) -> u64 {
         self.blobs.values().map(|b| b.size).sum()
+    }
+
+    /// Keeps the images `keep` says yes to, and the attachments whose subject one of them still
+    /// brings; drops the manifests and blobs that only the others needed.
+    pub fn retain_images(&mut self, keep: impl Fn(&Image) -> bool) {
+        self.images.retain(|i| keep(i));
+        let attachments = &self.attachments;
+        let subjects = self.closure(|i| !attachments.iter().any(|a| a.image_id() == i.id()));
+        retain_attached(&mut self.images, &mut self.attachments, |d| {
+            subjects.contains(d)
+        });
+        let closure = self.closure(|_| true);
+        self.manifests.retain(|d, _| closure.contains(d));
+        self.blobs
+            .retain(|d, _| closure.contains(d) || self.inline.contains_key(d));
+    }
+
+    /// Everything the images `which` picks need.
+    fn closure(&self, which: impl Fn(&Image) -> bool) -> Closure {
+        let mut closure = Closure::default();
+        for img in self.images.iter().filter(|i| which(i)) {
+            closure.add_with(&img.digest, |d| {
+                let m = self.manifests.get(d)?;
+                Some((m.children.as_slice(), m.blobs.as_slice()))
+            });
+        }
+        closure
     }
 }
 

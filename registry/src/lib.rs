@@ -4,11 +4,11 @@
 //! Domain: [`reference`] (image references and their defaults), [`auth`] (auth files: Docker
 //! and Podman `auth.json`, OpenShift pull secrets; challenges).
 //!
-//! The [`Client`] ([`client`]), its calls one file per resource — [`manifests`] (exact bytes),
-//! [`blobs`] (streaming, `Range`, mounts), [`uploads`], [`listing`] (tags and catalog) and
-//! [`web`] (plain URLs) — and how they reach the wire: [`transport`] (one request),
-//! [`tls`] (system roots plus `--ca-file`), [`token`] (basic and bearer auth), [`gate`]
-//! (per-host concurrency, lowered on 429), [`retry`] (backoff with jitter).
+//! The [`Client`] ([`client`]) and its calls, one file per resource: [`manifests`] (exact
+//! bytes), [`blobs`] (streaming, `Range`, mounts), [`uploads`], [`listing`] (tags and catalog),
+//! [`referrers`] (OCI 1.1, with the tag schema) and [`web`] (plain URLs). How they reach the
+//! wire: `transport` (one request), `tls` (system roots plus `--ca-file`), `token` (basic and
+//! bearer auth), `gate` (per-host concurrency, lowered on 429), `retry` (backoff with jitter).
 //!
 //! Bodies are streamed: no call holds a blob in memory. Manifests are returned as the exact
 //! bytes received, with their digest computed over those bytes.
@@ -24,6 +24,7 @@ mod host;
 pub mod listing;
 pub mod manifests;
 pub mod reference;
+pub mod referrers;
 mod retry;
 mod tls;
 mod token;

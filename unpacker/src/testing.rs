@@ -78,5 +78,7 @@ pub fn index_of(
         releases: vec![],
         catalogs: vec![],
         graph_data: None,
+        attachments: vec![],
+        sigstore_keys: vec![],
     }
 }

@@ -9,7 +9,7 @@ mod walk;
 
 use serde::{Deserialize, Serialize};
 
-pub use walk::{closure_of, Closure, ImageId};
+pub use walk::{closure_of, retain_attached, Closure, ImageId};
 
 use crate::{Digest, FORMAT, FORMAT_MAJOR};
 
@@ -65,6 +65,111 @@ pub struct Index {
     /// (1.2) The graph-data image for an OpenShift Update Service (`platform.graph: true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph_data: Option<GraphData>,
+    /// (1.3) Signatures and other artifacts attached to manifests of the images: each is one
+    /// of `images` too (so that it is pushed like one), in the repository of its subject.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// (1.3) The sigstore public keys that verified attachments at pack time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sigstore_keys: Vec<SigstoreKey>,
+}
+
+/// A signature, attestation, SBOM or other OCI referrer attached to a carried manifest
+/// (format 1.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub kind: AttachmentKind,
+    /// Where it and its subject live at the source.
+    pub registry: String,
+    pub repository: String,
+    /// The manifest it is about: an image's top manifest or one of its platform manifests.
+    pub subject: Digest,
+    /// Its own manifest: one of `images`, in the same registry and repository.
+    pub digest: Digest,
+    /// The tag it is found under (`sha256-<hex>.sig`, `.att`, `.sbom`); none for a referrer,
+    /// which is found through its `subject` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The artifact type of a referrer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// Ids of the `sigstoreKeys` under which it verified at pack time (signatures only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified_by: Vec<String>,
+}
+
+impl Attachment {
+    /// Whether this is a signature that verified under some key at pack time.
+    pub fn verified(&self) -> bool {
+        !self.verified_by.is_empty()
+    }
+}
+
+/// What an [`Attachment`] is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentKind {
+    /// A cosign signature (`sha256-<hex>.sig`).
+    Signature,
+    /// A cosign attestation (`sha256-<hex>.att`).
+    Attestation,
+    /// A cosign SBOM (`sha256-<hex>.sbom`).
+    Sbom,
+    /// An OCI 1.1 referrer (a manifest whose `subject` is the image).
+    Referrer,
+}
+
+impl AttachmentKind {
+    /// The cosign tag suffix of a tag-based attachment.
+    pub fn tag_suffix(self) -> Option<&'static str> {
+        match self {
+            AttachmentKind::Signature => Some("sig"),
+            AttachmentKind::Attestation => Some("att"),
+            AttachmentKind::Sbom => Some("sbom"),
+            AttachmentKind::Referrer => None,
+        }
+    }
+
+    /// The tag an attachment of this kind has for `subject` (`sha256-<hex>.sig`), or, for a
+    /// referrer, the tag of the referrers fallback index (`sha256-<hex>`).
+    pub fn tag_for(self, subject: &Digest) -> String {
+        match self.tag_suffix() {
+            Some(s) => format!("sha256-{}.{s}", subject.hex()),
+            None => format!("sha256-{}", subject.hex()),
+        }
+    }
+}
+
+impl std::fmt::Display for AttachmentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AttachmentKind::Signature => "signature",
+            AttachmentKind::Attestation => "attestation",
+            AttachmentKind::Sbom => "sbom",
+            AttachmentKind::Referrer => "referrer",
+        })
+    }
+}
+
+/// A sigstore public key given to the packer (format 1.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SigstoreKey {
+    /// `sha256:<hex>` of the key's DER SubjectPublicKeyInfo.
+    pub id: String,
+    pub algorithm: KeyAlgorithm,
+    /// The public key in PEM (`-----BEGIN PUBLIC KEY-----`), as given.
+    pub pem: String,
+}
+
+/// The algorithm of a [`SigstoreKey`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    /// ECDSA over P-256 with SHA-256 (cosign's default).
+    EcdsaP256,
+    Ed25519,
 }
 
 /// The graph-data image ferry-pack built (format 1.2).

@@ -36,7 +36,8 @@ impl Index {
             }
         }
         self.check_releases()?;
-        self.check_made_images()
+        self.check_made_images()?;
+        self.check_attachments(&manifests)
     }
 
     fn check_volumes(&self) -> Check {
@@ -255,6 +256,40 @@ impl Index {
                 return bad(format!(
                     "catalog {} names image {}/{}@{}, which is not among the images",
                     c.source, c.registry, c.repository, c.digest
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Index {
+    /// Each attachment is an image in its subject's repository (with its tag, if it has one),
+    /// about a carried manifest, verified only by listed keys.
+    fn check_attachments(&self, manifests: &HashMap<&Digest, &ManifestRecord>) -> Check {
+        let mut ids = HashSet::new();
+        for k in &self.sigstore_keys {
+            if !ids.insert(k.id.as_str()) {
+                return bad(format!("sigstore key {} listed twice", k.id));
+            }
+        }
+        for a in &self.attachments {
+            let what = format!("{} {} of {}", a.kind, a.digest, a.subject);
+            let image = self.images.iter().find(|i| i.id() == a.image_id());
+            let Some(image) = image else {
+                return bad(format!("{what} is not among the images"));
+            };
+            if let Some(tag) = &a.tag {
+                if !image.tags.contains(tag) {
+                    return bad(format!("{what} is not tagged {tag}"));
+                }
+            }
+            if !manifests.contains_key(&a.subject) {
+                return bad(format!("{what}: its subject is not carried"));
+            }
+            if let Some(k) = a.verified_by.iter().find(|k| !ids.contains(k.as_str())) {
+                return bad(format!(
+                    "{what} is verified by {k}, which is not a listed key"
                 ));
             }
         }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Catalog, GraphData, Image, Index, ManifestRecord, Release};
+use super::{Attachment, Catalog, GraphData, Image, Index, ManifestRecord, Release};
 use crate::Digest;
 
 /// Which image a record names: source registry, repository and top manifest digest. Two
@@ -48,6 +48,17 @@ impl Catalog {
     }
 }
 
+impl Attachment {
+    /// The attachment's own image (its manifest, in its subject's repository).
+    pub fn image_id(&self) -> ImageId<'_> {
+        ImageId {
+            registry: &self.registry,
+            repository: &self.repository,
+            digest: &self.digest,
+        }
+    }
+}
+
 impl GraphData {
     /// The graph-data image.
     pub fn image_id(&self) -> ImageId<'_> {
@@ -79,15 +90,27 @@ impl Closure {
     /// `manifests` (sorted by digest, as in an index). A digest that is not a manifest there is
     /// listed as a manifest without children (it was not carried).
     pub fn add(&mut self, manifests: &[ManifestRecord], root: &Digest) {
+        self.add_with(root, |d| {
+            lookup(manifests, d).map(|m| (m.children.as_slice(), m.blobs.as_slice()))
+        })
+    }
+
+    /// Adds everything below `root`, asking `lookup` for a manifest's children and blobs (for
+    /// manifests kept elsewhere than in an index, like a packer's plan).
+    pub fn add_with<'a>(
+        &mut self,
+        root: &Digest,
+        lookup: impl Fn(&Digest) -> Option<(&'a [Digest], &'a [Digest])>,
+    ) {
         // Iterative depth-first post-order: (digest, whether its children are done). A digest
         // is marked when it is expanded, so that a child listed twice is still emitted before
         // every index that lists it.
         let mut stack: Vec<(Digest, bool)> = vec![(root.clone(), false)];
         while let Some((d, children_done)) = stack.pop() {
-            let record = lookup(manifests, &d);
+            let record = lookup(&d);
             if children_done {
-                if let Some(m) = record {
-                    self.blobs.extend(m.blobs.iter().cloned());
+                if let Some((_, blobs)) = record {
+                    self.blobs.extend(blobs.iter().cloned());
                 }
                 self.manifests.push(d);
                 continue;
@@ -96,8 +119,8 @@ impl Closure {
                 continue;
             }
             stack.push((d, true));
-            if let Some(m) = record {
-                for c in m.children.iter().rev() {
+            if let Some((children, _)) = record {
+                for c in children.iter().rev() {
                     if !self.seen.contains(c) {
                         stack.push((c.clone(), false));
                     }
@@ -114,6 +137,24 @@ fn lookup<'a>(manifests: &'a [ManifestRecord], d: &Digest) -> Option<&'a Manifes
         .map(|i| &manifests[i])
 }
 
+/// Keeps the attachments whose image is among `images` and whose subject `brought` says the
+/// other images still bring, and drops the images of the attachments that go.
+pub fn retain_attached(
+    images: &mut Vec<Image>,
+    attachments: &mut Vec<Attachment>,
+    brought: impl Fn(&Digest) -> bool,
+) {
+    let original = std::mem::take(attachments);
+    let is_attachment = |i: &Image| original.iter().any(|a| a.image_id() == i.id());
+    *attachments = original
+        .iter()
+        .filter(|a| brought(&a.subject) && images.iter().any(|i| a.image_id() == i.id()))
+        .cloned()
+        .collect();
+    let kept = &*attachments;
+    images.retain(|i| !is_attachment(i) || kept.iter().any(|a| a.image_id() == i.id()));
+}
+
 /// Everything below `root` in a list of manifest records sorted by digest.
 pub fn closure_of(manifests: &[ManifestRecord], root: &Digest) -> Closure {
     let mut c = Closure::default();
@@ -125,6 +166,31 @@ impl Index {
     /// Everything the image with top manifest `root` needs.
     pub fn closure(&self, root: &Digest) -> Closure {
         closure_of(&self.manifests, root)
+    }
+
+    /// Whether `img` is an attachment (a signature or referrer of another image).
+    pub fn is_attachment(&self, img: &Image) -> bool {
+        self.attachments.iter().any(|a| a.image_id() == img.id())
+    }
+
+    /// The attachments whose subject is `img`'s top manifest, in its repository.
+    pub fn attachments_of<'a>(&'a self, img: &'a Image) -> impl Iterator<Item = &'a Attachment> {
+        self.attachments.iter().filter(move |a| {
+            a.subject == img.digest && a.registry == img.registry && a.repository == img.repository
+        })
+    }
+
+    /// Drops the attachments whose image or subject is no longer in the index (an image left
+    /// out takes its attachments with it), and their images.
+    pub fn without_orphan_attachments(mut self) -> Index {
+        let mut subjects = Closure::default();
+        for img in self.images.iter().filter(|i| !self.is_attachment(i)) {
+            subjects.add(&self.manifests, &img.digest);
+        }
+        retain_attached(&mut self.images, &mut self.attachments, |d| {
+            subjects.contains(d)
+        });
+        self
     }
 
     /// Whether the image with top manifest `root` needs any of `digests`.

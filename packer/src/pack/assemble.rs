@@ -53,6 +53,7 @@ pub fn index(
         }
     });
     let graph_data = plan.graph_data.clone().filter(|g| kept(&g.digest));
+    let attachments = plan.attachments.clone();
     failures.sort_by(|a, b| (&a.kind, &a.subject).cmp(&(&b.kind, &b.subject)));
     Ok(Index {
         format: ferry_format::FORMAT.into(),
@@ -77,7 +78,10 @@ pub fn index(
         releases,
         catalogs,
         graph_data,
-    })
+        attachments,
+        sigstore_keys: plan.sigstore_keys.clone(),
+    }
+    .without_orphan_attachments())
 }
 
 fn left_out(kind: FailureKind, subject: String, image: &str) -> Failure {

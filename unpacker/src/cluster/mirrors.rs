@@ -26,6 +26,8 @@ enum Role<'a> {
     RebuiltCatalog(&'a Catalog),
     /// A release image: always pulled by digest.
     Release,
+    /// A signature or other attachment: found next to its image, never pulled by name.
+    Attachment,
     /// Anything else.
     Plain,
 }
@@ -42,6 +44,8 @@ fn role<'a>(index: &'a Index, img: &Image) -> Role<'a> {
         Role::RebuiltCatalog(c)
     } else if index.releases.iter().any(|r| r.image_id() == id) {
         Role::Release
+    } else if index.is_attachment(img) {
+        Role::Attachment
     } else {
         Role::Plain
     }
@@ -63,7 +67,7 @@ pub fn mirrors(index: &Index, target: &Target) -> Mirrors {
         let mirror = target.mirror(&img.repository);
         let source = format!("{}/{}", img.registry, img.repository);
         match role(index, img) {
-            Role::GraphData => {}
+            Role::GraphData | Role::Attachment => {}
             Role::RebuiltCatalog(c) => {
                 m.by_tag.insert(repository_of(&c.source), mirror);
             }

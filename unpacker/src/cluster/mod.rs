@@ -15,16 +15,21 @@
 //!   (operators.coreos.com/v1alpha1, `openshift-marketplace`, `sourceType: grpc`) and a
 //!   `ClusterCatalog` (olm.operatorframework.io/v1) per operator catalog, naming the rebuilt
 //!   catalog at the target by digest;
+//! - `cip-<name>-<key12>.yaml`: a `ClusterImagePolicy` (config.openshift.io/v1, `PublicKey`)
+//!   per sigstore key that verified signatures at pack time, scoped to the source repositories
+//!   of the (non-release) images it verified;
 //! - `updateService.yaml`: an `UpdateService` (updateservice.operator.openshift.io/v1) naming
 //!   the graph-data image by digest and the mirrored release repository (`platform.graph`);
 //! - `mapping.txt`: `source@digest=target[:tag]` lines for `oc image mirror -f`;
 //! - `releases.txt`: per release, the target pullspec by digest and the upgrade command.
 //!
 //! [`mirrors`] writes the mirror sets and mapping.txt, [`releases`] the signature ConfigMaps,
-//! releases.txt and the UpdateService, [`catalogs`] the catalog sources.
+//! releases.txt and the UpdateService, [`catalogs`] the catalog sources, [`policies`] the
+//! ClusterImagePolicies.
 
 mod catalogs;
 mod mirrors;
+mod policies;
 mod releases;
 
 use std::collections::BTreeMap;
@@ -81,6 +86,7 @@ pub fn build(
     let mut out = mirrors::mirror_sets(index, target, &name, opts)?;
     out.extend(releases::signature_maps(index, signatures)?);
     out.extend(catalogs::catalog_sources(index, target)?);
+    out.extend(policies::image_policies(index, &name)?);
     out.extend(releases::update_service(index, target)?);
     out.push(mirrors::mapping(index, target));
     out.extend(releases::releases_txt(index, target));

@@ -252,3 +252,80 @@ fn object_names_are_dns_labels() {
     assert_eq!(object_name("--"), "ferry");
     assert!(object_name(&"x".repeat(100)).len() <= 63);
 }
+
+/// `world()` plus sigstore: the app signed and verified under key K, the release signed and
+/// verified too (the cluster's own policy covers it), a second key that verified nothing.
+fn signed_world() -> (Index, Signatures) {
+    use ferry_format::index::{Attachment, AttachmentKind, KeyAlgorithm, SigstoreKey};
+    let (mut index, sigs) = world();
+    let key = |id: &str| SigstoreKey {
+        id: id.into(),
+        algorithm: KeyAlgorithm::EcdsaP256,
+        pem: format!("-----BEGIN PUBLIC KEY-----\n{id}\n-----END PUBLIC KEY-----\n"),
+    };
+    index.sigstore_keys = vec![
+        key("sha256:aaaaaaaaaaaaaaaa"),
+        key("sha256:bbbbbbbbbbbbbbbb"),
+    ];
+    for i in [0usize, 2] {
+        let img = index.images[i].clone();
+        let sig = manifest(format!("sig of {}", img.digest).as_bytes(), &[], &[]);
+        let tag = AttachmentKind::Signature.tag_for(&img.digest);
+        let mut sig_image = image(&img.registry, &img.repository, &sig.digest, &[&tag]);
+        sig_image.source = format!("{}/{}:{tag}", img.registry, img.repository);
+        index.images.push(sig_image);
+        index.blobs.push(blob(&sig.digest, 100));
+        index.manifests.push(sig.clone());
+        index.attachments.push(Attachment {
+            kind: AttachmentKind::Signature,
+            registry: img.registry.clone(),
+            repository: img.repository.clone(),
+            subject: img.digest.clone(),
+            digest: sig.digest.clone(),
+            tag: Some(tag),
+            artifact_type: None,
+            verified_by: vec!["sha256:aaaaaaaaaaaaaaaa".into()],
+        });
+    }
+    index.blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
+    index.manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
+    (index, sigs)
+}
+
+#[test]
+fn a_cluster_image_policy_per_key_that_verified_non_release_images() {
+    let (index, sigs) = signed_world();
+    let target: Target = "reg.site:5000/mirror".parse().unwrap();
+    let files = build(&index, &sigs, &target, &Options::default()).unwrap();
+    let cips: Vec<&OutFile> = files
+        .iter()
+        .filter(|f| f.path.to_string_lossy().starts_with("cip-"))
+        .collect();
+    assert_eq!(
+        cips.len(),
+        1,
+        "only the key that verified something: {:?}",
+        paths(&files)
+    );
+    assert_eq!(cips[0].path, Path::new("cip-ferry-site-aaaaaaaaaaaa.yaml"));
+    let cip = parse(cips[0]);
+    assert_eq!(cip["kind"], "ClusterImagePolicy");
+    assert_eq!(
+        cip["spec"]["scopes"],
+        serde_json::json!(["docker.io/library/app"]),
+        "the release repository is the cluster's own policy's"
+    );
+    let key_data = cip["spec"]["policy"]["rootOfTrust"]["publicKey"]["keyData"]
+        .as_str()
+        .unwrap();
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(key_data)
+        .unwrap();
+    assert_eq!(String::from_utf8(pem).unwrap(), index.sigstore_keys[0].pem);
+    // Signatures are not mirror sources: the IDMS and ITMS are those of the unsigned world.
+    let (plain, _) = world();
+    let unsigned = build(&plain, &sigs, &target, &Options::default()).unwrap();
+    for name in ["idms-ferry-site.yaml", "itms-ferry-site.yaml"] {
+        assert_eq!(file(&files, name), file(&unsigned, name), "{name}");
+    }
+}

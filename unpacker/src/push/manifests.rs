@@ -152,19 +152,24 @@ fn push_manifest(
 }
 
 /// Tags every image whose manifest is at the target (images in parallel, on the current
-/// rayon pool). Returns the images pushed and those not, and the number of tags pushed.
+/// rayon pool; attachments after the others, so that a signature's tag never comes before its
+/// image's). Returns the images pushed and those not, and the number of tags pushed.
 pub fn tag_all(
     client: &Client,
     archives: &ArchiveSet,
     target: &Target,
     manifests: &ManifestsDone,
 ) -> (Vec<PushedImage>, Vec<FailedImage>, u64) {
-    let outcomes: Vec<(&Image, Result<u64, NotPushed>)> = archives
-        .index()
-        .images
-        .par_iter()
-        .map(|img| (img, tag_image(client, archives, target, manifests, img)))
-        .collect();
+    let index = archives.index();
+    let (attachments, images): (Vec<&Image>, Vec<&Image>) =
+        index.images.iter().partition(|i| index.is_attachment(i));
+    let mut outcomes: Vec<(&Image, Result<u64, NotPushed>)> = Vec::new();
+    for wave in [images, attachments] {
+        outcomes.par_extend(
+            wave.into_par_iter()
+                .map(|img| (img, tag_image(client, archives, target, manifests, img))),
+        );
+    }
     let (mut pushed, mut failed, mut tags) = (Vec::new(), Vec::new(), 0);
     for (img, r) in outcomes {
         match r {

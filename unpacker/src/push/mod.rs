@@ -3,7 +3,9 @@
 //! Phases, each in its module: [`plan`] (per repository: manifests children first, and blobs,
 //! from the index alone), [`preflight`] (a delta's parents arrived; what it does not carry is at
 //! the target or in `--base-media`), [`blobs`] (upload or mount, verified while streaming),
-//! [`manifests`] (manifests by digest once all they reference is there, then tags), and the
+//! [`manifests`] (manifests by digest once all they reference is there, then tags; signatures
+//! and other attachments after their images), [`referrers`] (the tag schema's referrers
+//! indexes, for a target without the referrers API), and the
 //! record of the archive in the target's `ferry-state` ([`crate::state`]). What is already at
 //! the target is skipped, so an interrupted push re-run finishes the job without re-uploading.
 
@@ -11,6 +13,7 @@ pub mod blobs;
 pub mod manifests;
 pub mod plan;
 pub mod preflight;
+pub mod referrers;
 pub mod report;
 
 use std::time::Instant;
@@ -81,8 +84,11 @@ pub fn push(archives: &ArchiveSet, client: &Client, opts: &PushOptions) -> Resul
     clock.lap("blobs");
     let manifests = pool.install(|| manifests::push_all(client, archives, &work, &blobs));
     clock.lap("manifests");
-    let (pushed, not_pushed, tags_pushed) =
+    let (mut pushed, mut not_pushed, tags_pushed) =
         pool.install(|| manifests::tag_all(client, archives, &opts.target, &manifests));
+    let (unlinked, referrer_indexes) =
+        referrers::link_all(client, archives, &opts.target, &mut pushed);
+    not_pushed.extend(unlinked);
 
     let mut report = PushReport {
         archive_id: index.archive_id.clone(),
@@ -91,6 +97,7 @@ pub fn push(archives: &ArchiveSet, client: &Client, opts: &PushOptions) -> Resul
         blobs: blobs.counts,
         manifests: manifests.counts,
         tags_pushed,
+        referrer_indexes,
         ..PushReport::default()
     };
     // Record the archive at the target once all of it arrived.

@@ -33,7 +33,11 @@ pub struct Collision {
 /// Groups the images by target repository and walks each group's closure.
 pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Collision> {
     let mut by_repo: BTreeMap<String, (&str, &str, Closure)> = BTreeMap::new();
-    for img in &index.images {
+    // Attachments (signatures, referrers) after the images they are about, so that a
+    // signature never reaches the target before its image.
+    let (attachments, images): (Vec<_>, Vec<_>) =
+        index.images.iter().partition(|i| index.is_attachment(i));
+    for img in images.into_iter().chain(attachments) {
         let name = target.repository(&img.repository);
         let (registry, repository, closure) = by_repo
             .entry(name.clone())
@@ -121,6 +125,35 @@ mod tests {
         assert_eq!(sizes, vec![30, 20, 10], "largest first");
         assert_eq!(tasks[0].repos.len(), 2, "l2 is needed by both repositories");
         assert_eq!(tasks[2].repos, vec![&work[0].repo]);
+    }
+
+    #[test]
+    fn a_signature_comes_after_its_image_even_when_listed_first() {
+        use ferry_format::index::{Attachment, AttachmentKind};
+        let app = manifest(b"app", &[], &[]);
+        let sig = manifest(b"sig", &[], &[]);
+        let tag = AttachmentKind::Signature.tag_for(&app.digest);
+        let mut index = index_of(
+            vec![
+                image("quay.io", "x/app", &sig.digest, &[&tag]),
+                image("quay.io", "x/app", &app.digest, &["1"]),
+            ],
+            vec![app.clone(), sig.clone()],
+            &[],
+        );
+        index.attachments.push(Attachment {
+            kind: AttachmentKind::Signature,
+            registry: "quay.io".into(),
+            repository: "x/app".into(),
+            subject: app.digest.clone(),
+            digest: sig.digest.clone(),
+            tag: Some(tag),
+            artifact_type: None,
+            verified_by: vec![],
+        });
+        let target: Target = "reg:5000".parse().unwrap();
+        let work = plan_repos(&index, &target).unwrap();
+        assert_eq!(work[0].manifests, vec![app.digest, sig.digest]);
     }
 
     #[test]

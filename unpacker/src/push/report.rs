@@ -19,6 +19,8 @@ pub struct PushReport {
     pub blobs: BlobCounts,
     pub manifests: ManifestCounts,
     pub tags_pushed: u64,
+    /// Referrers indexes (tag schema) written for a target without the referrers API.
+    pub referrer_indexes: u64,
     /// The stream position recorded at the target (when the archive names a stream and
     /// everything arrived).
     pub recorded: Option<Stream>,
@@ -112,6 +114,8 @@ pub enum NotPushed {
     },
     /// Pointing a tag at the manifest failed.
     Tag { tag: String, error: String },
+    /// A referrer could not be linked to its subject (the tag schema's index).
+    Referrer { subject: Digest, error: String },
 }
 
 impl std::fmt::Display for NotPushed {
@@ -130,6 +134,9 @@ impl std::fmt::Display for NotPushed {
                 ..
             } => write!(f, "{error}. {s}"),
             NotPushed::Tag { tag, error } => write!(f, "tag {tag}: {error}"),
+            NotPushed::Referrer { subject, error } => {
+                write!(f, "linking it as a referrer of {subject}: {error}")
+            }
         }
     }
 }

@@ -1,7 +1,10 @@
 //! What `verify` reports, as data (`--json`) and as text.
 
 use ferry_format::archive::Archive;
-use ferry_format::index::{Catalog, Failure, GraphData, ParentKind, Release, Stream};
+use ferry_format::index::{
+    Attachment, AttachmentKind, Catalog, Failure, GraphData, Image, Index, ParentKind, Release,
+    SigstoreKey, Stream,
+};
 use ferry_term::human;
 use std::fmt::Write;
 
@@ -22,6 +25,10 @@ pub struct Summary {
     pub catalogs: Vec<Catalog>,
     /// The graph-data image (format 1.2).
     pub graph_data: Option<GraphData>,
+    /// Signatures and other attachments carried (format 1.3).
+    pub attachments: Vec<Attachment>,
+    /// The sigstore keys that checked signatures at pack time (format 1.3).
+    pub sigstore_keys: Vec<SigstoreKey>,
     /// Blobs and manifests the archive carries.
     pub carried: Count,
     /// Blobs and manifests expected at the site, per parent.
@@ -44,6 +51,11 @@ pub struct ImageLine {
     pub digest: String,
     pub tags: Vec<String>,
     pub platforms: Vec<String>,
+    /// A signature, attestation, SBOM or referrer of another image (format 1.3).
+    pub attachment: bool,
+    /// Signatures of its top manifest carried, and how many verified at pack time.
+    pub signatures: usize,
+    pub verified_signatures: usize,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -67,6 +79,22 @@ pub struct Expected {
 pub struct ProblemLine {
     pub subject: String,
     pub message: String,
+}
+
+fn image_line(index: &Index, i: &Image) -> ImageLine {
+    let signatures: Vec<&Attachment> = index
+        .attachments_of(i)
+        .filter(|a| a.kind == AttachmentKind::Signature)
+        .collect();
+    ImageLine {
+        source: i.source.clone(),
+        digest: i.digest.to_string(),
+        tags: i.tags.clone(),
+        platforms: i.platforms.clone(),
+        attachment: index.is_attachment(i),
+        signatures: signatures.len(),
+        verified_signatures: signatures.iter().filter(|a| a.verified()).count(),
+    }
 }
 
 impl Summary {
@@ -104,19 +132,12 @@ impl Summary {
             created: index.created.clone(),
             tool: index.tool.clone(),
             stream: index.stream.clone(),
-            images: index
-                .images
-                .iter()
-                .map(|i| ImageLine {
-                    source: i.source.clone(),
-                    digest: i.digest.to_string(),
-                    tags: i.tags.clone(),
-                    platforms: i.platforms.clone(),
-                })
-                .collect(),
+            images: index.images.iter().map(|i| image_line(index, i)).collect(),
             releases: index.releases.clone(),
             catalogs: index.catalogs.clone(),
             graph_data: index.graph_data.clone(),
+            attachments: index.attachments.clone(),
+            sigstore_keys: index.sigstore_keys.clone(),
             carried,
             expected,
             volumes: index.volumes.len(),
@@ -143,6 +164,7 @@ impl Summary {
         self.write_head(&mut s, key_fingerprint);
         self.write_releases(&mut s);
         self.write_catalogs(&mut s);
+        self.write_signatures(&mut s);
         self.write_gaps(&mut s);
         self.write_verdict(&mut s);
         s
@@ -233,6 +255,47 @@ impl Summary {
                     chans.join("; ")
                 );
             }
+        }
+    }
+
+    /// Which images carry signatures, and which were checked at pack time.
+    fn write_signatures(&self, s: &mut String) {
+        let images: Vec<&ImageLine> = self.images.iter().filter(|i| !i.attachment).collect();
+        let signed = images.iter().filter(|i| i.signatures > 0).count();
+        let verified = images.iter().filter(|i| i.verified_signatures > 0).count();
+        let keys: Vec<&str> = self.sigstore_keys.iter().map(|k| k.id.as_str()).collect();
+        let checked = if keys.is_empty() {
+            "none checked at pack time (no --sigstore-key)".to_string()
+        } else {
+            format!("{verified} verified at pack time by {}", keys.join(", "))
+        };
+        let _ = writeln!(
+            s,
+            "signatures: {signed} of {} images signed, {checked}",
+            images.len()
+        );
+        let others = self.attachments.len()
+            - self
+                .attachments
+                .iter()
+                .filter(|a| a.kind == AttachmentKind::Signature)
+                .count();
+        if others > 0 {
+            let _ = writeln!(
+                s,
+                "attachments: {others} attestation(s), SBOM(s) and referrer(s)"
+            );
+        }
+        let unsigned: Vec<&&ImageLine> = images.iter().filter(|i| i.signatures == 0).collect();
+        for i in unsigned.iter().take(10) {
+            let _ = writeln!(s, "  not signed: {}", i.source);
+        }
+        if unsigned.len() > 10 {
+            let _ = writeln!(
+                s,
+                "  ... and {} more not signed (--json lists all)",
+                unsigned.len() - 10
+            );
         }
     }
 
