@@ -2,7 +2,8 @@
 # Installs what ferry's tests and demo need on a fresh Debian machine: docker-registry (CNCF
 # distribution 2.8, the real registry the tests run), skopeo (the independent client that
 # checks what ferry pushed), ssh-keygen (SSHSIG signatures), openssl (throwaway TLS CAs), gpg
-# (test OpenPGP keys that sign fixture release signatures) and python3 (the demo's static server).
+# (test OpenPGP keys that sign fixture release signatures), python3 (the demo's static server)
+# and its `cryptography` package (tests/sigstore_check.py, the independent signature checker).
 set -euo pipefail
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
@@ -20,4 +21,11 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! python3 -c 'import cryptography' 2>/dev/null; then
+  python3 -m pip install --quiet cryptography 2>/dev/null || {
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-cryptography >/dev/null
+  }
 fi
