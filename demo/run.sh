@@ -72,10 +72,11 @@ python3 -m http.server --bind 127.0.0.1 --directory "$work/ocp" "$sigport" >/dev
 pids+=($!)
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$sigport/" >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "== ferry-pack the channel range and the filtered catalog (graph from a saved file; signatures verified against the pinned key)"
+echo "== ferry-pack the channel range and the filtered catalog (graph from a saved file; OpenPGP release"
+echo "   signatures verified against the pinned keyring, sigstore signatures against the pinned cosign key)"
 $bin/ferry-pack --config "$work/ocp/imageset.yaml" --to "$work/media-ocp" --sign-key "$work/ferry.key" \
   --graph-file "$work/ocp/graph-amd64.json" --signature-url "http://127.0.0.1:$sigport/sigs" \
-  --release-keyring "$work/ocp/release-keys.asc" --volume-size 16MiB
+  --release-keyring "$work/ocp/release-keys.asc" --sigstore-key "$work/ocp/cosign.pub" --volume-size 16MiB
 
 echo "== ferry-unpack verify"
 $bin/ferry-unpack verify "$work/media-ocp" --trust "$work/ferry.key.pub"
@@ -86,6 +87,11 @@ echo "== the ImageDigestMirrorSet"
 cat "$work/cluster/"idms-*.yaml
 echo "== the CatalogSource"
 cat "$work/cluster/"cs-*.yaml
+echo "== the release's sigstore signature, in the mirror where a 4.21+ node looks, checked as a node checks it"
+digest=$(grep -m1 'image:' "$work/cluster/releases.txt" | sed 's/.*@//')
+rel="ocp/openshift-release-dev/ocp-release"
+skopeo inspect --raw --tls-verify=false "docker://$dst/$rel:sha256-${digest#sha256:}.sig" | head -c 400; echo " ..."
+python3 tests/sigstore_check.py "$dst" "$rel" "$digest" "$work/ocp/cosign.pub" "$dst/ocp" "$src"
 echo "== a release signature ConfigMap"
 head -c 600 "$(ls "$work/cluster/release-signatures/"* | head -1)"; echo " ..."
 echo "== done (media left in $work/media and $work/media-ocp, cluster manifests in $work/cluster)"
