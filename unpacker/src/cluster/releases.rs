@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use base64::Engine;
-use ferry_format::index::{Index, Release};
+use ferry_format::index::{AttachmentKind, Index, Release};
 use serde_json::{json, Value};
 
 use super::{labels, yaml, OutFile, Signatures};
@@ -128,10 +128,33 @@ fn release_entry(index: &Index, target: &Target, r: &Release) -> String {
         )
     };
     s.push_str(&format!(
-        "  components: {} (mirrored under {})\n  signatures: {signatures}\n  upgrade:    oc adm upgrade --allow-explicit-upgrade --to-image={repo}@{}\n\n",
+        "  components: {} (mirrored under {})\n  signatures: {signatures}\n  sigstore:   {}\n  upgrade:    oc adm upgrade --allow-explicit-upgrade --to-image={repo}@{}\n\n",
         r.components,
         components.join(", "),
+        sigstore_line(index, r, &repo),
         r.digest
     ));
     s
+}
+
+/// Where the release's sigstore signature is at the target, and whether it was checked; or
+/// that there is none (OpenShift 4.21+ then refuses to update to it from the mirror).
+fn sigstore_line(index: &Index, r: &Release, repo: &str) -> String {
+    let sig = index.attachments.iter().find(|a| {
+        a.kind == AttachmentKind::Signature
+            && a.subject == r.digest
+            && a.registry == r.registry
+            && a.repository == r.repository
+    });
+    match sig {
+        None => "none carried: OpenShift 4.21+ refuses this release from the mirror (its openshift ClusterImagePolicy needs the signature there)".into(),
+        Some(a) => {
+            let tag = a.tag.as_deref().unwrap_or("");
+            if a.verified_by.is_empty() {
+                format!("{repo}:{tag} (carried, not checked at pack time)")
+            } else {
+                format!("{repo}:{tag} (verified at pack time by {})", a.verified_by.join(", "))
+            }
+        }
+    }
 }

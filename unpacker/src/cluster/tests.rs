@@ -3,7 +3,7 @@
 use super::*;
 use crate::testing::{blob, image, index_of, manifest};
 use base64::Engine;
-use ferry_format::index::{Catalog, GraphData, Release, SignatureCheck};
+use ferry_format::index::{AttachmentKind, Catalog, GraphData, Release, SignatureCheck};
 
 fn parse(f: &OutFile) -> Value {
     serde_saphyr::from_str(std::str::from_utf8(&f.bytes).unwrap()).unwrap()
@@ -256,7 +256,7 @@ fn object_names_are_dns_labels() {
 /// `world()` plus sigstore: the app signed and verified under key K, the release signed and
 /// verified too (the cluster's own policy covers it), a second key that verified nothing.
 fn signed_world() -> (Index, Signatures) {
-    use ferry_format::index::{Attachment, AttachmentKind, KeyAlgorithm, SigstoreKey};
+    use ferry_format::index::{Attachment, KeyAlgorithm, SigstoreKey};
     let (mut index, sigs) = world();
     let key = |id: &str| SigstoreKey {
         id: id.into(),
