@@ -1,7 +1,7 @@
 //! OCI 1.1 referrers: the manifests whose `subject` is a given manifest. Asked of the
 //! referrers API (`GET /v2/<name>/referrers/<digest>`); a registry without it (404, as CNCF
-//! distribution 2.8 answers) keeps them, by client convention, in an index tagged
-//! `sha256-<hex>` (the tag schema), which is read instead.
+//! distribution 2.8 answers, or another refusal of the unknown route) keeps them, by client
+//! convention, in an index tagged `sha256-<hex>` (the tag schema), which is read instead.
 
 use ferry_format::manifest::{Descriptor, OCI_INDEX};
 use ferry_format::Digest;
@@ -81,7 +81,9 @@ impl Client {
                 &[("Accept", OCI_INDEX)],
                 Payload::Empty,
             )?;
-            if resp.status().as_u16() == 404 {
+            // 404 is the distribution spec's "no referrers API"; registries that predate it
+            // answer an unknown route in other ways. The tag schema then tells the truth.
+            if matches!(resp.status().as_u16(), 400 | 401 | 403 | 404 | 405 | 406 | 501) {
                 return Ok(None);
             }
             let resp = self.expect(resp, repo, "GET", &path, &[200], "referrers")?;
