@@ -83,7 +83,10 @@ impl Client {
             )?;
             // 404 is the distribution spec's "no referrers API"; registries that predate it
             // answer an unknown route in other ways. The tag schema then tells the truth.
-            if matches!(resp.status().as_u16(), 400 | 401 | 403 | 404 | 405 | 406 | 501) {
+            if matches!(
+                resp.status().as_u16(),
+                400 | 401 | 403 | 404 | 405 | 406 | 501
+            ) {
                 return Ok(None);
             }
             let resp = self.expect(resp, repo, "GET", &path, &[200], "referrers")?;
