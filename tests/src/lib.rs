@@ -1,8 +1,11 @@
 //! The end-to-end harness: locating the built binaries, running them, making keys, and
 //! asking skopeo (the independent client) what a registry holds.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ferry_fixtures::registry::TestRegistry;
 use ferry_fixtures::sets::{self, Seeded};
@@ -318,5 +321,71 @@ impl Workdir {
     /// Path of the public key, as a string for command lines.
     pub fn pubkey(&self) -> String {
         format!("{}.pub", self.key.display())
+    }
+}
+
+/// A running `ferry-unpack serve`, stopped with SIGTERM when dropped.
+pub struct Served {
+    pub child: Child,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Served {
+    pub fn start(dirs: &[&Path], pubkey: &str, extra: &[&str]) -> Served {
+        let mut cmd = Command::new(bin("ferry-unpack"));
+        cmd.arg("serve");
+        cmd.args(dirs);
+        cmd.args(["--trust", pubkey, "--listen", "127.0.0.1:0"]);
+        cmd.args(extra);
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ferry-unpack serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.split("://").nth(1) {
+                    let _ = tx.send(at.split('/').next().unwrap_or("").to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let host = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().unwrap()));
+        Served { child, host, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM; returns whether it exited successfully.
+    pub fn stop(mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -478,3 +478,34 @@ fn referrers_api_and_tag_schema_on_the_client() {
         "{asked:?}"
     );
 }
+
+/// `ferry-unpack serve` answers the referrers API from what the archive carries.
+#[test]
+fn serve_answers_the_referrers_api() {
+    let s = Signed::new();
+    let (run, dir) = s.pack("archive", &["--referrer-type", SBOM]);
+    assert!(run.ok, "{}", run.text());
+    let served = ferry_e2e::Served::start(&[&dir], &s.work.pubkey(), &["--namespace", "m"]);
+    let url = format!(
+        "http://{}/v2/m/fixtures/app/referrers/{}",
+        served.host, s.app.manifest.digest
+    );
+    let get = |u: &str| -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "30", u])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let all = get(&url);
+    let listed = all["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{all}");
+    assert_eq!(listed[0]["digest"], s.referrer.to_string());
+    assert_eq!(listed[0]["artifactType"], SBOM);
+    let other = get(&format!("{url}?artifactType=application/vnd.example"));
+    assert!(other["manifests"].as_array().unwrap().is_empty(), "{other}");
+    // The signature tag is served like any tag, next to the image.
+    let tag = AttachmentKind::Signature.tag_for(&s.app.manifest.digest);
+    let sig = skopeo_raw(&format!("{}/m/fixtures/app:{tag}", served.host)).expect("the .sig tag");
+    assert!(String::from_utf8_lossy(&sig).contains("dev.cosignproject.cosign/signature"));
+}

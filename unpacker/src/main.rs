@@ -28,6 +28,7 @@ enum Command {
     Push(commands::push::Args),
     Manifests(commands::manifests::Args),
     Inventory(commands::inventory::Args),
+    Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         Command::Push(a) => commands::push::exec(a),
         Command::Manifests(a) => commands::manifests::exec(a),
         Command::Inventory(a) => commands::inventory::exec(a),
+        Command::Serve(a) => commands::serve::exec(a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ferry-unpack: error: {e:#}");

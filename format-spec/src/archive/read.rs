@@ -221,6 +221,11 @@ impl ArchiveSet {
         &self.archives[1..]
     }
 
+    /// Every archive of the set, the primary first.
+    pub fn all(&self) -> impl Iterator<Item = &Archive> {
+        self.archives.iter()
+    }
+
     /// The first archive that carries `digest`, and its record there.
     pub fn locate(&self, digest: &Digest) -> Option<Located<'_>> {
         self.archives

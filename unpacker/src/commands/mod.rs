@@ -4,6 +4,7 @@
 pub mod inventory;
 pub mod manifests;
 pub mod push;
+pub mod serve;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
