@@ -11,4 +11,4 @@ pub mod read;
 #[cfg(feature = "write")]
 pub mod write;
 
-pub use read::{Archive, ArchiveSet, BlobReader, Located, OpenError, ReadError};
+pub use read::{Archive, ArchiveSet, BlobReader, Located, OpenError, ReadError, Run};

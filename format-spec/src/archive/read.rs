@@ -283,6 +283,37 @@ impl<'a> Located<'a> {
         Ok(r.take(end - start.min(end)))
     }
 
+    /// Where bytes `start..end` of the blob lie in the volumes: one run per part they touch, in
+    /// order, headers checked (for a sender that copies file ranges itself, such as `sendfile`).
+    /// Nothing is hashed, as for [`Located::range`].
+    pub fn runs(&self, start: u64, end: u64) -> Result<Vec<Run<'a>>, ReadError> {
+        self.check_headers("blob")?;
+        let mut runs = Vec::new();
+        let mut at = 0u64;
+        for p in &self.blob.parts {
+            let (from, to) = (start.max(at), end.min(at + p.size));
+            if from < to {
+                let file = self.archive.volumes[p.volume as usize]
+                    .as_ref()
+                    .ok_or_else(|| ReadError::Io {
+                        what: "blob",
+                        digest: self.blob.digest.clone(),
+                        cause: io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("volume #{} is not available", p.volume + 1),
+                        ),
+                    })?;
+                runs.push(Run {
+                    file,
+                    offset: p.offset + (from - at),
+                    len: to - from,
+                });
+            }
+            at += p.size;
+        }
+        Ok(runs)
+    }
+
     /// Reads the blob whole (at most [`MAX_SMALL_OBJECT`] bytes) and checks its sha256.
     pub fn read_small(&self, what: &'static str) -> Result<Vec<u8>, ReadError> {
         let digest = &self.blob.digest;
@@ -312,6 +343,14 @@ impl<'a> Located<'a> {
         }
         Ok(bytes)
     }
+}
+
+/// A run of a blob's bytes in one volume file.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub file: &'a File,
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// A whole blob streamed from the media, hashed as it is read.

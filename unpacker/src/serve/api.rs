@@ -2,18 +2,16 @@
 //! exact stored bytes and media type, never rewritten), blobs (with `Range`), `_catalog` and
 //! `tags/list` (paginated), the referrers API, and `405 UNSUPPORTED` for every write.
 
-use std::io::Read;
-
 use ferry_format::Digest;
 use serde_json::{json, Value};
 
-use super::http::{parse_range, Range, Request, ResponseHead};
-use super::store::{body, Miss, Store};
+use super::http::{parse_range, Body, Range, Request, ResponseHead};
+use super::store::{Miss, Store};
 
 /// What to send.
 pub struct Reply<'a> {
     pub head: ResponseHead,
-    pub body: Box<dyn Read + 'a>,
+    pub body: Body<'a>,
     /// Why it is an error, for the log (the media named when a blob is corrupt).
     pub note: Option<String>,
 }
@@ -23,7 +21,7 @@ impl<'a> Reply<'a> {
         Reply {
             head: ResponseHead::new(status, bytes.len() as u64)
                 .header("Content-Type", content_type),
-            body: Box::new(std::io::Cursor::new(bytes)),
+            body: Body::bytes(bytes),
             note: None,
         }
     }
@@ -160,14 +158,16 @@ fn blob<'a>(store: &'a Store, name: &str, digest: &str, req: &Request) -> Reply<
             return r;
         }
     };
-    let reader = match body(&located, range) {
-        Ok(b) => b,
-        Err(miss) => return Reply::miss(miss, "BLOB_UNKNOWN", &what),
+    let (status, (start, end)) = match range {
+        Some(r) => (206, r),
+        None => (200, (0, size)),
     };
-    let (status, length) = match range {
-        Some((start, end)) => (206, end - start),
-        None => (200, size),
+    // The blob was checked whole before: its bytes go out as they are on the media.
+    let runs = match located.runs(start, end) {
+        Ok(r) => r,
+        Err(e) => return Reply::miss(e.into(), "BLOB_UNKNOWN", &what),
     };
+    let length = end - start;
     let mut head = ResponseHead::new(status, length)
         .header("Content-Type", "application/octet-stream")
         .header("Docker-Content-Digest", d.to_string())
@@ -177,7 +177,7 @@ fn blob<'a>(store: &'a Store, name: &str, digest: &str, req: &Request) -> Reply<
     }
     Reply {
         head,
-        body: reader,
+        body: Body::Runs(runs),
         note: None,
     }
 }

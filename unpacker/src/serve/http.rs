@@ -4,6 +4,10 @@
 //! small bound: a registry that only serves needs none.
 
 use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
+
+use ferry_format::archive::Run;
 
 /// The largest request head (request line and headers) accepted.
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -74,13 +78,42 @@ pub enum ReadError {
     Io(io::Error),
 }
 
+/// A connection's byte stream; a plain socket can send file ranges itself (`sendfile`).
+pub trait Stream: Read + Write {
+    fn raw_fd(&self) -> Option<RawFd> {
+        None
+    }
+}
+
+impl Stream for std::net::TcpStream {
+    fn raw_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
+    }
+}
+
+impl Stream for rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream> {}
+
+/// A response body.
+pub enum Body<'a> {
+    /// Bytes from a reader (in memory, or streamed from the media).
+    Reader(Box<dyn Read + 'a>),
+    /// Runs of volume files, sent as they are (checked before).
+    Runs(Vec<Run<'a>>),
+}
+
+impl Body<'_> {
+    pub fn bytes(bytes: Vec<u8>) -> Body<'static> {
+        Body::Reader(Box::new(io::Cursor::new(bytes)))
+    }
+}
+
 /// A connection: reads requests, writes responses.
-pub struct Conn<S: Read + Write> {
+pub struct Conn<S: Stream> {
     stream: S,
     buf: Vec<u8>,
 }
 
-impl<S: Read + Write> Conn<S> {
+impl<S: Stream> Conn<S> {
     pub fn new(stream: S) -> Conn<S> {
         Conn {
             stream,
@@ -132,36 +165,97 @@ impl<S: Read + Write> Conn<S> {
         Ok(true)
     }
 
-    /// Writes a response head, then `body_len` bytes from `body` (nothing for a HEAD).
-    pub fn respond(
-        &mut self,
-        head: &ResponseHead,
-        body: &mut dyn Read,
-        send_body: bool,
-    ) -> io::Result<u64> {
-        let mut w = BufWriter::with_capacity(256 * 1024, &mut self.stream);
-        write!(w, "HTTP/1.1 {} {}\r\n", head.status, reason(head.status))?;
+    /// Writes a response head, then `head.length` bytes of `body` (nothing for a HEAD).
+    pub fn respond(&mut self, head: &ResponseHead, body: Body, send_body: bool) -> io::Result<u64> {
+        let mut top = Vec::with_capacity(512);
+        write!(top, "HTTP/1.1 {} {}\r\n", head.status, reason(head.status))?;
         for (k, v) in &head.headers {
-            write!(w, "{k}: {v}\r\n")?;
+            write!(top, "{k}: {v}\r\n")?;
         }
-        write!(w, "Content-Length: {}\r\n", head.length)?;
+        write!(top, "Content-Length: {}\r\n", head.length)?;
         if head.close {
-            write!(w, "Connection: close\r\n")?;
+            write!(top, "Connection: close\r\n")?;
         }
-        write!(w, "\r\n")?;
-        let mut sent = 0;
-        if send_body {
-            sent = io::copy(&mut body.take(head.length), &mut w)?;
-            if sent < head.length {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the body ended after {sent} of {} bytes", head.length),
-                ));
+        write!(top, "\r\n")?;
+        let sent = match body {
+            _ if !send_body => {
+                self.stream.write_all(&top)?;
+                0
             }
+            Body::Reader(r) => {
+                let mut w = BufWriter::with_capacity(256 * 1024, &mut self.stream);
+                w.write_all(&top)?;
+                let n = io::copy(&mut r.take(head.length), &mut w)?;
+                w.flush()?;
+                n
+            }
+            Body::Runs(runs) => {
+                self.stream.write_all(&top)?;
+                send_runs(&mut self.stream, &runs)?
+            }
+        };
+        self.stream.flush()?;
+        if send_body && sent < head.length {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the body ended after {sent} of {} bytes", head.length),
+            ));
         }
-        w.flush()?;
         Ok(sent)
     }
+}
+
+/// Sends runs of files: with `sendfile` on a plain socket (no copy through user space), else
+/// read by offset into a buffer and written.
+fn send_runs<S: Stream>(stream: &mut S, runs: &[Run]) -> io::Result<u64> {
+    let mut sent = 0;
+    match stream.raw_fd() {
+        Some(fd) => {
+            for r in runs {
+                sent += sendfile(fd, r)?;
+            }
+        }
+        None => {
+            let mut buf = vec![0u8; 256 * 1024];
+            for r in runs {
+                let mut at = 0;
+                while at < r.len {
+                    let n = buf.len().min((r.len - at) as usize);
+                    r.file.read_exact_at(&mut buf[..n], r.offset + at)?;
+                    stream.write_all(&buf[..n])?;
+                    at += n as u64;
+                }
+                sent += r.len;
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// `sendfile(2)` of one run, whole.
+fn sendfile(out: RawFd, r: &Run) -> io::Result<u64> {
+    let mut offset = libc::off_t::try_from(r.offset).map_err(io::Error::other)?;
+    let end = r.offset + r.len;
+    while (offset as u64) < end {
+        let count = ((end - offset as u64) as usize).min(1 << 30);
+        // SAFETY: both descriptors are open for the duration of the call, and `offset` is a
+        // valid, exclusively borrowed off_t.
+        let n = unsafe { libc::sendfile(out, r.file.as_raw_fd(), &mut offset, count) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the volume ends early",
+            ));
+        }
+    }
+    Ok(r.len)
 }
 
 /// A response's status line and headers, and the body length.
@@ -321,6 +415,8 @@ mod tests {
         }
     }
 
+    impl Stream for Pipe {}
+
     impl Write for Pipe {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.output.extend_from_slice(buf);
@@ -375,12 +471,18 @@ mod tests {
     fn responses_have_their_length_and_heads_no_body() {
         let mut c = conn(b"");
         let head = ResponseHead::new(200, 5).header("Content-Type", "text/plain");
-        c.respond(&head, &mut &b"hello"[..], true).unwrap();
-        c.respond(&head, &mut &b"hello"[..], false).unwrap();
+        c.respond(&head, Body::bytes(b"hello".to_vec()), true)
+            .unwrap();
+        c.respond(&head, Body::bytes(b"hello".to_vec()), false)
+            .unwrap();
         let out = String::from_utf8(c.stream.output.clone()).unwrap();
         assert_eq!(out.matches("Content-Length: 5").count(), 2);
         assert_eq!(out.matches("hello").count(), 1, "{out}");
-        let short = c.respond(&ResponseHead::new(200, 10), &mut &b"abc"[..], true);
+        let short = c.respond(
+            &ResponseHead::new(200, 10),
+            Body::bytes(b"abc".to_vec()),
+            true,
+        );
         assert!(short.is_err(), "a body shorter than announced is an error");
     }
 

@@ -14,7 +14,6 @@ pub mod http;
 pub mod store;
 pub mod tls;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use auth::Htpasswd;
-use http::{Conn, ReadError, Request};
+use http::{Conn, ReadError, Request, Stream};
 use store::Store;
 
 /// How to serve.
@@ -71,16 +70,30 @@ pub fn serve(store: Store, opts: ServeOptions, ready: impl FnOnce(SocketAddr)) -
         idle: Condvar::new(),
     });
     while !STOP.load(Ordering::SeqCst) {
+        if !readable(&listener, 250) {
+            continue;
+        }
         match listener.accept() {
             Ok((stream, peer)) => spawn(&shared, stream, peer),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => eprintln!("ferry-unpack serve: accept failed: {e}"),
         }
     }
     drain(&shared);
     Ok(())
+}
+
+/// Waits up to `ms` for a connection to accept (so that a stop request is seen within that time,
+/// while a connection is taken at once).
+fn readable(listener: &TcpListener, ms: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    unsafe { libc::poll(&mut fd, 1, ms) > 0 }
 }
 
 /// Starts a thread for a connection once a slot is free.
@@ -139,7 +152,7 @@ fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
 }
 
 /// Serves the requests of one connection until it closes.
-fn requests<S: Read + Write>(shared: &Shared, mut conn: Conn<S>, peer: SocketAddr) {
+fn requests<S: Stream>(shared: &Shared, mut conn: Conn<S>, peer: SocketAddr) {
     loop {
         let req = match conn.read_request() {
             Ok(r) => r,
@@ -147,7 +160,7 @@ fn requests<S: Read + Write>(shared: &Shared, mut conn: Conn<S>, peer: SocketAdd
             Err(ReadError::Bad(why)) => {
                 let mut reply = api::Reply::error(400, "UNSUPPORTED", &why);
                 reply.head.close = true;
-                let _ = conn.respond(&reply.head, &mut reply.body, true);
+                let _ = conn.respond(&reply.head, reply.body, true);
                 log(shared, peer, "-", 400, 0, Instant::now(), Some(&why));
                 return;
             }
@@ -160,7 +173,8 @@ fn requests<S: Read + Write>(shared: &Shared, mut conn: Conn<S>, peer: SocketAdd
         }
         let mut reply = answer(shared, &req);
         reply.head.close = !keep;
-        let sent = conn.respond(&reply.head, &mut reply.body, req.method != "HEAD");
+        let body = std::mem::replace(&mut reply.body, http::Body::bytes(Vec::new()));
+        let sent = conn.respond(&reply.head, body, req.method != "HEAD");
         let line = format!("{} {}", req.method, req.target);
         let note = match &sent {
             Err(e) => Some(format!(
