@@ -11,7 +11,7 @@
 //! - [`catalog`]: operator catalogs (file-based catalogs, filtering, the rebuilt index image);
 //! - [`derive`]: images made from a source image plus one deterministic layer;
 //! - [`pack`]: fetching into the volumes, building and sealing the index;
-//! - [`units`]: byte sizes on the command line (`4GiB`).
+//! - [`units`]: byte sizes and media presets on the command line (`700MiB`, `fat32`, `dvd`).
 
 pub mod attach;
 pub mod base;

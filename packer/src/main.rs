@@ -14,6 +14,7 @@ use ferry_pack::attach::{AttachOptions, ReferrerTypes};
 use ferry_pack::base::Bases;
 use ferry_pack::config::ImageSetConfig;
 use ferry_pack::gather::{self, GatherOptions};
+use ferry_pack::pack::media::{self, MediaPlan};
 use ferry_pack::plan::Plan;
 use ferry_pack::{pack, release, units};
 use ferry_registry::cli::RegistryArgs;
@@ -29,7 +30,7 @@ use serde::Serialize;
 ///
 /// Example:
 ///   ssh-keygen -t ed25519 -N '' -f ferry.key
-///   ferry-pack --config imageset.yaml --to /media/usb/ferry --sign-key ferry.key --volume-size 4GiB
+///   ferry-pack --config imageset.yaml --to /media/usb/ferry --sign-key ferry.key
 ///
 /// On the disconnected side, `ferry-unpack verify` checks the archive against ferry.key.pub and
 /// `ferry-unpack push --manifests-dir DIR` copies it into the site's registry and writes the
@@ -51,10 +52,16 @@ struct Cli {
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
 
-    /// Largest volume file: 4GiB fits FAT32, 4.7GB a DVD. Blobs larger than a volume are split
-    /// into numbered chunks. Default: the config's archiveSize (GiB), else 4GiB.
+    /// Largest volume file: a size (700MiB, 4.7GB) or a medium: fat32 (4 GiB - 1 byte, the
+    /// largest file FAT32 holds), dvd, dvd-dl, bd. Blobs larger than a volume are split into
+    /// numbered chunks. Default: the config's archiveSize (GiB), else fat32.
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     volume_size: Option<u64>,
+
+    /// The size of the media the archive will be copied to (64GB, dvd, ...): --dry-run says
+    /// how many media that is and which volumes go on each.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    media_size: Option<u64>,
 
     /// Parallel downloads.
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
@@ -223,7 +230,7 @@ fn run(cli: Cli) -> Result<bool> {
         eprintln!("note: {n}");
     }
     match output {
-        None => dry_run(&cli, &plan),
+        None => dry_run(&cli, &config, &plan, &bases),
         Some((to, sign_key)) => write(&cli, &config, &client, &plan, bases, to, sign_key),
     }
 }
@@ -317,9 +324,37 @@ struct DryRun<'a> {
     blobs: usize,
     blob_bytes: u64,
     failures: &'a [ferry_format::index::Failure],
+    /// The exact archive: volumes, index and signature, and the media they fill.
+    archive: &'a MediaPlan,
 }
 
-fn dry_run(cli: &Cli, plan: &Plan) -> Result<bool> {
+/// The volume size: --volume-size, else the config's archiveSize (GiB), else FAT32's largest
+/// file; with a warning for a size that looks meant for FAT32 but does not fit.
+fn volume_size(cli: &Cli, config: &ImageSetConfig) -> u64 {
+    let size = cli
+        .volume_size
+        .or(config.archive_size.map(|g| g << 30))
+        .unwrap_or(units::DEFAULT_VOLUME_SIZE);
+    if let Some(w) = units::fat32_warning(size) {
+        eprintln!("warning: {w}");
+    }
+    size
+}
+
+fn stream(cli: &Cli) -> String {
+    cli.stream
+        .clone()
+        .unwrap_or_else(|| ferry_pack::base::default_stream(&cli.config))
+}
+
+fn dry_run(cli: &Cli, config: &ImageSetConfig, plan: &Plan, bases: &Bases) -> Result<bool> {
+    let archive = media::media_plan(
+        plan,
+        bases,
+        volume_size(cli, config),
+        &stream(cli),
+        cli.media_size,
+    )?;
     if cli.json {
         let out = DryRun {
             releases: &plan.releases,
@@ -329,6 +364,7 @@ fn dry_run(cli: &Cli, plan: &Plan) -> Result<bool> {
             blobs: plan.blobs.len(),
             blob_bytes: plan.blob_bytes(),
             failures: &plan.failures,
+            archive: &archive,
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(plan.failures.is_empty());
@@ -356,7 +392,30 @@ fn dry_run(cli: &Cli, plan: &Plan) -> Result<bool> {
         plan.blobs.len(),
         ferry_term::human(plan.blob_bytes())
     );
+    print_media_plan(&archive);
     Ok(plan.failures.is_empty())
+}
+
+fn print_media_plan(a: &MediaPlan) {
+    let human = ferry_term::human;
+    println!(
+        "archive: {} volume(s) of at most {} bytes, {} bytes in all ({}; index {} bytes, signature {} bytes)",
+        a.volumes.len(),
+        a.volume_size,
+        a.total_bytes,
+        human(a.total_bytes),
+        a.index_bytes,
+        a.signature_bytes
+    );
+    for (n, m) in a.media.iter().flatten().enumerate() {
+        println!(
+            "medium {}: {} bytes ({}): the index, its signature, {}",
+            n + 1,
+            m.bytes,
+            human(m.bytes),
+            m.volumes.join(", ")
+        );
+    }
 }
 
 fn write(
@@ -368,22 +427,14 @@ fn write(
     to: PathBuf,
     sign_key: PrivateKey,
 ) -> Result<bool> {
-    let stream = cli
-        .stream
-        .clone()
-        .unwrap_or_else(|| ferry_pack::base::default_stream(&cli.config));
-    let volume_size = cli
-        .volume_size
-        .or(config.archive_size.map(|g| g << 30))
-        .unwrap_or(4 << 30);
     let opts = pack::PackOptions {
         to,
-        volume_size,
+        volume_size: volume_size(cli, config),
         jobs: cli.jobs,
         sign_key,
         quiet: cli.quiet || cli.json,
         bases,
-        stream,
+        stream: stream(cli),
         continue_on_error: cli.continue_on_error,
     };
     let summary = pack::write_archive(client, plan, &opts)?;

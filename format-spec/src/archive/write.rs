@@ -107,21 +107,11 @@ impl ArchiveWriter {
             Some(old) => keep_places(objects, old),
             None => objects,
         };
-        let oci_layout = oci::oci_layout_bytes();
-        let oci_index = oci::index_json_bytes(refs);
-        let mut items = vec![Content::File {
-            path: oci::OCI_LAYOUT_PATH.into(),
-            size: oci_layout.len() as u64,
-        }];
-        items.extend(objects.iter().map(|o| Content::Blob {
-            digest: o.digest.clone(),
-            size: o.size,
-        }));
-        items.push(Content::File {
-            path: oci::OCI_INDEX_PATH.into(),
-            size: oci_index.len() as u64,
-        });
-        let mut layout = layout::plan(&items, volume_size)?;
+        let Planned {
+            mut layout,
+            oci_layout,
+            oci_index,
+        } = lay_out(&objects, refs, volume_size)?;
         remove_extra_partials(dir, layout.volume_sizes.len())?;
         let set = VolumeSet::create(dir, &layout).map_err(io_err("create volumes in", dir))?;
         let index_placement = layout.placements.pop().expect("index.json is laid out");
@@ -240,6 +230,98 @@ impl ArchiveWriter {
             files: self.files,
         })
     }
+}
+
+/// The layout of an archive: its layout files and where everything goes.
+struct Planned {
+    layout: layout::Layout,
+    oci_layout: Vec<u8>,
+    oci_index: Vec<u8>,
+}
+
+/// Lays out the marker file first, the objects in order, `v2/index.json` last.
+fn lay_out(
+    objects: &[Object],
+    refs: &[LayoutRef],
+    volume_size: u64,
+) -> Result<Planned, WriteError> {
+    let oci_layout = oci::oci_layout_bytes();
+    let oci_index = oci::index_json_bytes(refs);
+    let mut items = vec![Content::File {
+        path: oci::OCI_LAYOUT_PATH.into(),
+        size: oci_layout.len() as u64,
+    }];
+    items.extend(objects.iter().map(|o| Content::Blob {
+        digest: o.digest.clone(),
+        size: o.size,
+    }));
+    items.push(Content::File {
+        path: oci::OCI_INDEX_PATH.into(),
+        size: oci_index.len() as u64,
+    });
+    let layout = layout::plan(&items, volume_size)?;
+    Ok(Planned {
+        layout,
+        oci_layout,
+        oci_index,
+    })
+}
+
+/// What [`ArchiveWriter::finish`] would return for these objects, without writing anything:
+/// the exact volume sizes and placements, with every hash zero (hashes have a fixed length, so
+/// an index made from this has the exact size of the real one).
+pub fn plan(
+    objects: &[Object],
+    refs: &[LayoutRef],
+    volume_size: u64,
+) -> Result<Written, WriteError> {
+    let Planned {
+        mut layout,
+        oci_layout,
+        oci_index,
+    } = lay_out(objects, refs, volume_size)?;
+    let zero = "0".repeat(64);
+    let index_placement = layout.placements.pop().expect("index.json is laid out");
+    let marker_placement = layout.placements.remove(0);
+    let files = [
+        (&marker_placement, &oci_layout, oci::OCI_LAYOUT_PATH),
+        (&index_placement, &oci_index, oci::OCI_INDEX_PATH),
+    ]
+    .into_iter()
+    .map(|(p, bytes, path)| File {
+        path: path.into(),
+        size: bytes.len() as u64,
+        blake3: zero.clone(),
+        volume: p[0].volume,
+        offset: p[0].offset,
+    })
+    .collect();
+    let blobs = objects
+        .iter()
+        .zip(&layout.placements)
+        .map(|(o, placements)| {
+            let stored = Stored {
+                blake3: zero.clone(),
+                parts: vec![zero.clone(); placements.len()],
+            };
+            blob_record(o, placements, Some(stored))
+        })
+        .collect();
+    let volumes = layout
+        .volume_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| Volume {
+            name: layout::volume_name(i),
+            size: *size,
+            blake3: zero.clone(),
+        })
+        .collect();
+    Ok(Written {
+        volumes,
+        blobs,
+        files,
+    })
 }
 
 fn blob_record(o: &Object, placements: &[Placement], stored: Option<Stored>) -> Blob {

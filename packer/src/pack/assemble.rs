@@ -9,8 +9,15 @@ use ferry_format::archive::write::Written;
 use ferry_format::index::{closure_of, Blob, Failure, FailureKind, Image, Index, ManifestRecord};
 use ferry_format::Digest;
 
-use super::PackOptions;
+use crate::base::Bases;
 use crate::plan::Plan;
+
+/// What the index says of the archive beyond its content.
+pub struct Settings<'a> {
+    pub volume_size: u64,
+    pub stream: &'a str,
+    pub bases: &'a Bases,
+}
 
 /// Builds the index of the archive `written` holds for `plan`.
 pub fn index(
@@ -18,7 +25,7 @@ pub fn index(
     written: Written,
     expected: Vec<Blob>,
     failed_blobs: &HashMap<Digest, String>,
-    opts: &PackOptions,
+    opts: &Settings,
 ) -> Result<Index> {
     let mut blobs = written.blobs;
     blobs.extend(expected);
@@ -71,7 +78,7 @@ pub fn index(
         manifests,
         blobs,
         files: written.files,
-        stream: Some(crate::base::stream_of(&opts.stream, &opts.bases)),
+        stream: Some(crate::base::stream_of(opts.stream, opts.bases)),
         parents: opts.bases.parents.clone(),
         incomplete: !failures.is_empty(),
         failures,

@@ -1,11 +1,13 @@
 //! Writing the archive: the planned content laid out in volumes ([`contents`]), blobs fetched
 //! in parallel straight to their offsets, verifying each digest while it streams ([`fetch`]),
 //! then the index built ([`assemble`]) and sealed. Nothing is staged twice and no blob is held
-//! in memory. The volume writing itself is `ferry_format::archive::write`.
+//! in memory. The volume writing itself is `ferry_format::archive::write`. [`media`] works out,
+//! before anything is fetched, exactly what the archive will be and which media it fills.
 
 mod assemble;
 mod contents;
 mod fetch;
+pub mod media;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -129,7 +131,12 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     let written = writer.finish()?;
     let expected = contents::expected(plan, &opts.bases);
     let from_bases = expected.len();
-    let index = assemble::index(plan, written, expected, &failed, opts)?;
+    let settings = assemble::Settings {
+        volume_size: opts.volume_size,
+        stream: &opts.stream,
+        bases: &opts.bases,
+    };
+    let index = assemble::index(plan, written, expected, &failed, &settings)?;
     let bytes = write::seal(&opts.to, &index, &opts.sign_key)?;
     Ok(PackSummary {
         archive_id: index.archive_id.clone(),
