@@ -6,8 +6,8 @@
 # Starts a source registry and three empty targets (docker-registry), seeds the profile, then
 # measures in one run: pack (skopeo sync docker->dir vs ferry-pack), verify (raw reads,
 # sha256sum, blake3 on all cores vs ferry-unpack verify), push (skopeo sync dir->docker vs
-# ferry-unpack push vs a raw parallel PUT of the same blobs), and peak RSS of every ferry
-# command. Prints a Markdown table of times and ratios; writes JSON to bench/results/.
+# ferry-unpack push vs a raw parallel PUT of the same blobs), pull (skopeo sync docker->dir from
+# docker-registry vs from ferry-unpack serve), and peak RSS of every ferry command. Prints a Markdown table of times and ratios; writes JSON to bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=small
@@ -65,7 +65,7 @@ src=$(cat "$work/host-source")
 echo "== seeding profile $profile into $src"
 "$bin/ferry-bench" seed "$src" "$profile" "$work/set"
 unique=$(python3 -c "import json;print(json.load(open('$work/set/profile.json'))['uniqueLayerBytes'])")
-vol=4GiB; [ "$profile" = large ] && vol=512MiB
+vol=fat32; [ "$profile" = large ] && vol=512MiB
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
 
 # best NAME CMD...: runs a step twice (running $prep before each) and keeps the faster.
@@ -110,6 +110,36 @@ best skopeo-push skopeo sync --all --retry-times 0 --src dir --dest docker --des
 best ferry-push "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t/ferry" -q
 best raw-put "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t/raw" 8
 
+echo "== serve (skopeo sync docker->dir of every image: from docker-registry after a push, and from ferry-unpack serve; each twice)"
+fresh_target
+"$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t/ferry" -q >/dev/null
+serve_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+/usr/bin/time -f '%e %M' -o "$work/t-serve-process" "$bin/ferry-unpack" serve "$work/ferry" --trust "$work/key.pub" \
+  --listen "127.0.0.1:$serve_port" --namespace ferry -q 2>"$work/serve.log" &
+serve_pid=$!
+pids+=($serve_pid)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$serve_port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+sync_yaml() { # HOST FILE: every image of the archive (tags, or digests for untagged ones) under ferry/
+  python3 - "$work/ferry/ferry-index.json" "$1" > "$2" <<'PY2'
+import json, sys
+index, host = json.load(open(sys.argv[1])), sys.argv[2]
+repos = {}
+for i in index["images"]:
+    repos.setdefault("ferry/" + i["repository"], set()).update(i["tags"] or [i["digest"]])
+print(f"{host}:\n  tls-verify: false\n  images:")
+for r, refs in sorted(repos.items()):
+    print(f"    {r}: [{', '.join(sorted(refs))}]")
+PY2
+}
+sync_yaml "$t" "$work/pull-registry.yaml"
+sync_yaml "127.0.0.1:$serve_port" "$work/pull-serve.yaml"
+clean_pull() { rm -rf "$work/pulled"; }
+prep=clean_pull
+best registry-pull skopeo sync --all --retry-times 0 --src yaml --dest dir "$work/pull-registry.yaml" "$work/pulled"
+best serve-pull skopeo sync --all --retry-times 0 --src yaml --dest dir "$work/pull-serve.yaml" "$work/pulled"
+pkill -TERM -P "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+awk '{print $1, $2}' "$work/t-serve-process" > "$work/t-ferry-serve"
+
 python3 - "$work" "$profile" "$unique" "$skopeo_bytes" "$ferry_bytes" "$carried" "$index_bytes" "$dropped" <<'PY'
 import json, sys, os, time, platform
 work, profile, unique, skopeo_bytes, ferry_bytes, carried, index_bytes, dropped = sys.argv[1:]
@@ -118,7 +148,8 @@ def t(name):
     s, rss = open(f"{work}/t-{name}").read().split()[:2]
     return float(s), int(rss) // 1024
 r = {n: t(n) for n in ["skopeo-pack", "ferry-pack", "read-first", "read-again", "sha256sum", "blake3-all",
-                        "ferry-verify", "ferry-verify-sha", "skopeo-push", "ferry-push", "raw-put"]}
+                        "ferry-verify", "ferry-verify-sha", "skopeo-push", "ferry-push", "raw-put",
+                        "registry-pull", "serve-pull", "ferry-serve"]}
 limit = max(r["read-again"][0], r["blake3-all"][0])
 rows = [
   ("pack", "skopeo sync docker→dir", r["skopeo-pack"][0], "ferry-pack", r["ferry-pack"][0], r["skopeo-pack"][0] / r["ferry-pack"][0], "≥ 3× faster"),
@@ -126,6 +157,7 @@ rows = [
   ("verify --sha256", "sha256sum (one core)", r["sha256sum"][0], "ferry-unpack verify --sha256", r["ferry-verify-sha"][0], r["ferry-verify-sha"][0] / r["sha256sum"][0], "(for reference)"),
   ("push", "skopeo sync dir→docker", r["skopeo-push"][0], "ferry-unpack push", r["ferry-push"][0], r["skopeo-push"][0] / r["ferry-push"][0], "≥ 3× faster"),
   ("push ceiling", "raw parallel PUT (no checks)", r["raw-put"][0], "ferry-unpack push", r["ferry-push"][0], r["ferry-push"][0] / r["raw-put"][0], "≤ 1.5× the ceiling"),
+  ("pull (skopeo sync)", "from docker-registry", r["registry-pull"][0], "from ferry-unpack serve", r["serve-pull"][0], r["registry-pull"][0] / r["serve-pull"][0], "≥ 1.0× the registry"),
 ]
 print(f"\n### ferry vs skopeo — profile `{profile}` ({unique/2**20:.0f} MiB of unique layers; {os.cpu_count()} cores; caches dropped before first read: {dropped})\n")
 print("| step | peer | peer s | ferry | ferry s | ratio | goal |")
@@ -135,7 +167,7 @@ for step, peer, ps, ferry, fs, ratio, goal in rows:
 print(f"\n| bytes | value |\n|---|---:|\n| unique layer bytes (seeded) | {unique} |\n| skopeo dir | {skopeo_bytes} ({skopeo_bytes/unique:.2f}×) |\n| ferry archive (volumes + index + sig) | {ferry_bytes} ({ferry_bytes/unique:.3f}×) |\n| ferry carried blob bytes (layers + configs + manifests) | {carried} |\n| ferry index | {index_bytes} |")
 print(f"\n| raw reads | s |\n|---|---:|\n| cat, first | {r['read-first'][0]:.2f} |\n| cat, again | {r['read-again'][0]:.2f} |\n| sha256sum | {r['sha256sum'][0]:.2f} |\n| blake3, all cores | {r['blake3-all'][0]:.2f} |")
 print("\n| ferry command | peak RSS MiB |\n|---|---:|")
-for n in ["ferry-pack", "ferry-verify", "ferry-verify-sha", "ferry-push"]:
+for n in ["ferry-pack", "ferry-verify", "ferry-verify-sha", "ferry-push", "ferry-serve"]:
     print(f"| {n} | {r[n][1]} |")
 out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
        "cachesDropped": dropped == "yes", "uniqueLayerBytes": unique, "skopeoDirBytes": skopeo_bytes,
