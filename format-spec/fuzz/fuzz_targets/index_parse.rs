@@ -6,9 +6,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(index) = ferry_format::Index::from_slice(data) {
-        let entries = ferry_format::layout::entries(&index);
+        let entries = ferry_format::tiling::entries(&index);
         for (v, e) in entries.iter().enumerate() {
-            let _ = ferry_format::layout::check_tiling(e, index.volumes[v].size);
+            let _ = ferry_format::tiling::check_tiling(e, index.volumes[v].size);
         }
     }
 });

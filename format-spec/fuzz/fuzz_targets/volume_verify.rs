@@ -55,6 +55,9 @@ fn fixture() -> &'static (Index, Vec<u8>) {
             releases: vec![],
             catalogs: vec![],
             graph_data: None,
+            attachments: vec![],
+            sigstore_keys: vec![],
+            parity: None,
         };
         (index, bytes)
     })
@@ -65,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(&index.volumes[0].name);
     std::fs::write(&path, data).unwrap();
-    let entries = layout::entries(index);
+    let entries = ferry_format::tiling::entries(index);
     let report = ferry_format::check::check_volume(index, &entries[0], 0, &path, ferry_format::check::Depth::Blake3);
     if data != good.as_slice() {
         assert!(!report.problems.is_empty(), "different volume bytes were accepted");
