@@ -7,7 +7,8 @@
 # measures in one run: pack (skopeo sync docker->dir vs ferry-pack), verify (raw reads,
 # sha256sum, blake3 on all cores vs ferry-unpack verify), push (skopeo sync dir->docker vs
 # ferry-unpack push vs a raw parallel PUT of the same blobs), pull (skopeo sync docker->dir from
-# docker-registry vs from ferry-unpack serve), and peak RSS of every ferry command. Prints a Markdown table of times and ratios; writes JSON to bench/results/.
+# docker-registry vs from ferry-unpack serve), pack with --parity 10% vs without and a repair,
+# and peak RSS of every ferry command. Prints a Markdown table of times and ratios; writes JSON to bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=small
@@ -94,6 +95,20 @@ ferry_bytes=$(du -sb "$work/ferry" | cut -f1)
 carried=$(python3 -c "import json;i=json.load(open('$work/ferry/ferry-index.json'));print(sum(b['size'] for b in i['blobs'] if not b.get('base')))")
 index_bytes=$(stat -c %s "$work/ferry/ferry-index.json")
 
+echo "== parity: ferry-pack with --parity 10% vs without, same volumes; then one volume lost and repaired"
+pvol=32MiB; [ "$profile" = large ] && pvol=256MiB
+out_dir="$work/ferry-np"
+best pack-no-parity "$bin/ferry-pack" --config "$work/set/isc.yaml" --to "$work/ferry-np" --sign-key "$work/key" --volume-size "$pvol" -q
+out_dir="$work/ferry-par"
+best pack-parity "$bin/ferry-pack" --config "$work/set/isc.yaml" --to "$work/ferry-par" --sign-key "$work/key" --volume-size "$pvol" --parity 10% -q
+np_bytes=$(du -sb "$work/ferry-np" | cut -f1)
+par_bytes=$(du -sb "$work/ferry-par" | cut -f1)
+cp -r "$work/ferry-par" "$work/ferry-lost"
+rm "$work/ferry-lost/ferry-vol-0001.tar"
+timed ferry-repair "$bin/ferry-unpack" repair "$work/ferry-lost" --trust "$work/key.pub" --out "$work/rebuilt"
+cmp "$work/rebuilt/ferry-vol-0001.tar" "$work/ferry-par/ferry-vol-0001.tar"
+rm -rf "$work/ferry-np" "$work/ferry-lost" "$work/rebuilt"
+
 echo "== verify"
 vols=("$work"/ferry/ferry-vol-*.tar)
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && dropped=yes || dropped=no
@@ -140,16 +155,17 @@ best serve-pull skopeo sync --all --retry-times 0 --src yaml --dest dir "$work/p
 pkill -TERM -P "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 awk '{print $1, $2}' "$work/t-serve-process" > "$work/t-ferry-serve"
 
-python3 - "$work" "$profile" "$unique" "$skopeo_bytes" "$ferry_bytes" "$carried" "$index_bytes" "$dropped" <<'PY'
+python3 - "$work" "$profile" "$unique" "$skopeo_bytes" "$ferry_bytes" "$carried" "$index_bytes" "$dropped" "$np_bytes" "$par_bytes" "$pvol" <<'PY'
 import json, sys, os, time, platform
-work, profile, unique, skopeo_bytes, ferry_bytes, carried, index_bytes, dropped = sys.argv[1:]
-unique, skopeo_bytes, ferry_bytes, carried, index_bytes = map(int, (unique, skopeo_bytes, ferry_bytes, carried, index_bytes))
+work, profile, unique, skopeo_bytes, ferry_bytes, carried, index_bytes, dropped, np_bytes, par_bytes, pvol = sys.argv[1:]
+unique, skopeo_bytes, ferry_bytes, carried, index_bytes, np_bytes, par_bytes = map(int, (unique, skopeo_bytes, ferry_bytes, carried, index_bytes, np_bytes, par_bytes))
 def t(name):
     s, rss = open(f"{work}/t-{name}").read().split()[:2]
     return float(s), int(rss) // 1024
 r = {n: t(n) for n in ["skopeo-pack", "ferry-pack", "read-first", "read-again", "sha256sum", "blake3-all",
                         "ferry-verify", "ferry-verify-sha", "skopeo-push", "ferry-push", "raw-put",
-                        "registry-pull", "serve-pull", "ferry-serve"]}
+                        "registry-pull", "serve-pull", "ferry-serve", "pack-no-parity", "pack-parity",
+                        "ferry-repair"]}
 limit = max(r["read-again"][0], r["blake3-all"][0])
 rows = [
   ("pack", "skopeo sync docker→dir", r["skopeo-pack"][0], "ferry-pack", r["ferry-pack"][0], r["skopeo-pack"][0] / r["ferry-pack"][0], "≥ 3× faster"),
@@ -158,6 +174,7 @@ rows = [
   ("push", "skopeo sync dir→docker", r["skopeo-push"][0], "ferry-unpack push", r["ferry-push"][0], r["skopeo-push"][0] / r["ferry-push"][0], "≥ 3× faster"),
   ("push ceiling", "raw parallel PUT (no checks)", r["raw-put"][0], "ferry-unpack push", r["ferry-push"][0], r["ferry-push"][0] / r["raw-put"][0], "≤ 1.5× the ceiling"),
   ("pull (skopeo sync)", "from docker-registry", r["registry-pull"][0], "from ferry-unpack serve", r["serve-pull"][0], r["registry-pull"][0] / r["serve-pull"][0], "≥ 1.0× the registry"),
+  (f"pack, {pvol} volumes", "ferry-pack, no parity", r["pack-no-parity"][0], "ferry-pack --parity 10%", r["pack-parity"][0], r["pack-parity"][0] / r["pack-no-parity"][0], "(the cost of parity)"),
 ]
 print(f"\n### ferry vs skopeo — profile `{profile}` ({unique/2**20:.0f} MiB of unique layers; {os.cpu_count()} cores; caches dropped before first read: {dropped})\n")
 print("| step | peer | peer s | ferry | ferry s | ratio | goal |")
@@ -165,13 +182,15 @@ print("|---|---|---:|---|---:|---:|---|")
 for step, peer, ps, ferry, fs, ratio, goal in rows:
     print(f"| {step} | {peer} | {ps:.2f} | {ferry} | {fs:.2f} | {ratio:.2f} | {goal} |")
 print(f"\n| bytes | value |\n|---|---:|\n| unique layer bytes (seeded) | {unique} |\n| skopeo dir | {skopeo_bytes} ({skopeo_bytes/unique:.2f}×) |\n| ferry archive (volumes + index + sig) | {ferry_bytes} ({ferry_bytes/unique:.3f}×) |\n| ferry carried blob bytes (layers + configs + manifests) | {carried} |\n| ferry index | {index_bytes} |")
+print(f"\n| parity ({pvol} volumes) | value |\n|---|---:|\n| archive without parity, bytes | {np_bytes} |\n| archive with --parity 10%, bytes | {par_bytes} ({par_bytes/np_bytes:.3f}×) |\n| repair of one lost volume (--out), s | {r['ferry-repair'][0]:.2f} |")
 print(f"\n| raw reads | s |\n|---|---:|\n| cat, first | {r['read-first'][0]:.2f} |\n| cat, again | {r['read-again'][0]:.2f} |\n| sha256sum | {r['sha256sum'][0]:.2f} |\n| blake3, all cores | {r['blake3-all'][0]:.2f} |")
 print("\n| ferry command | peak RSS MiB |\n|---|---:|")
-for n in ["ferry-pack", "ferry-verify", "ferry-verify-sha", "ferry-push", "ferry-serve"]:
+for n in ["ferry-pack", "pack-no-parity", "pack-parity", "ferry-repair", "ferry-verify", "ferry-verify-sha", "ferry-push", "ferry-serve"]:
     print(f"| {n} | {r[n][1]} |")
 out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
        "cachesDropped": dropped == "yes", "uniqueLayerBytes": unique, "skopeoDirBytes": skopeo_bytes,
        "ferryArchiveBytes": ferry_bytes, "ferryCarriedBytes": carried, "indexBytes": index_bytes,
+       "parityVolumeSize": pvol, "noParityBytes": np_bytes, "parity10Bytes": par_bytes,
        "seconds": {k: v[0] for k, v in r.items()}, "peakRssMiB": {k: v[1] for k, v in r.items()},
        "ratios": {row[0]: row[5] for row in rows}}
 os.makedirs("bench/results", exist_ok=True)

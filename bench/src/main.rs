@@ -499,6 +499,7 @@ fn index_scaling(n: usize) -> Result<()> {
         graph_data: None,
         attachments: vec![],
         sigstore_keys: vec![],
+        parity: None,
     };
     let t = Instant::now();
     let bytes = index.to_vec();

@@ -22,7 +22,7 @@ use sha2::Digest as _;
 use crate::index::Index;
 use crate::layout;
 use crate::tiling::{self, Entry, EntryKind};
-use crate::volume::{PartsReader, Problem};
+use crate::volume::{PartsReader, Problem, Source};
 
 /// How much to hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,10 +68,10 @@ pub fn check_archive(
     progress: Option<(&AtomicU64, &AtomicU64)>,
 ) -> Outcome {
     let entries = tiling::entries(index);
-    let files: Vec<Option<File>> = index
+    let files: Vec<Option<Source>> = index
         .volumes
         .iter()
-        .map(|v| File::open(dir.join(&v.name)).ok())
+        .map(|v| File::open(dir.join(&v.name)).ok().map(Source::File))
         .collect();
     let mut out = Outcome::default();
     let mut usable = vec![true; index.volumes.len()];
@@ -80,7 +80,7 @@ pub fn check_archive(
             index,
             &entries[vi],
             vi,
-            files[vi].as_ref(),
+            files[vi].as_ref().and_then(Source::file),
             &dir.join(&index.volumes[vi].name),
         );
         if !frame.1 {
@@ -104,7 +104,10 @@ pub fn check_archive(
         tasks
             .par_iter()
             .map(|(vi, e)| {
-                let f = files[*vi].as_ref().expect("usable volumes are open");
+                let f = files[*vi]
+                    .as_ref()
+                    .and_then(Source::file)
+                    .expect("usable volumes are open");
                 let r = check_entry(index, f, *vi, e, depth);
                 if let Some((bytes, done)) = progress {
                     bytes.fetch_add(r.bytes, Ordering::Relaxed);
@@ -402,7 +405,7 @@ fn check_padding(f: &File, vol: &str, e: &Entry, out: &mut Outcome) {
 }
 
 /// A split blob read whole through its parts: sha256 and blake3 of the joined bytes.
-fn check_split_whole(index: &Index, files: &[Option<File>], bi: usize) -> Outcome {
+fn check_split_whole(index: &Index, files: &[Option<Source>], bi: usize) -> Outcome {
     let b = &index.blobs[bi];
     let mut out = Outcome::default();
     let mut h = crate::hash::DualHasher::new();

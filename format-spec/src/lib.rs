@@ -23,6 +23,7 @@
 //! - [`layout`]: how entries are laid out in volumes (tar headers, offsets, split blobs);
 //! - [`volume`]: reading volumes by offset (and, with `write`, filling them in place);
 //! - [`tiling`]: each volume's entries as the index describes them, and that they tile it;
+//! - [`parity`]: parity volumes (Reed-Solomon across volumes) and rebuilding lost ones;
 //! - [`check`]: verifying volumes against the index, entry by entry, in parallel;
 //! - [`sign`]: SSHSIG verification of the index (and signing, with `sign`);
 //! - [`oci`]: the OCI image layout files (`oci-layout`, `index.json`) carried in the volumes.
@@ -36,6 +37,7 @@ pub mod inventory;
 pub mod layout;
 pub mod manifest;
 pub mod oci;
+pub mod parity;
 pub mod sign;
 pub mod tiling;
 pub mod time;

@@ -123,6 +123,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
         graph_data: None,
         attachments: vec![],
         sigstore_keys: vec![],
+        parity: None,
     };
     index.validate().unwrap();
     let reparsed = Index::from_slice(&index.to_vec()).unwrap();

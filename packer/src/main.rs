@@ -58,6 +58,13 @@ struct Cli {
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     volume_size: Option<u64>,
 
+    /// Parity volumes beside the data volumes, so that lost or damaged volumes can be rebuilt
+    /// at the far end (Reed-Solomon): a percentage of the data volumes (10%: one parity volume
+    /// per ten, rounded up) or a number of volumes (2). Any that many missing or damaged
+    /// volumes rebuild; each parity volume is as large as the largest data volume.
+    #[arg(long, value_name = "N%|N", value_parser = units::parse_parity)]
+    parity: Option<ferry_format::archive::write::Parity>,
+
     /// The size of the media the archive will be copied to (64GB, dvd, ...): --dry-run says
     /// how many media that is and which volumes go on each.
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
@@ -348,13 +355,12 @@ fn stream(cli: &Cli) -> String {
 }
 
 fn dry_run(cli: &Cli, config: &ImageSetConfig, plan: &Plan, bases: &Bases) -> Result<bool> {
-    let archive = media::media_plan(
-        plan,
-        bases,
-        volume_size(cli, config),
-        &stream(cli),
-        cli.media_size,
-    )?;
+    let settings = media::MediaSettings {
+        volume_size: volume_size(cli, config),
+        parity: cli.parity.unwrap_or_default(),
+        media_size: cli.media_size,
+    };
+    let archive = media::media_plan(plan, bases, &stream(cli), settings)?;
     if cli.json {
         let out = DryRun {
             releases: &plan.releases,
@@ -407,6 +413,24 @@ fn print_media_plan(a: &MediaPlan) {
         a.index_bytes,
         a.signature_bytes
     );
+    if let Some(p) = a.parity_volumes.first() {
+        println!(
+            "parity: {} volume(s) of {} bytes ({} in all): any {} lost or damaged volume(s) can be rebuilt",
+            a.parity_volumes.len(),
+            p.size,
+            human(p.size * a.parity_volumes.len() as u64),
+            a.parity_volumes.len()
+        );
+    }
+    if let (Some(media), false) = (&a.media, a.parity_volumes.is_empty()) {
+        let most = media.iter().map(|m| m.volumes.len()).max().unwrap_or(0);
+        if most > a.parity_volumes.len() {
+            println!(
+                "note: a medium holds up to {most} volumes, more than the {} parity volume(s) can rebuild; for one lost medium use --parity {most} or a --volume-size of one medium",
+                a.parity_volumes.len()
+            );
+        }
+    }
     for (n, m) in a.media.iter().flatten().enumerate() {
         println!(
             "medium {}: {} bytes ({}): the index, its signature, {}",
@@ -430,6 +454,7 @@ fn write(
     let opts = pack::PackOptions {
         to,
         volume_size: volume_size(cli, config),
+        parity: cli.parity.unwrap_or_default(),
         jobs: cli.jobs,
         sign_key,
         quiet: cli.quiet || cli.json,

@@ -2,6 +2,7 @@
 //! `1048576`, and the media presets (`fat32`, `dvd`, `dvd-dl`, `bd`).
 
 use anyhow::{bail, Result};
+use ferry_format::archive::write::Parity;
 
 /// FAT32's largest file: 4 GiB − 1 byte.
 pub const FAT32_MAX_FILE: u64 = (4 << 30) - 1;
@@ -23,6 +24,25 @@ pub const PRESETS: &[(&str, u64, &str)] = &[
     ("dvd-dl", 8_543_666_176, "a dual-layer DVD+R"),
     ("bd", 25_025_314_816, "a single-layer BD-R"),
 ];
+
+/// Parses `--parity`: a percentage of the data volumes (`10%`, rounded up, at least one
+/// volume) or a number of parity volumes (`2`).
+pub fn parse_parity(s: &str) -> Result<Parity> {
+    let t = s.trim();
+    let bad = || anyhow::anyhow!("{s:?} is not a parity amount; write e.g. 10% or 2 (volumes)");
+    if let Some(p) = t.strip_suffix('%') {
+        let p: u32 = p.trim().parse().map_err(|_| bad())?;
+        if p == 0 || p > 100 {
+            bail!("--parity {s}: give a percentage from 1% to 100%");
+        }
+        return Ok(Parity::Percent(p));
+    }
+    match t.parse::<usize>().map_err(|_| bad())? {
+        0 => Ok(Parity::None),
+        k if k > 1000 => bail!("--parity {s}: at most 1000 parity volumes"),
+        k => Ok(Parity::Volumes(k)),
+    }
+}
 
 /// Parses a size or a preset name. `K`, `M`, `G`, `T` and `KiB`.. are powers of 1024; `KB`,
 /// `MB`, `GB`, `TB` of 1000.
@@ -71,6 +91,16 @@ pub fn fat32_warning(volume_size: u64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parity_is_a_percentage_or_a_count() {
+        assert_eq!(parse_parity("10%").unwrap(), Parity::Percent(10));
+        assert_eq!(parse_parity(" 2 ").unwrap(), Parity::Volumes(2));
+        assert_eq!(parse_parity("0").unwrap(), Parity::None);
+        for bad in ["0%", "101%", "x", "-1", "5000"] {
+            assert!(parse_parity(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -6,6 +6,7 @@
 //! - [`push`]: copying blobs, then manifests, then tags into the target registry;
 //! - [`cluster`]: the cluster manifests (IDMS, ITMS, ICSP, signature ConfigMaps, catalog
 //!   sources, UpdateService, mapping.txt);
+//! - [`repair`]: lost or damaged volumes rebuilt from the parity volumes;
 //! - [`serve`]: the media served in place as a read-only registry, for sites that have none;
 //! - [`state`]: what the target has received, kept in the target itself;
 //! - [`inventory`]: what the target holds, for packing deltas against it;
@@ -14,6 +15,7 @@
 pub mod cluster;
 pub mod inventory;
 pub mod push;
+pub mod repair;
 pub mod serve;
 pub mod state;
 pub mod target;

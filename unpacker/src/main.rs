@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 /// Typical use on the disconnected side:
 ///   ferry-unpack verify /media/usb/ferry --trust ferry.key.pub
 ///   ferry-unpack push   /media/usb/ferry --trust ferry.key.pub --to registry.site:5000/mirror
+///   ferry-unpack repair /media/usb/ferry --trust ferry.key.pub   (lost volumes, with parity)
 ///
 /// The trusted key is the public half of the key the archive was signed with; get it by a
 /// channel other than the media.
@@ -29,6 +30,7 @@ enum Command {
     Manifests(commands::manifests::Args),
     Inventory(commands::inventory::Args),
     Serve(commands::serve::Args),
+    Repair(commands::repair::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Manifests(a) => commands::manifests::exec(a),
         Command::Inventory(a) => commands::inventory::exec(a),
         Command::Serve(a) => commands::serve::exec(a),
+        Command::Repair(a) => commands::repair::exec(a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ferry-unpack: error: {e:#}");

@@ -80,5 +80,6 @@ pub fn index_of(
         graph_data: None,
         attachments: vec![],
         sigstore_keys: vec![],
+        parity: None,
     }
 }

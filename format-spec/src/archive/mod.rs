@@ -8,7 +8,9 @@
 //! [`crate::volume`]) know offsets and tar headers; this module knows archives.
 
 pub mod read;
+pub mod rebuild;
 #[cfg(feature = "write")]
 pub mod write;
 
 pub use read::{Archive, ArchiveSet, BlobReader, Located, OpenError, ReadError, Run};
+pub use rebuild::{Assessment, Unrecoverable, VolumeState};

@@ -8,11 +8,13 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use super::rebuild::{Assessment, Unrecoverable};
 use crate::hash::Blake3Reader;
 use crate::index::{Blob, Index, IndexError, MAX_INDEX_BYTES};
 use crate::sign::{self, PublicKey, SignError};
-use crate::volume::{check_headers, PartsReader};
+use crate::volume::{check_headers, PartsReader, Source};
 use crate::{Digest, INDEX_FILE, SIGNATURE_FILE};
 
 /// Largest object [`ArchiveSet::read_small`] reads into memory.
@@ -73,6 +75,23 @@ pub enum ReadError {
         digest: Digest,
         detail: String,
     },
+    #[error("{what} {digest} cannot be read: {cause}")]
+    Unrecoverable {
+        what: &'static str,
+        digest: Digest,
+        cause: Unrecoverable,
+    },
+}
+
+impl ReadError {
+    /// Whether the media's bytes are at fault (damaged, altered, unreadable), so that reading
+    /// them rebuilt from parity may succeed.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            ReadError::Header { .. } | ReadError::Io { .. } | ReadError::Corrupt { .. }
+        )
+    }
 }
 
 /// One opened, signature-checked archive, with its volumes open for reading.
@@ -81,7 +100,10 @@ pub struct Archive {
     index: Index,
     index_bytes: Vec<u8>,
     /// Each volume that is present with the size the index gives; `None` for the others.
-    volumes: Vec<Option<File>>,
+    volumes: Vec<Option<Source>>,
+    /// The volumes with every one that is not intact rebuilt from the parity volumes, made
+    /// the first time a read needs it (it hashes every volume first).
+    rebuilt: OnceLock<Result<Vec<Option<Source>>, Unrecoverable>>,
 }
 
 impl Archive {
@@ -129,7 +151,7 @@ impl Archive {
             .map(|v| {
                 let f = File::open(dir.join(&v.name)).ok()?;
                 let len = f.metadata().ok()?.len();
-                (len == v.size).then_some(f)
+                (len == v.size).then_some(Source::File(f))
             })
             .collect();
         Ok(Archive {
@@ -137,6 +159,7 @@ impl Archive {
             index,
             index_bytes,
             volumes,
+            rebuilt: OnceLock::new(),
         })
     }
 
@@ -170,11 +193,32 @@ impl Archive {
             .collect()
     }
 
-    /// `blob` (one of this archive's) as carried here, if its bytes are in this archive.
+    /// Whether the archive has parity volumes.
+    pub fn has_parity(&self) -> bool {
+        self.index.parity.is_some()
+    }
+
+    /// The volumes with the ones that are not intact rebuilt from the parity volumes. The first
+    /// call hashes every volume whole (to rebuild only from intact ones); later calls reuse it.
+    pub fn rebuilt_volumes(&self) -> Result<&[Option<Source>], &Unrecoverable> {
+        self.rebuilt
+            .get_or_init(|| Assessment::of(&self.index, &self.dir).sources(&self.index, &self.dir))
+            .as_ref()
+            .map(Vec::as_slice)
+    }
+
+    /// `blob` (one of this archive's) as carried here, if its bytes are in this archive. A blob
+    /// with a part in a volume that is not available is read rebuilt, when there is parity.
     fn locate<'a>(&'a self, blob: &'a Blob) -> Option<Located<'a>> {
+        let lost = blob.parts.iter().any(|p| {
+            self.volumes
+                .get(p.volume as usize)
+                .is_none_or(Option::is_none)
+        });
         blob.carried().then_some(Located {
             blob,
             archive: self,
+            rebuilt: lost && self.has_parity(),
         })
     }
 }
@@ -249,13 +293,43 @@ impl ArchiveSet {
 pub struct Located<'a> {
     pub blob: &'a Blob,
     pub archive: &'a Archive,
+    /// Read through the rebuilt volumes.
+    rebuilt: bool,
 }
 
 impl<'a> Located<'a> {
+    /// The same blob read through volumes rebuilt from the parity volumes (after its bytes
+    /// did not match), when the archive has them.
+    pub fn rebuilt(self) -> Option<Located<'a>> {
+        (self.archive.has_parity() && !self.rebuilt).then_some(Located {
+            rebuilt: true,
+            ..self
+        })
+    }
+
+    /// Whether the blob is read through rebuilt volumes.
+    pub fn is_rebuilt(&self) -> bool {
+        self.rebuilt
+    }
+
+    /// The volumes to read from.
+    fn volumes(&self, what: &'static str) -> Result<&'a [Option<Source>], ReadError> {
+        if !self.rebuilt {
+            return Ok(&self.archive.volumes);
+        }
+        self.archive
+            .rebuilt_volumes()
+            .map_err(|cause| ReadError::Unrecoverable {
+                what,
+                digest: self.blob.digest.clone(),
+                cause: cause.clone(),
+            })
+    }
+
     /// Checks that the tar header in front of each part is the canonical one, so that bytes
     /// taken by offset never come from an entry whose header was altered.
     pub fn check_headers(&self, what: &'static str) -> Result<(), ReadError> {
-        check_headers(&self.archive.volumes, self.blob).map_err(|detail| ReadError::Header {
+        check_headers(self.volumes(what)?, self.blob).map_err(|detail| ReadError::Header {
             what,
             digest: self.blob.digest.clone(),
             detail,
@@ -267,7 +341,7 @@ impl<'a> Located<'a> {
     pub fn reader(&self, what: &'static str) -> Result<BlobReader<'a>, ReadError> {
         self.check_headers(what)?;
         Ok(BlobReader {
-            inner: Blake3Reader::new(PartsReader::new(&self.archive.volumes, &self.blob.parts)),
+            inner: Blake3Reader::new(PartsReader::new(self.volumes(what)?, &self.blob.parts)),
             blob: self.blob,
             what,
         })
@@ -278,7 +352,7 @@ impl<'a> Located<'a> {
     pub fn range(&self, start: u64, len: u64) -> Result<impl Read + 'a, ReadError> {
         self.check_headers("blob")?;
         let end = start.saturating_add(len).min(self.blob.size);
-        let mut r = PartsReader::new(&self.archive.volumes, &self.blob.parts);
+        let mut r = PartsReader::new(self.volumes("blob")?, &self.blob.parts);
         r.skip(start.min(end));
         Ok(r.take(end - start.min(end)))
     }
@@ -288,12 +362,13 @@ impl<'a> Located<'a> {
     /// Nothing is hashed, as for [`Located::range`].
     pub fn runs(&self, start: u64, end: u64) -> Result<Vec<Run<'a>>, ReadError> {
         self.check_headers("blob")?;
+        let volumes = self.volumes("blob")?;
         let mut runs = Vec::new();
         let mut at = 0u64;
         for p in &self.blob.parts {
             let (from, to) = (start.max(at), end.min(at + p.size));
             if from < to {
-                let file = self.archive.volumes[p.volume as usize]
+                let source = volumes[p.volume as usize]
                     .as_ref()
                     .ok_or_else(|| ReadError::Io {
                         what: "blob",
@@ -304,7 +379,7 @@ impl<'a> Located<'a> {
                         ),
                     })?;
                 runs.push(Run {
-                    file,
+                    source,
                     offset: p.offset + (from - at),
                     len: to - from,
                 });
@@ -314,8 +389,19 @@ impl<'a> Located<'a> {
         Ok(runs)
     }
 
-    /// Reads the blob whole (at most [`MAX_SMALL_OBJECT`] bytes) and checks its sha256.
+    /// Reads the blob whole (at most [`MAX_SMALL_OBJECT`] bytes) and checks its sha256; bytes
+    /// that do not match are read again rebuilt, when the archive has parity volumes.
     pub fn read_small(&self, what: &'static str) -> Result<Vec<u8>, ReadError> {
+        match self.read_small_once(what) {
+            Err(e) if e.is_damage() => match self.rebuilt() {
+                Some(r) => r.read_small_once(what),
+                None => Err(e),
+            },
+            r => r,
+        }
+    }
+
+    fn read_small_once(&self, what: &'static str) -> Result<Vec<u8>, ReadError> {
         let digest = &self.blob.digest;
         if self.blob.size > MAX_SMALL_OBJECT {
             return Err(ReadError::TooLarge {
@@ -326,7 +412,7 @@ impl<'a> Located<'a> {
         }
         self.check_headers(what)?;
         let mut bytes = Vec::with_capacity(self.blob.size as usize);
-        PartsReader::new(&self.archive.volumes, &self.blob.parts)
+        PartsReader::new(self.volumes(what)?, &self.blob.parts)
             .read_to_end(&mut bytes)
             .map_err(|cause| ReadError::Io {
                 what,
@@ -345,10 +431,10 @@ impl<'a> Located<'a> {
     }
 }
 
-/// A run of a blob's bytes in one volume file.
-#[derive(Debug, Clone, Copy)]
+/// A run of a blob's bytes in one volume (a file, or rebuilt).
+#[derive(Clone, Copy)]
 pub struct Run<'a> {
-    pub file: &'a File,
+    pub source: &'a Source,
     pub offset: u64,
     pub len: u64,
 }

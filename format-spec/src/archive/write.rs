@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::hash::blake3_hex;
-use crate::index::{Blob, File, Index, IndexError, Part, Volume};
+use crate::index::{Blob, File, Index, IndexError, ParityRecord, Part, Volume};
 use crate::layout::{self, Content, LayoutError, Placement};
 use crate::oci::{self, LayoutRef};
 use crate::sign::{self, PrivateKey, SignError};
@@ -78,6 +78,8 @@ pub struct Written {
     /// One per object, in object order; an object never filled is marked `missing`.
     pub blobs: Vec<Blob>,
     pub files: Vec<File>,
+    /// The parity volumes, when asked for.
+    pub parity: Option<ParityRecord>,
 }
 
 /// An archive being written.
@@ -207,13 +209,17 @@ impl ArchiveWriter {
         (count, bytes)
     }
 
-    /// Syncs, hashes and renames the volumes; returns the records for the index.
-    pub fn finish(self) -> Result<Written, WriteError> {
+    /// Syncs, hashes and renames the volumes, and writes the `parity` volumes beside them
+    /// (computed in the same pass that hashes the data volumes); returns the records for the
+    /// index.
+    pub fn finish(self, parity: Parity) -> Result<Written, WriteError> {
         let stored = self.stored.into_inner().expect("lock");
-        let finished = self
+        let count = parity.count(self.set.len());
+        let (finished, parity_volumes) = self
             .set
-            .finish()
+            .finish_with_parity(count)
             .map_err(io_err("finish the volumes in", &self.dir))?;
+        let parity = parity_record(&finished, parity_volumes);
         let blobs = self
             .objects
             .iter()
@@ -228,8 +234,25 @@ impl ArchiveWriter {
                 .collect(),
             blobs,
             files: self.files,
+            parity,
         })
     }
+}
+
+/// The index record of parity volumes (none when there are none).
+fn parity_record(
+    data: &[(String, u64, String)],
+    parity: Vec<(String, u64, String)>,
+) -> Option<ParityRecord> {
+    (!parity.is_empty()).then(|| ParityRecord {
+        scheme: crate::parity::SCHEME.into(),
+        stripe: crate::parity::stripe_for(data.len()),
+        shard_size: data.iter().map(|(_, s, _)| *s).max().unwrap_or(0),
+        volumes: parity
+            .into_iter()
+            .map(|(name, size, blake3)| Volume { name, size, blake3 })
+            .collect(),
+    })
 }
 
 /// The layout of an archive: its layout files and where everything goes.
@@ -274,6 +297,7 @@ pub fn plan(
     objects: &[Object],
     refs: &[LayoutRef],
     volume_size: u64,
+    parity: Parity,
 ) -> Result<Written, WriteError> {
     let Planned {
         mut layout,
@@ -307,7 +331,7 @@ pub fn plan(
             blob_record(o, placements, Some(stored))
         })
         .collect();
-    let volumes = layout
+    let volumes: Vec<Volume> = layout
         .volume_sizes
         .iter()
         .enumerate()
@@ -317,11 +341,42 @@ pub fn plan(
             blake3: zero.clone(),
         })
         .collect();
+    let data: Vec<(String, u64, String)> = volumes
+        .iter()
+        .map(|v| (v.name.clone(), v.size, zero.clone()))
+        .collect();
+    let shard = layout.volume_sizes.iter().copied().max().unwrap_or(0);
+    let parity_volumes = (0..parity.count(volumes.len()))
+        .map(|r| (crate::parity::parity_name(r), shard, zero.clone()))
+        .collect();
     Ok(Written {
+        parity: parity_record(&data, parity_volumes),
         volumes,
         blobs,
         files,
     })
+}
+
+/// How many parity volumes to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parity {
+    #[default]
+    None,
+    /// This many.
+    Volumes(usize),
+    /// This percentage of the data volumes, rounded up (at least one).
+    Percent(u32),
+}
+
+impl Parity {
+    /// The number of parity volumes for `data` data volumes.
+    pub fn count(self, data: usize) -> usize {
+        match self {
+            Parity::None => 0,
+            Parity::Volumes(k) => k,
+            Parity::Percent(p) => crate::parity::count_for_percent(data, p),
+        }
+    }
 }
 
 fn blob_record(o: &Object, placements: &[Placement], stored: Option<Stored>) -> Blob {
@@ -375,11 +430,16 @@ pub fn prepare(dir: &Path) -> Result<Option<Index>, WriteError> {
         if layout::is_volume_name(name) {
             let partial = dir.join(format!("{name}{PARTIAL_SUFFIX}"));
             std::fs::rename(&path, &partial).map_err(io_err("reuse leftover", &path))?;
-        } else if name.starts_with(INDEX_FILE) {
+        } else if name.starts_with(INDEX_FILE) || is_parity_leftover(name) {
             std::fs::remove_file(&path).map_err(io_err("remove leftover", &path))?;
         }
     }
     Ok(completing)
+}
+
+/// A parity volume, finished or not: it is computed again from the finished data volumes.
+fn is_parity_leftover(name: &str) -> bool {
+    crate::parity::is_parity_name(name.strip_suffix(PARTIAL_SUFFIX).unwrap_or(name))
 }
 
 /// Orders `objects` so that those `old` placed keep its order (and so their bytes).

@@ -72,6 +72,23 @@ pub struct Index {
     /// (1.3) The sigstore public keys that verified attachments at pack time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sigstore_keys: Vec<SigstoreKey>,
+    /// (1.3) Parity volumes, to rebuild lost or damaged volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<ParityRecord>,
+}
+
+/// Parity volumes beside the data volumes (format 1.3, SPEC §3.5).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ParityRecord {
+    /// The code ([`crate::parity::SCHEME`]).
+    pub scheme: String,
+    /// Bytes of each shard coded together.
+    pub stripe: u64,
+    /// Every data volume is a shard padded with zeros to this size (the largest volume's).
+    pub shard_size: u64,
+    /// The parity volumes, each `shard_size` bytes: recovery shard 0, 1, ...
+    pub volumes: Vec<Volume>,
 }
 
 /// A signature, attestation, SBOM or other OCI referrer attached to a carried manifest

@@ -37,7 +37,34 @@ impl Index {
         }
         self.check_releases()?;
         self.check_made_images()?;
-        self.check_attachments(&manifests)
+        self.check_attachments(&manifests)?;
+        self.check_parity()
+    }
+
+    fn check_parity(&self) -> Check {
+        let Some(p) = &self.parity else {
+            return Ok(());
+        };
+        let largest = self.volumes.iter().map(|v| v.size).max().unwrap_or(0);
+        if p.shard_size != largest || p.stripe == 0 || p.stripe % 512 != 0 {
+            return bad(format!(
+                "parity shard size {} or stripe {} does not fit the volumes (largest {largest})",
+                p.shard_size, p.stripe
+            ));
+        }
+        let mut names = HashSet::new();
+        for v in &p.volumes {
+            if !crate::parity::is_parity_name(&v.name) || !names.insert(&v.name) {
+                return bad(format!("parity volume name {:?} is not allowed", v.name));
+            }
+            if v.size != p.shard_size || !is_hex64(&v.blake3) {
+                return bad(format!(
+                    "parity volume {} has a wrong size or blake3",
+                    v.name
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check_volumes(&self) -> Check {

@@ -61,6 +61,15 @@ impl VolumeSet {
     }
 
     /// A writer that puts a blob's bytes, in order, at its placements.
+    /// The number of volumes.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
     pub fn writer<'a>(&'a self, placements: &'a [Placement]) -> PartsWriter<'a> {
         PartsWriter {
             files: &self.files,
@@ -119,45 +128,86 @@ impl VolumeSet {
     /// Syncs, hashes and renames every volume to its final name. Returns (name, size, blake3).
     /// Volumes are hashed in parallel (they are independent files).
     pub fn finish(self) -> io::Result<Vec<(String, u64, String)>> {
+        Ok(self.finish_with_parity(0)?.0)
+    }
+
+    /// Like [`VolumeSet::finish`], and writes `parity` parity volumes beside the data volumes
+    /// (computed in the same pass that hashes the data volumes: no second read). Returns the
+    /// data volumes and the parity volumes, each as (name, size, blake3).
+    pub fn finish_with_parity(self, parity: usize) -> io::Result<(Finished, Finished)> {
         use rayon::prelude::*;
-        let hashed: Vec<io::Result<(u64, String)>> = (0..self.files.len())
-            .into_par_iter()
-            .map(|i| {
-                let path = self.partial_path(i);
-                let f = &self.files[i];
-                f.sync_all().map_err(|e| ctx(e, &path, "sync"))?;
-                blake3_of_file(f).map_err(|e| ctx(e, &path, "read back"))
-            })
-            .collect();
-        let mut out = Vec::new();
-        for (i, h) in hashed.into_iter().enumerate() {
-            let (size, b3) = h?;
+        let (sizes, data_b3, parity_files) = if parity == 0 {
+            let hashed: Vec<(u64, String)> = (0..self.files.len())
+                .into_par_iter()
+                .map(|i| {
+                    let path = self.partial_path(i);
+                    let f = &self.files[i];
+                    f.sync_all().map_err(|e| ctx(e, &path, "sync"))?;
+                    crate::hash::blake3_of_file(f).map_err(|e| ctx(e, &path, "read back"))
+                })
+                .collect::<io::Result<_>>()?;
+            let (sizes, b3) = hashed.into_iter().unzip();
+            (sizes, b3, Vec::new())
+        } else {
+            self.write_parity(parity)?
+        };
+        let mut data = Vec::new();
+        for (i, (size, b3)) in sizes.iter().zip(data_b3).enumerate() {
             let path = self.partial_path(i);
             let final_path = self.dir.join(&self.names[i]);
             fs::rename(&path, &final_path).map_err(|e| ctx(e, &path, "rename"))?;
-            out.push((self.names[i].clone(), size, b3));
+            data.push((self.names[i].clone(), *size, b3));
         }
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
-        Ok(out)
+        Ok((data, parity_files))
+    }
+
+    /// Syncs the data volumes, computes and syncs the parity volumes, renames those. Returns the
+    /// data volumes' sizes and blake3, and the parity volumes.
+    fn write_parity(&self, count: usize) -> io::Result<(Vec<u64>, Vec<String>, Finished)> {
+        let mut sizes = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            f.sync_all()
+                .map_err(|e| ctx(e, &self.partial_path(i), "sync"))?;
+            sizes.push(f.metadata()?.len());
+        }
+        let shard = sizes.iter().copied().max().unwrap_or(0);
+        let mut paths = Vec::new();
+        let mut files = Vec::new();
+        for r in 0..count {
+            let path = self
+                .dir
+                .join(format!("{}{PARTIAL_SUFFIX}", crate::parity::parity_name(r)));
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| ctx(e, &path, "create"))?;
+            f.set_len(shard).map_err(|e| ctx(e, &path, "size"))?;
+            paths.push(path);
+            files.push(f);
+        }
+        let data: Vec<&File> = self.files.iter().collect();
+        let parity: Vec<&File> = files.iter().collect();
+        let (data_b3, parity_b3) = crate::parity::encode(&data, &sizes, &parity)
+            .map_err(|e| ctx(e, &self.dir, "compute parity in"))?;
+        let mut out = Vec::new();
+        for (r, (f, b3)) in files.iter().zip(parity_b3).enumerate() {
+            f.sync_all().map_err(|e| ctx(e, &paths[r], "sync"))?;
+            let name = crate::parity::parity_name(r);
+            fs::rename(&paths[r], self.dir.join(&name)).map_err(|e| ctx(e, &paths[r], "rename"))?;
+            out.push((name, shard, b3));
+        }
+        Ok((sizes, data_b3, out))
     }
 }
 
-fn blake3_of_file(f: &File) -> io::Result<(u64, String)> {
-    let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; 4 << 20];
-    let mut at = 0u64;
-    loop {
-        let n = f.read_at(&mut buf, at)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        at += n as u64;
-    }
-    Ok((at, h.finalize().to_hex().to_string()))
-}
+/// Finished volumes: (name, size, blake3).
+pub type Finished = Vec<(String, u64, String)>;
 
 fn ctx(e: io::Error, path: &Path, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))

@@ -8,9 +8,69 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use crate::index::Part;
 use crate::layout;
+use crate::parity::Rebuilder;
+
+/// Where a volume's bytes are read from: its file, or rebuilt from the other volumes with the
+/// parity volumes (a lost or damaged volume).
+pub enum Source {
+    File(File),
+    Rebuilt { volume: usize, from: Arc<Rebuilder> },
+}
+
+impl Source {
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        match self {
+            Source::File(f) => f.read_at(buf, offset),
+            Source::Rebuilt { volume, from } => from.read_at(*volume, buf, offset),
+        }
+    }
+
+    pub fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.read_at(buf, offset)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the volume ends early",
+                ));
+            }
+            buf = &mut buf[n..];
+            offset += n as u64;
+        }
+        Ok(())
+    }
+
+    /// The file, when the bytes are read from it as they are.
+    pub fn file(&self) -> Option<&File> {
+        match self {
+            Source::File(f) => Some(f),
+            Source::Rebuilt { .. } => None,
+        }
+    }
+
+    pub fn is_rebuilt(&self) -> bool {
+        matches!(self, Source::Rebuilt { .. })
+    }
+}
+
+/// The volumes a reader reads from: the archive's own, or a set made for one blob.
+enum Volumes<'a> {
+    Borrowed(&'a [Option<Source>]),
+    Owned(Vec<Option<Source>>),
+}
+
+impl Volumes<'_> {
+    fn get(&self, i: usize) -> Option<&Source> {
+        match self {
+            Volumes::Borrowed(v) => v.get(i)?.as_ref(),
+            Volumes::Owned(v) => v.get(i)?.as_ref(),
+        }
+    }
+}
 
 #[cfg(feature = "write")]
 mod fill;
@@ -22,16 +82,26 @@ pub const PARTIAL_SUFFIX: &str = ".partial";
 
 /// Reads a blob from its parts by offset. The files are the archive's volumes, opened once.
 pub struct PartsReader<'a> {
-    volumes: &'a [Option<File>],
+    volumes: Volumes<'a>,
     parts: &'a [Part],
     part: usize,
     read: u64,
 }
 
 impl<'a> PartsReader<'a> {
-    pub fn new(volumes: &'a [Option<File>], parts: &'a [Part]) -> Self {
+    pub fn new(volumes: &'a [Option<Source>], parts: &'a [Part]) -> Self {
         PartsReader {
-            volumes,
+            volumes: Volumes::Borrowed(volumes),
+            parts,
+            part: 0,
+            read: 0,
+        }
+    }
+
+    /// A reader over volumes made for this one blob (rebuilt ones, say).
+    pub fn owned(volumes: Vec<Option<Source>>, parts: &'a [Part]) -> Self {
+        PartsReader {
+            volumes: Volumes::Owned(volumes),
             parts,
             part: 0,
             read: 0,
@@ -64,7 +134,7 @@ impl Read for PartsReader<'_> {
                 self.read = 0;
                 continue;
             }
-            let Some(Some(f)) = self.volumes.get(p.volume as usize) else {
+            let Some(f) = self.volumes.get(p.volume as usize) else {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,
                     format!("volume #{} is not available", p.volume + 1),
@@ -91,7 +161,7 @@ impl Read for PartsReader<'_> {
 /// Checks that the tar header in front of each part of a blob is the canonical one, so that a
 /// reader taking bytes by offset never uses an entry whose header was altered (a renamed,
 /// linked or device entry) even when its data is intact.
-pub fn check_headers(volumes: &[Option<File>], blob: &crate::index::Blob) -> Result<(), String> {
+pub fn check_headers(volumes: &[Option<Source>], blob: &crate::index::Blob) -> Result<(), String> {
     let split = blob.parts.len() > 1;
     for (i, p) in blob.parts.iter().enumerate() {
         let path = layout::blob_entry_path(&blob.digest, split.then_some(i + 1));

@@ -74,6 +74,7 @@ pub fn index(
         tool: format!("ferry-pack {}", env!("CARGO_PKG_VERSION")),
         volume_size: opts.volume_size,
         volumes: written.volumes,
+        parity: written.parity,
         images,
         manifests,
         blobs,

@@ -18,6 +18,9 @@ use crate::plan::Plan;
 pub struct MediaPlan {
     pub volume_size: u64,
     pub volumes: Vec<PlannedVolume>,
+    /// Parity volumes (`--parity`), each as large as the largest data volume.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parity_volumes: Vec<PlannedVolume>,
     /// `ferry-index.json` and `ferry-index.json.sig`.
     pub index_bytes: u64,
     pub signature_bytes: u64,
@@ -41,23 +44,38 @@ pub struct Medium {
     pub bytes: u64,
 }
 
-/// The plan of the archive `plan` makes with these settings, and its media for `media_size`.
+/// How the archive is to be laid out on media.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaSettings {
+    pub volume_size: u64,
+    pub parity: write::Parity,
+    /// The size of one medium, to plan which volumes go on each.
+    pub media_size: Option<u64>,
+}
+
+/// The plan of the archive `plan` makes with these settings, and its media.
 pub fn media_plan(
     plan: &Plan,
     bases: &Bases,
-    volume_size: u64,
     stream: &str,
-    media_size: Option<u64>,
+    media: MediaSettings,
 ) -> Result<MediaPlan> {
+    let MediaSettings {
+        volume_size,
+        parity,
+        media_size,
+    } = media;
     let refs = contents::layout_refs(plan);
-    let written = write::plan(&contents::objects(plan, bases), &refs, volume_size)?;
-    let volumes: Vec<PlannedVolume> = written
-        .volumes
+    let written = write::plan(&contents::objects(plan, bases), &refs, volume_size, parity)?;
+    let planned = |v: &ferry_format::index::Volume| PlannedVolume {
+        name: v.name.clone(),
+        size: v.size,
+    };
+    let volumes: Vec<PlannedVolume> = written.volumes.iter().map(planned).collect();
+    let parity_volumes: Vec<PlannedVolume> = written
+        .parity
         .iter()
-        .map(|v| PlannedVolume {
-            name: v.name.clone(),
-            size: v.size,
-        })
+        .flat_map(|p| p.volumes.iter().map(planned))
         .collect();
     let settings = assemble::Settings {
         volume_size,
@@ -68,13 +86,15 @@ pub fn media_plan(
     let index = assemble::index(plan, written, expected, &HashMap::new(), &settings)?;
     let index_bytes = index.to_vec().len() as u64;
     let signature_bytes = ferry_format::sign::signature_len() as u64;
-    let total_bytes = volumes.iter().map(|v| v.size).sum::<u64>() + index_bytes + signature_bytes;
+    let all: Vec<PlannedVolume> = volumes.iter().chain(&parity_volumes).cloned().collect();
+    let total_bytes = all.iter().map(|v| v.size).sum::<u64>() + index_bytes + signature_bytes;
     let media = media_size
-        .map(|m| fill_media(&volumes, index_bytes + signature_bytes, m))
+        .map(|m| fill_media(&all, index_bytes + signature_bytes, m))
         .transpose()?;
     Ok(MediaPlan {
         volume_size,
         volumes,
+        parity_volumes,
         index_bytes,
         signature_bytes,
         total_bytes,

@@ -29,6 +29,8 @@ pub use ferry_format::archive::write::FAILURES_FILE;
 pub struct PackOptions {
     pub to: PathBuf,
     pub volume_size: u64,
+    /// Parity volumes to write beside the data volumes.
+    pub parity: write::Parity,
     pub jobs: usize,
     pub sign_key: PrivateKey,
     pub quiet: bool,
@@ -56,6 +58,9 @@ pub struct PackSummary {
     pub reused_bytes: u64,
     pub volumes: usize,
     pub volume_bytes: u64,
+    /// Parity volumes (`--parity`) and their bytes.
+    pub parity_volumes: usize,
+    pub parity_bytes: u64,
     pub index_bytes: u64,
     pub seconds: f64,
     /// What could not be packed (`--continue-on-error`).
@@ -82,7 +87,17 @@ impl std::fmt::Display for PackSummary {
             self.index_bytes,
             self.seconds,
             (self.volume_bytes + self.index_bytes) as f64 / self.blob_bytes.max(1) as f64
-        )
+        )?;
+        if self.parity_volumes > 0 {
+            write!(
+                f,
+                "; {} parity volume(s) of {} total: any {} lost or damaged volume(s) can be rebuilt",
+                self.parity_volumes,
+                human(self.parity_bytes),
+                self.parity_volumes
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -128,7 +143,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     if !opts.quiet {
         eprintln!("{line}");
     }
-    let written = writer.finish()?;
+    let written = writer.finish(opts.parity)?;
     let expected = contents::expected(plan, &opts.bases);
     let from_bases = expected.len();
     let settings = assemble::Settings {
@@ -149,6 +164,11 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         reused_bytes,
         volumes: index.volumes.len(),
         volume_bytes: index.total_volume_bytes(),
+        parity_volumes: index.parity.as_ref().map_or(0, |p| p.volumes.len()),
+        parity_bytes: index
+            .parity
+            .as_ref()
+            .map_or(0, |p| p.volumes.iter().map(|v| v.size).sum()),
         index_bytes: bytes.len() as u64,
         seconds: started.elapsed().as_secs_f64(),
         failures: index.failures,

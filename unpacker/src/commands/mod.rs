@@ -4,6 +4,7 @@
 pub mod inventory;
 pub mod manifests;
 pub mod push;
+pub mod repair;
 pub mod serve;
 pub mod verify;
 

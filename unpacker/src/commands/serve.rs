@@ -71,6 +71,9 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     let auth = a.htpasswd.as_deref().map(Htpasswd::load).transpose()?;
     let (archives, _) = super::open(&a.dirs[0], &a.trust, &a.dirs[1..])?;
     let count = a.dirs.len();
+    for line in ferry_unpack::repair::prepare_lost(&archives) {
+        eprintln!("{line}");
+    }
     let store = Store::new(archives, namespace.clone());
     let absent = store.absent_blobs();
     if absent > 0 {

@@ -30,6 +30,8 @@ pub struct BlobCounts {
     /// Already at the target.
     pub skipped: u64,
     pub bytes_uploaded: u64,
+    /// Blobs uploaded from volumes rebuilt with the parity volumes (lost or damaged ones).
+    pub rebuilt: u64,
 }
 
 /// The outcome of the blob phase.
@@ -64,6 +66,7 @@ pub fn push_all(
                 d.counts.mounted += o.mounted;
                 d.counts.skipped += o.skipped;
                 d.counts.bytes_uploaded += o.bytes;
+                d.counts.rebuilt += o.rebuilt;
                 d.fresh
                     .extend(o.fresh_in.into_iter().map(|r| (r, t.digest.clone())));
             }
@@ -86,6 +89,7 @@ struct Outcome {
     mounted: u64,
     skipped: u64,
     bytes: u64,
+    rebuilt: u64,
     /// Repositories the blob was uploaded or mounted into by this run.
     fresh_in: Vec<String>,
 }
@@ -118,7 +122,9 @@ fn push_blob(
         let Some(located) = archives.locate(digest) else {
             bail!("not carried by this archive (nor by --base-media) and not at the target");
         };
-        upload(client, located, repo)?;
+        if upload(client, located, repo)? {
+            out.rebuilt += 1;
+        }
         out.uploaded += 1;
         out.fresh_in.push(repo.name.clone());
         out.bytes += located.blob.size;
@@ -133,36 +139,73 @@ fn push_blob(
 /// Uploads one blob from the media, checking on the way that its bytes are the ones the signed
 /// index describes (blake3; the packer checked their sha256 when it fetched them, and the
 /// registry checks it again before it commits the upload). A blob that does not match is never
-/// committed.
-fn upload(client: &Client, located: Located, repo: &Repo) -> Result<()> {
+/// committed; with parity volumes it is read again rebuilt from them. Returns whether it was.
+fn upload(client: &Client, located: Located, repo: &Repo) -> Result<bool> {
+    match upload_from(client, located, repo) {
+        Ok(()) => Ok(located.is_rebuilt()),
+        Err(Failed::Media(e)) => match located.rebuilt() {
+            Some(rebuilt) => match upload_from(client, rebuilt, repo) {
+                Ok(()) => Ok(true),
+                Err(Failed::Media(again)) => Err(anyhow::anyhow!(
+                    "{e}; read rebuilt from the parity volumes: {again}"
+                )),
+                Err(Failed::Target(t)) => Err(t),
+            },
+            None => Err(e),
+        },
+        Err(Failed::Target(e)) => Err(e),
+    }
+}
+
+/// Why an upload failed: the media's bytes, or the target.
+enum Failed {
+    Media(anyhow::Error),
+    Target(anyhow::Error),
+}
+
+fn upload_from(client: &Client, located: Located, repo: &Repo) -> Result<(), Failed> {
     let blob = located.blob;
-    let not_pushed =
-        |e: ferry_format::archive::ReadError| anyhow::anyhow!("{e}; it was not pushed");
+    let media = |e: ferry_format::archive::ReadError| {
+        Failed::Media(anyhow::anyhow!("{e}; it was not pushed"))
+    };
     if blob.size <= SMALL_BLOB {
-        let mut reader = located.reader("blob").map_err(not_pushed)?;
+        let mut reader = located.reader("blob").map_err(media)?;
         let mut bytes = Vec::with_capacity(blob.size as usize);
         reader
             .read_to_end(&mut bytes)
-            .map_err(|e| anyhow::anyhow!("cannot read it from the media: {e}"))?;
-        reader.verdict().map_err(not_pushed)?;
-        client.upload_blob_bytes(repo, &blob.digest, &bytes)?;
-        return Ok(());
+            .map_err(|e| Failed::Media(anyhow::anyhow!("cannot read it from the media: {e}")))?;
+        reader.verdict().map_err(media)?;
+        return client
+            .upload_blob_bytes(repo, &blob.digest, &bytes)
+            .map_err(|e| Failed::Target(e.into()));
     }
     // Large: stream it; commit only if the hash matches at the end. A failed attempt is
-    // started over (with the client's backoff and retry budget).
+    // started over (with the client's backoff and retry budget); bytes that do not match are
+    // the media's fault, and not retried from the same volumes.
     let what = format!("upload of {} to {repo}", blob.digest);
     let mut attempt = 0;
     loop {
-        let reader = located.reader("blob").map_err(not_pushed)?;
+        let reader = located.reader("blob").map_err(media)?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
+        let mismatch = std::cell::Cell::new(None);
         let check = |r: &std::io::BufReader<_>| {
             let r: &ferry_format::archive::BlobReader = r.get_ref();
-            r.verdict().map_err(|e| format!("{e}; it was not pushed"))
+            r.verdict().map_err(|e| {
+                let why = format!("{e}; it was not pushed");
+                mismatch.set(Some(why.clone()));
+                why
+            })
         };
-        match client.upload_blob_stream(repo, &blob.digest, blob.size, &mut reader, check) {
-            Ok(()) => return Ok(()),
-            Err(e) if client.backoff(&what, attempt, &e) => attempt += 1,
-            Err(e) => return Err(e.into()),
+        let Err(e) = client.upload_blob_stream(repo, &blob.digest, blob.size, &mut reader, check)
+        else {
+            return Ok(());
+        };
+        if let Some(why) = mismatch.take() {
+            return Err(Failed::Media(anyhow::anyhow!(why)));
         }
+        if !client.backoff(&what, attempt, &e) {
+            return Err(Failed::Target(e.into()));
+        }
+        attempt += 1;
     }
 }

@@ -67,10 +67,8 @@ pub fn push(archives: &ArchiveSet, client: &Client, opts: &PushOptions) -> Resul
     let index = archives.index();
     let work = plan::plan_repos(index, &opts.target)?;
     client.ping(&opts.target.host)?;
-    for name in archives.primary().unavailable_volumes() {
-        eprintln!(
-            "warning: volume {name} is missing or has the wrong size; images that need it will not be pushed"
-        );
+    for line in crate::repair::prepare_lost(archives) {
+        eprintln!("{line}");
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))

@@ -52,6 +52,13 @@ impl PushReport {
                 self.archive_id, st.sequence, st.name
             );
         }
+        if self.blobs.rebuilt > 0 {
+            let _ = writeln!(
+                s,
+                "{} blob(s) were read rebuilt from the parity volumes (the media has lost or damaged volumes: `ferry-unpack verify` names them)",
+                self.blobs.rebuilt
+            );
+        }
         let _ = writeln!(
             s,
             "{} images pushed, {} not; blobs: {} uploaded ({}), {} mounted, {} already there; manifests: {} pushed, {} already there; {} tags; {:.1}s",

@@ -5,7 +5,6 @@
 
 use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::FileExt;
 
 use ferry_format::archive::Run;
 
@@ -205,42 +204,39 @@ impl<S: Stream> Conn<S> {
     }
 }
 
-/// Sends runs of files: with `sendfile` on a plain socket (no copy through user space), else
-/// read by offset into a buffer and written.
+/// Sends runs of volumes: with `sendfile` on a plain socket from a volume file (no copy
+/// through user space), else (TLS, or a volume rebuilt from parity) read by offset into a
+/// buffer and written.
 fn send_runs<S: Stream>(stream: &mut S, runs: &[Run]) -> io::Result<u64> {
     let mut sent = 0;
-    match stream.raw_fd() {
-        Some(fd) => {
-            for r in runs {
-                sent += sendfile(fd, r)?;
-            }
+    let mut buf = Vec::new();
+    for r in runs {
+        if let (Some(fd), Some(file)) = (stream.raw_fd(), r.source.file()) {
+            sent += sendfile(fd, file, r)?;
+            continue;
         }
-        None => {
-            let mut buf = vec![0u8; 256 * 1024];
-            for r in runs {
-                let mut at = 0;
-                while at < r.len {
-                    let n = buf.len().min((r.len - at) as usize);
-                    r.file.read_exact_at(&mut buf[..n], r.offset + at)?;
-                    stream.write_all(&buf[..n])?;
-                    at += n as u64;
-                }
-                sent += r.len;
-            }
+        buf.resize(256 * 1024, 0);
+        let mut at = 0;
+        while at < r.len {
+            let n = buf.len().min((r.len - at) as usize);
+            r.source.read_exact_at(&mut buf[..n], r.offset + at)?;
+            stream.write_all(&buf[..n])?;
+            at += n as u64;
         }
+        sent += r.len;
     }
     Ok(sent)
 }
 
 /// `sendfile(2)` of one run, whole.
-fn sendfile(out: RawFd, r: &Run) -> io::Result<u64> {
+fn sendfile(out: RawFd, file: &std::fs::File, r: &Run) -> io::Result<u64> {
     let mut offset = libc::off_t::try_from(r.offset).map_err(io::Error::other)?;
     let end = r.offset + r.len;
     while (offset as u64) < end {
         let count = ((end - offset as u64) as usize).min(1 << 30);
         // SAFETY: both descriptors are open for the duration of the call, and `offset` is a
         // valid, exclusively borrowed off_t.
-        let n = unsafe { libc::sendfile(out, r.file.as_raw_fd(), &mut offset, count) };
+        let n = unsafe { libc::sendfile(out, file.as_raw_fd(), &mut offset, count) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {

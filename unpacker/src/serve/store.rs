@@ -2,7 +2,7 @@
 //! its tags, and the manifests and blobs each repository holds (its images' closures). Built
 //! once from the signed indexes; bytes are read from the volumes on each request.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::Mutex;
 
@@ -55,7 +55,8 @@ pub struct Store {
     pub repositories: BTreeMap<String, Repository>,
     /// Blobs checked against their blake3 once (the media is read-only; a failed check is
     /// never cached).
-    verified: Mutex<HashSet<Digest>>,
+    /// Blobs checked whole, and whether they are read rebuilt from parity.
+    verified: Mutex<HashMap<Digest, bool>>,
 }
 
 impl Store {
@@ -103,7 +104,7 @@ impl Store {
         Store {
             archives,
             repositories,
-            verified: Mutex::new(HashSet::new()),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -141,29 +142,33 @@ impl Store {
         })
     }
 
-    /// A blob of `repo`, checked whole against its blake3 the first time it is asked for.
+    /// A blob of `repo`, checked whole against its blake3 the first time it is asked for; one
+    /// whose bytes do not match is read rebuilt from the parity volumes, when there are some.
     pub fn blob(&self, repo: &str, digest: &Digest) -> Result<Located<'_>, Miss> {
         let r = self.repositories.get(repo).ok_or(Miss::Unknown)?;
         if !r.blobs.contains(digest) && !r.manifests.contains(digest) {
             return Err(Miss::Unknown);
         }
         let located = self.archives.locate(digest).ok_or(Miss::Unknown)?;
-        if self.verified.lock().expect("lock").contains(digest) {
-            return Ok(located);
+        match self.verified.lock().expect("lock").get(digest) {
+            Some(true) => return Ok(located.rebuilt().unwrap_or(located)),
+            Some(false) => return Ok(located),
+            None => {}
         }
-        let mut reader = located.reader("blob")?;
-        // Large reads: blake3 hashes big inputs on several lanes at once.
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => return Err(Miss::Corrupt(format!("blob {digest}: {e}"))),
-            }
-        }
-        reader.verdict()?;
-        self.verified.lock().expect("lock").insert(digest.clone());
-        Ok(located)
+        let checked = match check_whole(located) {
+            Err(e) => match located.rebuilt() {
+                Some(rebuilt) => check_whole(rebuilt)
+                    .map_err(|again| Miss::Corrupt(format!("{e}; rebuilt from parity: {again}")))?,
+                None => return Err(Miss::Corrupt(e)),
+            },
+            ok => ok.expect("matched"),
+        };
+        let rebuilt = checked.is_rebuilt() && !located.is_rebuilt();
+        self.verified
+            .lock()
+            .expect("lock")
+            .insert(digest.clone(), rebuilt);
+        Ok(checked)
     }
 
     /// The referrers index of `subject` in `repo`, filtered by artifact type when asked.
@@ -204,4 +209,21 @@ impl Store {
             "manifests": manifests,
         }))
     }
+}
+
+/// Reads a blob whole (large reads: blake3 hashes big inputs on several lanes at once) and
+/// checks it against the signed index.
+fn check_whole(located: Located<'_>) -> Result<Located<'_>, String> {
+    let digest = &located.blob.digest;
+    let mut reader = located.reader("blob").map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("blob {digest}: {e}")),
+        }
+    }
+    reader.verdict().map_err(|e| e.to_string())?;
+    Ok(located)
 }

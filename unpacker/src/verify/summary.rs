@@ -8,7 +8,7 @@ use ferry_format::index::{
 use ferry_term::human;
 use std::fmt::Write;
 
-use super::{affected_images, Report};
+use super::{affected_images, ParityStatus, Report};
 
 /// What `verify` reports: the archive, what it brings and expects, and what is wrong.
 #[derive(Debug, serde::Serialize)]
@@ -40,6 +40,8 @@ pub struct Summary {
     pub ok: bool,
     pub problems: Vec<ProblemLine>,
     pub affected_images: Vec<String>,
+    /// Parity volumes (format 1.3): their state, and whether the damage can be rebuilt.
+    pub parity: Option<ParityStatus>,
     pub bytes_verified: u64,
     pub seconds: f64,
 }
@@ -153,6 +155,7 @@ impl Summary {
                 })
                 .collect(),
             affected_images: affected_images(archive, &report.bad_blobs),
+            parity: report.parity.clone(),
             bytes_verified: report.bytes,
             seconds: report.seconds,
         }
@@ -326,8 +329,46 @@ impl Summary {
         }
     }
 
+    /// The parity volumes, and what they can do for the damage found.
+    fn write_parity(&self, s: &mut String) {
+        let Some(p) = &self.parity else {
+            return;
+        };
+        let _ = writeln!(
+            s,
+            "parity: {} of {} parity volume(s) intact",
+            p.intact, p.volumes
+        );
+        for v in &p.bad_parity {
+            let _ = writeln!(s, "WARNING: parity volume {}: {}", v.name, v.state);
+        }
+        for v in &p.bad_data {
+            let _ = writeln!(s, "volume {}: {}", v.name, v.state);
+        }
+        if !p.bad_data.is_empty() && p.recoverable {
+            let _ = writeln!(
+                s,
+                "RECOVERABLE: the {} volume(s) above can be rebuilt from the intact ones: run `ferry-unpack repair` (or push or serve as is: they are rebuilt as they are read)",
+                p.bad_data.len()
+            );
+        } else if !p.bad_data.is_empty() {
+            let _ = writeln!(
+                s,
+                "NOT RECOVERABLE: {} volume(s) are not intact and only {} parity volume(s) are; copy the volumes again from the original media",
+                p.bad_data.len(),
+                p.intact
+            );
+        } else if !p.bad_parity.is_empty() {
+            let _ = writeln!(
+                s,
+                "the data is intact; `ferry-unpack repair` computes the parity volumes above again"
+            );
+        }
+    }
+
     fn write_verdict(&self, s: &mut String) {
         if self.ok {
+            self.write_parity(s);
             let _ = writeln!(
                 s,
                 "OK: {} volumes, {} blobs, {} verified in {:.1}s",
@@ -344,9 +385,15 @@ impl Summary {
         for a in &self.affected_images {
             let _ = writeln!(s, "AFFECTED IMAGE: {a}");
         }
+        self.write_parity(s);
+        let rebuilt = if self.parity.as_ref().is_some_and(|p| p.recoverable) {
+            " (all can be rebuilt from the parity volumes)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
-            "FAILED: {} problem(s); {} of {} images affected",
+            "FAILED: {} problem(s); {} of {} images affected{rebuilt}",
             self.problems.len(),
             self.affected_images.len(),
             self.images.len()
