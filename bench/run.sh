@@ -103,6 +103,7 @@ out_dir="$work/ferry-par"
 best pack-parity "$bin/ferry-pack" --config "$work/set/isc.yaml" --to "$work/ferry-par" --sign-key "$work/key" --volume-size "$pvol" --parity 10% -q
 np_bytes=$(du -sb "$work/ferry-np" | cut -f1)
 par_bytes=$(du -sb "$work/ferry-par" | cut -f1)
+par_counts=$(python3 -c "import json;i=json.load(open('$work/ferry-par/ferry-index.json'));print(f\"{len(i['volumes'])}/{len(i['parity']['volumes'])}\")")
 cp -r "$work/ferry-par" "$work/ferry-lost"
 rm "$work/ferry-lost/ferry-vol-0001.tar"
 timed ferry-repair "$bin/ferry-unpack" repair "$work/ferry-lost" --trust "$work/key.pub" --out "$work/rebuilt"
@@ -155,9 +156,10 @@ best serve-pull skopeo sync --all --retry-times 0 --src yaml --dest dir "$work/p
 pkill -TERM -P "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 awk '{print $1, $2}' "$work/t-serve-process" > "$work/t-ferry-serve"
 
-python3 - "$work" "$profile" "$unique" "$skopeo_bytes" "$ferry_bytes" "$carried" "$index_bytes" "$dropped" "$np_bytes" "$par_bytes" "$pvol" <<'PY'
+python3 - "$work" "$profile" "$unique" "$skopeo_bytes" "$ferry_bytes" "$carried" "$index_bytes" "$dropped" "$np_bytes" "$par_bytes" "$pvol" "$par_counts" <<'PY'
 import json, sys, os, time, platform
-work, profile, unique, skopeo_bytes, ferry_bytes, carried, index_bytes, dropped, np_bytes, par_bytes, pvol = sys.argv[1:]
+work, profile, unique, skopeo_bytes, ferry_bytes, carried, index_bytes, dropped, np_bytes, par_bytes, pvol, par_counts = sys.argv[1:]
+data_vols, parity_vols = map(int, par_counts.split("/"))
 unique, skopeo_bytes, ferry_bytes, carried, index_bytes, np_bytes, par_bytes = map(int, (unique, skopeo_bytes, ferry_bytes, carried, index_bytes, np_bytes, par_bytes))
 def t(name):
     s, rss = open(f"{work}/t-{name}").read().split()[:2]
@@ -182,7 +184,7 @@ print("|---|---|---:|---|---:|---:|---|")
 for step, peer, ps, ferry, fs, ratio, goal in rows:
     print(f"| {step} | {peer} | {ps:.2f} | {ferry} | {fs:.2f} | {ratio:.2f} | {goal} |")
 print(f"\n| bytes | value |\n|---|---:|\n| unique layer bytes (seeded) | {unique} |\n| skopeo dir | {skopeo_bytes} ({skopeo_bytes/unique:.2f}×) |\n| ferry archive (volumes + index + sig) | {ferry_bytes} ({ferry_bytes/unique:.3f}×) |\n| ferry carried blob bytes (layers + configs + manifests) | {carried} |\n| ferry index | {index_bytes} |")
-print(f"\n| parity ({pvol} volumes) | value |\n|---|---:|\n| archive without parity, bytes | {np_bytes} |\n| archive with --parity 10%, bytes | {par_bytes} ({par_bytes/np_bytes:.3f}×) |\n| repair of one lost volume (--out), s | {r['ferry-repair'][0]:.2f} |")
+print(f"\n| parity ({pvol} volumes) | value |\n|---|---:|\n| archive without parity, bytes | {np_bytes} |\n| archive with --parity 10%, bytes | {par_bytes} ({par_bytes/np_bytes:.3f}×) |\n| data volumes / parity volumes | {data_vols} / {parity_vols} |\n| repair of one lost volume (--out), s | {r['ferry-repair'][0]:.2f} |")
 print(f"\n| raw reads | s |\n|---|---:|\n| cat, first | {r['read-first'][0]:.2f} |\n| cat, again | {r['read-again'][0]:.2f} |\n| sha256sum | {r['sha256sum'][0]:.2f} |\n| blake3, all cores | {r['blake3-all'][0]:.2f} |")
 print("\n| ferry command | peak RSS MiB |\n|---|---:|")
 for n in ["ferry-pack", "pack-no-parity", "pack-parity", "ferry-repair", "ferry-verify", "ferry-verify-sha", "ferry-push", "ferry-serve"]:
@@ -191,6 +193,7 @@ out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmti
        "cachesDropped": dropped == "yes", "uniqueLayerBytes": unique, "skopeoDirBytes": skopeo_bytes,
        "ferryArchiveBytes": ferry_bytes, "ferryCarriedBytes": carried, "indexBytes": index_bytes,
        "parityVolumeSize": pvol, "noParityBytes": np_bytes, "parity10Bytes": par_bytes,
+       "parity10Volumes": {"data": data_vols, "parity": parity_vols},
        "seconds": {k: v[0] for k, v in r.items()}, "peakRssMiB": {k: v[1] for k, v in r.items()},
        "ratios": {row[0]: row[5] for row in rows}}
 os.makedirs("bench/results", exist_ok=True)
