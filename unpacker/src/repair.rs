@@ -80,9 +80,10 @@ pub fn repair(archive: &Archive, out: Option<&Path>) -> Result<RepairReport> {
     let index = archive.index();
     let dir = archive.dir();
     let assessment = Assessment::of(index, dir);
-    let in_place = out.is_none();
     let out = out.unwrap_or(dir);
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // `--out` naming the archive directory itself is a repair in place (originals kept aside).
+    let in_place = fs::canonicalize(out).ok() == fs::canonicalize(dir).ok();
     let mut report = RepairReport {
         dir: out.to_path_buf(),
         ..RepairReport::default()
