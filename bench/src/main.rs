@@ -616,9 +616,7 @@ fn catalog_filter(dir: &Path, full: bool) -> Result<()> {
     let op = ferry_pack::config::Operator {
         catalog: "example.com/catalog:1".into(),
         full: Some(full),
-        target_catalog: None,
-        target_tag: None,
-        packages: vec![],
+        ..Default::default()
     };
     let filtered = ferry_pack::catalog::filter::filter(&cat, &op)?;
     let files = filtered.catalog.to_files(dir)?;

@@ -13,22 +13,27 @@ use serde::Deserialize;
 pub const API_V2ALPHA1: &str = "mirror.openshift.io/v2alpha1";
 pub const API_V1ALPHA2: &str = "mirror.openshift.io/v1alpha2";
 
-/// A parsed `ImageSetConfiguration`.
+/// A parsed `ImageSetConfiguration`. Every key oc-mirror reads is known here; any other key is
+/// an error that names it (a typo must not silently drop what it meant to ask for).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageSetConfig {
     pub kind: String,
     pub api_version: String,
     #[serde(default)]
     pub mirror: Mirror,
-    /// v1alpha2 only: archive size in GiB (ferry's `--volume-size` default when set).
+    /// Archive size in GiB (ferry's `--volume-size` default when set).
     #[serde(default)]
     pub archive_size: Option<u64>,
+    /// v1alpha2: where oc-mirror keeps its own metadata. ferry keeps its state in the target
+    /// registry, so this has no effect (said as a note).
+    #[serde(default)]
+    pub storage_config: Option<serde_json::Value>,
 }
 
 /// The `mirror` section.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Mirror {
     #[serde(default)]
     pub platform: Option<PlatformSection>,
@@ -40,11 +45,14 @@ pub struct Mirror {
     pub blocked_images: Vec<BlockedImage>,
     #[serde(default)]
     pub helm: Option<Helm>,
+    /// oc-mirror reads it but does not implement it either.
+    #[serde(default)]
+    pub samples: Vec<serde_json::Value>,
 }
 
 /// `mirror.platform`: OpenShift releases.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlatformSection {
     #[serde(default)]
     pub architectures: Vec<String>,
@@ -54,11 +62,17 @@ pub struct PlatformSection {
     pub graph: Option<bool>,
     #[serde(default)]
     pub release: Option<String>,
+    /// The KubeVirt container disk image the release names.
+    #[serde(default)]
+    pub kube_virt_container: Option<bool>,
+    /// Platforms to keep of a multi-architecture release (a sparse manifest list).
+    #[serde(default)]
+    pub platforms: Vec<PlatformSelector>,
 }
 
 /// A release channel.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Channel {
     pub name: String,
     #[serde(default, rename = "type")]
@@ -74,8 +88,8 @@ pub struct Channel {
 }
 
 /// An operator catalog.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Operator {
     pub catalog: String,
     #[serde(default)]
@@ -86,11 +100,23 @@ pub struct Operator {
     pub target_tag: Option<String>,
     #[serde(default)]
     pub packages: Vec<Package>,
+    /// ferry does not follow operator dependencies (docs/catalogs.md), which is what `true`
+    /// asks for; `false` (oc-mirror's default) is refused rather than ignored.
+    #[serde(default)]
+    pub skip_dependencies: Option<bool>,
+    #[serde(default)]
+    pub target_catalog_source_template: Option<String>,
+    /// v1alpha2's name for what `targetCatalog` now does.
+    #[serde(default)]
+    pub target_name: Option<String>,
+    /// Platforms to keep of the catalog's multi-platform images.
+    #[serde(default)]
+    pub platforms: Vec<PlatformSelector>,
 }
 
 /// A package filter of an operator catalog.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Package {
     pub name: String,
     #[serde(default)]
@@ -106,7 +132,7 @@ pub struct Package {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PackageChannel {
     pub name: String,
     #[serde(default)]
@@ -116,22 +142,29 @@ pub struct PackageChannel {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Named {
     pub name: String,
 }
 
 /// An image to carry as is.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AdditionalImage {
     pub name: String,
     /// Platforms to keep of a multi-platform image (all when absent).
     #[serde(default)]
     pub platforms: Vec<PlatformSelector>,
+    /// The repository the image lands in at the target, instead of its source repository.
+    #[serde(default)]
+    pub target_repo: Option<String>,
+    /// The tag it gets there, instead of its source tag.
+    #[serde(default)]
+    pub target_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlatformSelector {
     #[serde(default)]
     pub os: Option<String>,
@@ -142,17 +175,48 @@ pub struct PlatformSelector {
 
 /// An image never to carry: a regular expression matched against `registry/repo[:tag]`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlockedImage {
     pub name: String,
 }
 
-/// Helm charts (parsed so configs that have them load; not packed).
+/// `mirror.helm`: Helm charts from chart repositories and from disk.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Helm {
     #[serde(default)]
-    pub local: Vec<serde_json::Value>,
+    pub local: Vec<Chart>,
     #[serde(default)]
-    pub repositories: Vec<serde_json::Value>,
+    pub repositories: Vec<HelmRepository>,
+}
+
+/// A Helm chart repository (`https://...` with an `index.yaml`, or `oci://...`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmRepository {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub charts: Vec<Chart>,
+}
+
+/// A chart: by name and version from a repository, or by path on disk (`local`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Chart {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Extra places to find image references in the rendered manifests.
+    #[serde(default)]
+    pub image_paths: Vec<String>,
+    /// Values to render the chart with, over its defaults.
+    #[serde(default)]
+    pub values: Option<serde_json::Value>,
+    #[serde(default)]
+    pub platforms: Vec<PlatformSelector>,
 }
 
 impl ImageSetConfig {
@@ -201,23 +265,161 @@ impl ImageSetConfig {
                 head.api_version
             );
         }
-        let config: ImageSetConfig =
-            serde_saphyr::from_str(text).context("invalid ImageSetConfiguration")?;
-        Ok(config)
+        serde_saphyr::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            match nearest_key_hint(&message) {
+                Some(hint) => anyhow::anyhow!("{message}\n{hint}"),
+                None => anyhow::anyhow!("{message}"),
+            }
+            .context("invalid ImageSetConfiguration")
+        })
     }
 
-    /// The sections this ferry cannot pack yet, by name. Packing refuses a config that has any,
+    /// What this ferry cannot pack yet, by key and why. Packing refuses a config that has any,
     /// rather than leave out what the user asked for.
-    pub fn unsupported(&self) -> Vec<String> {
+    pub fn unsupported(&self) -> Vec<Unsupported> {
         let mut out = Vec::new();
+        let mut no = |key: &'static str, at: String, why: &'static str| {
+            out.push(Unsupported { key, at, why })
+        };
         let m = &self.mirror;
-        if let Some(h) = &m.helm {
-            if !h.local.is_empty() || !h.repositories.is_empty() {
-                out.push("mirror.helm (Helm charts)".to_string());
+        if m.helm
+            .as_ref()
+            .is_some_and(|h| !h.local.is_empty() || !h.repositories.is_empty())
+        {
+            no("mirror.helm", "mirror.helm".into(), "Helm charts");
+        }
+        if !m.samples.is_empty() {
+            no(
+                "mirror.samples",
+                "mirror.samples".into(),
+                "oc-mirror does not implement it either",
+            );
+        }
+        if let Some(p) = &m.platform {
+            if p.kube_virt_container == Some(true) {
+                no(
+                    "mirror.platform.kubeVirtContainer",
+                    "mirror.platform.kubeVirtContainer".into(),
+                    "the KubeVirt container disk image; name it in additionalImages",
+                );
+            }
+            if !p.platforms.is_empty() {
+                no(
+                    "mirror.platform.platforms",
+                    "mirror.platform.platforms".into(),
+                    "a sparse release payload; use mirror.platform.architectures",
+                );
+            }
+        }
+        for (i, o) in m.operators.iter().enumerate() {
+            let at = |k: &str| format!("mirror.operators[{i}].{k}");
+            if o.skip_dependencies == Some(false) {
+                no("mirror.operators[].skipDependencies", at("skipDependencies: false"),
+                   "ferry does not follow operator dependencies: name each package, see docs/catalogs.md");
+            }
+            if o.target_catalog_source_template.is_some() {
+                no(
+                    "mirror.operators[].targetCatalogSourceTemplate",
+                    at("targetCatalogSourceTemplate"),
+                    "ferry writes its own CatalogSource",
+                );
+            }
+            if o.target_name.is_some() {
+                no(
+                    "mirror.operators[].targetName",
+                    at("targetName"),
+                    "v1alpha2; write targetCatalog instead",
+                );
+            }
+            if !o.platforms.is_empty() {
+                no(
+                    "mirror.operators[].platforms",
+                    at("platforms"),
+                    "use --arch for catalogs",
+                );
+            }
+        }
+        for (i, a) in m.additional_images.iter().enumerate() {
+            if a.target_repo.is_some() || a.target_tag.is_some() {
+                no(
+                    "mirror.additionalImages[].targetRepo",
+                    format!("mirror.additionalImages[{i}].targetRepo/targetTag"),
+                    "images land at their source repository and tags",
+                );
             }
         }
         out
     }
+
+    /// Keys that are read and have no effect in ferry, with why (printed as notes).
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.storage_config.is_some() {
+            out.push("storageConfig has no effect: ferry keeps what a site received in the target registry itself (<namespace>/ferry-state)".to_string());
+        }
+        out
+    }
+}
+
+/// A key the config uses that this ferry cannot honour yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The key in general (`mirror.operators[].platforms`), as docs/config.md lists it.
+    pub key: &'static str,
+    /// Where it is in this config (`mirror.operators[1].platforms`).
+    pub at: String,
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.at, self.why)
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of a, b" (or "expected `a` or `b`"): the known
+/// key nearest to `x`, as a hint line.
+fn nearest_key_hint(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest.split("expected ").nth(1)?.lines().next()?;
+    let known: Vec<&str> = expected
+        .trim_start_matches("one of ")
+        .split([',', ' '])
+        .map(|k| k.trim_matches(|c: char| c == '`' || c.is_whitespace()))
+        .filter(|k| !k.is_empty() && *k != "or")
+        .collect();
+    let (best, distance) = known
+        .iter()
+        .map(|k| {
+            (
+                *k,
+                edit_distance(&unknown.to_lowercase(), &k.to_lowercase()),
+            )
+        })
+        .min_by_key(|(_, d)| *d)?;
+    (distance <= unknown.len().max(3) / 2).then(|| {
+        format!("did you mean `{best}`? (`{unknown}` is not an ImageSetConfiguration key)")
+    })
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -236,6 +438,48 @@ mod tests {
             "amd64"
         );
         assert!(c.unsupported().is_empty());
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named_with_its_line_and_the_nearest_key() {
+        let e = ImageSetConfig::parse(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImage:\n    - name: quay.io/a/b:1\n",
+        )
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("additionalImage`"), "{msg}");
+        assert!(msg.contains("line 4"), "{msg}");
+        assert!(msg.contains("did you mean `additionalImages`?"), "{msg}");
+        let e = ImageSetConfig::parse(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n    - catalog: x\n      pakages: []\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("did you mean `packages`?"),
+            "{e:#}"
+        );
+        // Far from every key: no guess.
+        let e = ImageSetConfig::parse(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nzzzzzzzzzzzz: 1\n",
+        )
+        .unwrap_err();
+        assert!(!format!("{e:#}").contains("did you mean"), "{e:#}");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn known_keys_ferry_does_not_honour_are_named() {
+        let c = ImageSetConfig::parse(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v1alpha2\nstorageConfig:\n  local:\n    path: /tmp/x\nmirror:\n  platform:\n    kubeVirtContainer: true\n  operators:\n    - catalog: x\n      skipDependencies: false\n",
+        )
+        .unwrap();
+        let u: Vec<String> = c.unsupported().iter().map(|u| u.to_string()).collect();
+        let u = u.join("; ");
+        assert!(
+            u.contains("kubeVirtContainer") && u.contains("skipDependencies"),
+            "{u}"
+        );
+        assert!(c.notes()[0].contains("storageConfig"));
     }
 
     #[test]
@@ -261,6 +505,11 @@ mod tests {
         let mut deletes = 0;
         let mut multi = 0;
         let mut with_releases = 0;
+        let documented = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"),
+        )
+        .unwrap();
+        let mut refused = std::collections::BTreeMap::<&str, usize>::new();
         for dir in std::fs::read_dir(&root).unwrap() {
             for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
                 let path = f.unwrap().path();
@@ -268,6 +517,14 @@ mod tests {
                 match ImageSetConfig::parse(&text) {
                     Ok(c) => {
                         parsed += 1;
+                        for u in c.unsupported() {
+                            assert!(
+                                documented.contains(&format!("`{}`", u.key)),
+                                "{}: refused for {u}, which docs/config.md does not list",
+                                path.display()
+                            );
+                            *refused.entry(u.key).or_insert(0) += 1;
+                        }
                         if c.mirror
                             .platform
                             .as_ref()
@@ -289,6 +546,7 @@ mod tests {
                 }
             }
         }
+        eprintln!("refused for: {refused:?}");
         assert!(parsed >= 100, "only {parsed} configs parsed");
         assert_eq!(deletes, 11);
         assert_eq!(multi, 1);

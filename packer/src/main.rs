@@ -270,13 +270,20 @@ fn attach_options(cli: &Cli) -> Result<AttachOptions> {
 /// Reads the config and refuses the sections this version cannot pack.
 fn load_config(cli: &Cli) -> Result<ImageSetConfig> {
     let config = ImageSetConfig::load(&cli.config)?;
+    for note in config.notes() {
+        eprintln!("note: {note}");
+    }
     let unsupported = config.unsupported();
     if !unsupported.is_empty() {
         bail!(
             "{} asks for {}, which this version of ferry-pack cannot pack yet; \
              remove those sections (or pack them with oc-mirror) and keep the rest",
             cli.config.display(),
-            unsupported.join(" and ")
+            unsupported
+                .iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
         );
     }
     Ok(config)
