@@ -481,6 +481,7 @@ fn index_scaling(n: usize) -> Result<()> {
             media_type: ferry_format::manifest::OCI_MANIFEST.into(),
             reason: "bench".into(),
             platforms: vec![],
+            target_repository: None,
         }],
         manifests: vec![ManifestRecord {
             digest: manifest,

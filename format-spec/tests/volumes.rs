@@ -95,6 +95,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             reason: "test".into(),
             platforms: vec![],
+            target_repository: None,
         }],
         manifests: vec![ManifestRecord {
             digest: md.clone(),

@@ -340,15 +340,6 @@ impl ImageSetConfig {
                 );
             }
         }
-        for (i, a) in m.additional_images.iter().enumerate() {
-            if a.target_repo.is_some() || a.target_tag.is_some() {
-                no(
-                    "mirror.additionalImages[].targetRepo",
-                    format!("mirror.additionalImages[{i}].targetRepo/targetTag"),
-                    "images land at their source repository and tags",
-                );
-            }
-        }
         out
     }
 

@@ -26,6 +26,15 @@ pub struct Wanted {
     pub reason: String,
     /// Platforms to keep of an index (`arch` or `os/arch[/variant]`); empty keeps all.
     pub platforms: Vec<String>,
+    /// Where it lands at the target, when the config says (`targetRepo`, `targetTag`).
+    pub target: AtTarget,
+}
+
+/// An image's place at the target, when not its source repository and tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AtTarget {
+    pub repository: Option<String>,
+    pub tag: Option<String>,
 }
 
 /// A manifest to store.
@@ -162,9 +171,43 @@ pub fn wanted_images(
             reference,
             reason: REASON_ADDITIONAL.into(),
             platforms,
+            target: at_target(img)?,
         });
     }
     Ok((out, notes))
+}
+
+/// The config's `targetRepo` and `targetTag`, checked.
+fn at_target(img: &crate::config::AdditionalImage) -> Result<AtTarget> {
+    let repository = img
+        .target_repo
+        .as_deref()
+        .map(|r| r.trim_matches('/').to_string());
+    if let Some(r) = &repository {
+        if !ferry_format::index::is_repository_path(r) {
+            bail!(
+                "mirror.additionalImages {}: targetRepo {r:?} is not a repository path (lowercase components of a-z, 0-9, '.', '_', '-', separated by '/')",
+                img.name
+            );
+        }
+    }
+    if let Some(t) = &img.target_tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            && !t.starts_with(['.', '-']);
+        if !ok {
+            bail!(
+                "mirror.additionalImages {}: targetTag {t:?} is not a valid tag",
+                img.name
+            );
+        }
+    }
+    Ok(AtTarget {
+        repository,
+        tag: img.target_tag.clone(),
+    })
 }
 
 fn selector_label(p: &PlatformSelector) -> String {
@@ -246,13 +289,14 @@ pub fn resolve_all(client: &Client, wanted: &[Wanted], keep_going: bool) -> Resu
 /// Two references to the same repository and manifest become one image with both tags.
 fn merge_image(
     images: &mut Vec<Image>,
-    seen: &mut HashMap<(String, String, Digest), usize>,
+    seen: &mut HashMap<(String, String, Digest, Option<String>), usize>,
     image: Image,
 ) {
     let key = (
         image.registry.clone(),
         image.repository.clone(),
         image.digest.clone(),
+        image.target_repository.clone(),
     );
     if let Some(&i) = seen.get(&key) {
         let existing = &mut images[i];
@@ -276,11 +320,19 @@ fn resolve(client: &Client, w: &Wanted) -> Result<Resolved> {
             source: w.source.clone(),
             registry: r.registry.clone(),
             repository: r.repository.clone(),
-            tags: r.tag.iter().cloned().collect(),
+            tags: w
+                .target
+                .tag
+                .iter()
+                .chain(r.tag.iter())
+                .take(1)
+                .cloned()
+                .collect(),
             digest: top.digest.clone(),
             media_type: String::new(),
             reason: w.reason.clone(),
             platforms: Vec::new(),
+            target_repository: w.target.repository.clone(),
         },
         manifests: Vec::new(),
         blobs: Vec::new(),

@@ -73,7 +73,7 @@ fn add_recorded(
                 continue;
             };
             for img in &index.images {
-                let repo = target.repo(&img.repository);
+                let repo = target.repo(img.target_repository());
                 let h = held.entry(repo.name.clone()).or_default();
                 let reference = img.digest.to_string();
                 if !h.manifests.contains(&img.digest)

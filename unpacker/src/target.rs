@@ -2,7 +2,10 @@
 //!
 //! `<source-registry>/<repo>` becomes `<HOST>/<NAMESPACE>/<repo>` (or `<HOST>/<repo>` without a
 //! namespace): the source registry host is dropped, so that one archive can hold images of many
-//! registries and the cluster's mirror sets map each back.
+//! registries and the cluster's mirror sets map each back. Registries that limit path depth
+//! (Quay, GitLab, Harbor) get `--max-nested-paths N`: the path keeps its first `N - 1`
+//! components and joins the rest with `-`, as oc-mirror does. Every command that names target
+//! repositories (push, manifests, serve, inventory) maps them here, so they agree.
 
 use std::str::FromStr;
 
@@ -15,6 +18,8 @@ pub struct Target {
     pub host: String,
     /// Optional path prefix for every repository.
     pub namespace: Option<String>,
+    /// Most path components a repository may have (namespace included); `None`: no limit.
+    pub max_nested_paths: Option<usize>,
 }
 
 /// Why a target does not parse (clap prefixes the flag it was given to).
@@ -50,6 +55,7 @@ impl FromStr for Target {
         Ok(Target {
             host: host.to_string(),
             namespace: ns,
+            max_nested_paths: None,
         })
     }
 }
@@ -64,11 +70,21 @@ impl std::fmt::Display for Target {
 }
 
 impl Target {
+    /// The same target with at most `n` path components per repository.
+    pub fn with_max_nested_paths(mut self, n: Option<usize>) -> Target {
+        self.max_nested_paths = n;
+        self
+    }
+
     /// The target repository path of a source repository path.
     pub fn repository(&self, source_repo: &str) -> String {
-        match &self.namespace {
+        let full = match &self.namespace {
             Some(n) => format!("{n}/{source_repo}"),
             None => source_repo.to_string(),
+        };
+        match self.max_nested_paths {
+            Some(max) => flatten(&full, max),
+            None => full,
         }
     }
 
@@ -83,9 +99,42 @@ impl Target {
     }
 }
 
+/// `a/b/c/d` with at most `max` components: the first `max - 1` kept, the rest joined with `-`
+/// (`max` 2: `a/b-c-d`; `max` 1: `a-b-c-d`).
+fn flatten(path: &str, max: usize) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    if parts.len() <= max.max(1) {
+        return path.to_string();
+    }
+    let keep = max.max(1) - 1;
+    let mut out: Vec<String> = parts[..keep].iter().map(|p| p.to_string()).collect();
+    out.push(parts[keep..].join("-"));
+    out.join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_paths_are_flattened_from_the_limit_on() {
+        let t: Target = "quay.site/mirror".parse().unwrap();
+        let t = t.with_max_nested_paths(Some(2));
+        assert_eq!(
+            t.repository("openshift-release-dev/ocp-release"),
+            "mirror/openshift-release-dev-ocp-release"
+        );
+        assert_eq!(
+            t.repository("ubi"),
+            "mirror/ubi",
+            "within the limit: unchanged"
+        );
+        let t = t.with_max_nested_paths(Some(3));
+        assert_eq!(t.repository("a/b/c/d"), "mirror/a/b-c-d");
+        assert_eq!(t.mirror("a/b/c/d"), "quay.site/mirror/a/b-c-d");
+        assert_eq!(flatten("a/b/c", 1), "a-b-c");
+        assert_eq!(flatten("a/b/c", 0), "a-b-c", "0 acts as 1");
+    }
 
     #[test]
     fn target_parsing_and_mapping() {

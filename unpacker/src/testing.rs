@@ -28,6 +28,7 @@ pub fn image(registry: &str, repository: &str, digest: &Digest, tags: &[&str]) -
         media_type: ferry_format::manifest::OCI_MANIFEST.into(),
         reason: "additionalImages".into(),
         platforms: vec![],
+        target_repository: None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! cross-reference, so that code working from a loaded index can index into it without panics.
 
 mod validate;
+pub use validate::is_repository_path;
 mod walk;
 
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,17 @@ pub struct Attachment {
     /// Ids of the `sigstoreKeys` under which it verified at pack time (signatures only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verified_by: Vec<String>,
+}
+
+impl Index {
+    /// The repository an attachment's own image lands in at the target (beside its subject).
+    pub fn attachment_target_repository<'a>(&'a self, a: &'a Attachment) -> &'a str {
+        let id = a.image_id();
+        self.images
+            .iter()
+            .find(|i| i.id() == id)
+            .map_or(a.repository.as_str(), Image::target_repository)
+    }
 }
 
 impl Attachment {
@@ -402,6 +414,20 @@ pub struct Image {
     /// Platforms carried for an index (`linux/amd64`, ...); empty for a single manifest.
     #[serde(default)]
     pub platforms: Vec<String>,
+    /// (1.3) The repository path the image lands in at the target instead of `repository`
+    /// (the config's `targetRepo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_repository: Option<String>,
+}
+
+impl Image {
+    /// The repository path this image lands in at the target, before the target's namespace:
+    /// `targetRepository` when the config set one, else the source repository.
+    pub fn target_repository(&self) -> &str {
+        self.target_repository
+            .as_deref()
+            .unwrap_or(&self.repository)
+    }
 }
 
 /// A manifest or index, and what it needs at the target before it can be pushed.

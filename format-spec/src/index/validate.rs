@@ -34,6 +34,14 @@ impl Index {
                     i.source, i.digest
                 ));
             }
+            if let Some(t) = &i.target_repository {
+                if !is_repository_path(t) {
+                    return bad(format!(
+                        "image {} has target repository {t:?}, not a repository path",
+                        i.source
+                    ));
+                }
+            }
         }
         self.check_releases()?;
         self.check_made_images()?;
@@ -328,4 +336,19 @@ pub(super) fn is_hex64(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A repository path: lowercase path components of `[a-z0-9]` with `.`, `_`, `__` or `-`
+/// between them, separated by `/` (the distribution spec's grammar).
+pub fn is_repository_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.split('/').all(|c| {
+            let b = c.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
+                && b[b.len() - 1].is_ascii_lowercase() | b[b.len() - 1].is_ascii_digit()
+                && b.iter().all(|x| {
+                    x.is_ascii_lowercase() || x.is_ascii_digit() || matches!(x, b'.' | b'_' | b'-')
+                })
+        })
 }

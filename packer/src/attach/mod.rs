@@ -101,6 +101,8 @@ struct Subject {
     registry: String,
     repository: String,
     digest: Digest,
+    /// The subject image's repository at the target, when the config moved it.
+    target_repository: Option<String>,
 }
 
 impl Subject {
@@ -196,6 +198,7 @@ fn subjects(plan: &Plan) -> Vec<Subject> {
                 registry: img.registry.clone(),
                 repository: img.repository.clone(),
                 digest,
+                target_repository: img.target_repository.clone(),
             });
         }
     }
@@ -295,6 +298,11 @@ fn wanted(f: &Found) -> Wanted {
         reference,
         reason: format!("{} of {}", f.kind, f.subject.digest),
         platforms: Vec::new(),
+        // An attachment lands beside its subject, wherever the config put that.
+        target: crate::plan::AtTarget {
+            repository: f.subject.target_repository.clone(),
+            tag: None,
+        },
     }
 }
 

@@ -130,6 +130,7 @@ fn bundle_images(
                     reference: r,
                     reason: format!("catalog {} bundle {}", op.catalog, d.name()),
                     platforms: arch.to_vec(),
+                    target: Default::default(),
                 });
             }
         }
@@ -187,6 +188,7 @@ fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Res
         media_type: rebuilt.media_type.clone(),
         reason: "catalog (rebuilt with the filtered file-based catalog)".into(),
         platforms: rebuilt.platforms.clone(),
+        target_repository: None,
     });
     out.catalogs.push(CatalogRecord {
         source: op.catalog.clone(),

@@ -110,6 +110,7 @@ pub fn build(client: &Client, url: &str, base: &str) -> Result<Built> {
         media_type: derived.manifest.media_type.clone(),
         reason: "graph-data image for the OpenShift Update Service".into(),
         platforms: vec![],
+        target_repository: None,
     };
     Ok(Built {
         record: GraphData {

@@ -331,6 +331,7 @@ fn add_release(
         reference,
         reason: format!("release {} ({})", r.version, r.architecture),
         platforms: Vec::new(),
+        target: Default::default(),
     });
     for (name, reference) in rr.components {
         let source = reference.to_string();
@@ -343,6 +344,7 @@ fn add_release(
                     r.version, r.architecture
                 ),
                 platforms: Vec::new(),
+                target: Default::default(),
             });
         }
     }

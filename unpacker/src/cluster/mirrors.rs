@@ -64,7 +64,7 @@ pub fn repository_of(reference: &str) -> String {
 pub fn mirrors(index: &Index, target: &Target) -> Mirrors {
     let mut m = Mirrors::default();
     for img in &index.images {
-        let mirror = target.mirror(&img.repository);
+        let mirror = target.mirror(img.target_repository());
         let source = format!("{}/{}", img.registry, img.repository);
         match role(index, img) {
             Role::GraphData | Role::Attachment => {}
@@ -146,7 +146,7 @@ pub fn mapping(index: &Index, target: &Target) -> OutFile {
             continue;
         }
         let src = format!("{}/{}@{}", img.registry, img.repository, img.digest);
-        let dst = target.mirror(&img.repository);
+        let dst = target.mirror(img.target_repository());
         if img.tags.is_empty() {
             lines.insert(format!("{src}={dst}"));
         }

@@ -21,6 +21,8 @@ pub struct Args {
     /// The registry: HOST[:PORT][/NAMESPACE].
     #[arg(long, value_name = "TARGET")]
     from: Target,
+    #[command(flatten)]
+    paths: super::PathLimit,
     /// Where to write the inventory (JSON).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -39,7 +41,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
         );
     }
     let client = a.registry.client()?;
-    let inv = inventory::take(&client, &a.from)?;
+    let inv = inventory::take(&client, &a.paths.apply(&a.from))?;
     std::fs::write(&a.out, inv.to_vec())
         .with_context(|| format!("cannot write {}", a.out.display()))?;
     println!(

@@ -23,6 +23,8 @@ pub struct Args {
     /// The target the archive is pushed to: HOST[:PORT][/NAMESPACE], as given to push.
     #[arg(long, value_name = "TARGET")]
     to: Target,
+    #[command(flatten)]
+    paths: super::PathLimit,
     /// Where to write the manifests (created if missing).
     #[arg(long, value_name = "DIR")]
     manifests_dir: PathBuf,
@@ -36,7 +38,7 @@ pub struct Args {
 
 pub fn exec(a: Args) -> Result<ExitCode> {
     let (archives, _) = super::open(&a.dir, &a.trust, &a.base_media)?;
-    let files = super::write_manifests(&archives, &a.to, &a.manifests_dir, a.icsp)?;
+    let files = super::write_manifests(&archives, &a.paths.apply(&a.to), &a.manifests_dir, a.icsp)?;
     super::print_manifests(&a.manifests_dir, &files);
     Ok(ExitCode::SUCCESS)
 }

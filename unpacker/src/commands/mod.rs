@@ -16,6 +16,26 @@ use ferry_format::sign::{self, PublicKey};
 use ferry_unpack::cluster;
 use ferry_unpack::target::Target;
 
+/// `--max-nested-paths N`: for target registries that limit how deep a repository path goes.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct PathLimit {
+    /// Most path components a target repository may have, namespace included (Quay, GitLab and
+    /// Harbor limit them): a deeper path keeps its first N-1 components and joins the rest with
+    /// '-' (a/b/c/d with 2: a/b-c-d), as oc-mirror does. Give push, manifests, serve and
+    /// inventory the same N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_nested_paths: Option<u64>,
+}
+
+impl PathLimit {
+    /// `target` with this limit.
+    fn apply(self, target: &Target) -> Target {
+        target
+            .clone()
+            .with_max_nested_paths(self.max_nested_paths.map(|n| n as usize))
+    }
+}
+
 /// Loads the trusted key and opens the archive with its `--base-media` archives.
 fn open(dir: &Path, trust: &Path, base_media: &[PathBuf]) -> Result<(ArchiveSet, PublicKey)> {
     let key = sign::load_public_key(trust)?;

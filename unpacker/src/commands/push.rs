@@ -24,6 +24,8 @@ pub struct Args {
     /// Target registry: HOST[:PORT][/NAMESPACE].
     #[arg(long, value_name = "TARGET")]
     to: Target,
+    #[command(flatten)]
+    paths: super::PathLimit,
     /// Parallel uploads.
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
     jobs: usize,
@@ -69,7 +71,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     }
     let client = a.registry.client()?;
     let opts = PushOptions {
-        target: a.to.clone(),
+        target: a.paths.apply(&a.to),
         jobs: a.jobs,
         quiet: a.quiet || a.json,
         allow_gap: a.allow_gap,
@@ -89,7 +91,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     let mut written = Vec::new();
     if let Some(d) = &a.manifests_dir {
         if report.complete() {
-            let files = super::write_manifests(&archives, &a.to, d, a.icsp)?;
+            let files = super::write_manifests(&archives, &opts.target, d, a.icsp)?;
             if !a.json {
                 super::print_manifests(d, &files);
             }

@@ -33,6 +33,8 @@ pub struct Args {
     /// Serve the repositories under this namespace, as push --to HOST/NAMESPACE would.
     #[arg(long, value_name = "NS")]
     namespace: Option<String>,
+    #[command(flatten)]
+    paths: super::PathLimit,
     /// TLS certificate chain (PEM, leaf first).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -74,7 +76,12 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     for line in ferry_unpack::repair::prepare_lost(&archives) {
         eprintln!("{line}");
     }
-    let store = Store::new(archives, namespace.clone());
+    let target = Target {
+        host: String::new(),
+        namespace: namespace.clone(),
+        max_nested_paths: None,
+    };
+    let store = Store::new(archives, a.paths.apply(&target));
     let absent = store.absent_blobs();
     if absent > 0 {
         eprintln!(

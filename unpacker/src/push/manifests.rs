@@ -177,7 +177,7 @@ pub fn tag_all(
                 tags += n;
                 pushed.push(PushedImage {
                     source: img.source.clone(),
-                    target: format!("{}@{}", target.mirror(&img.repository), img.digest),
+                    target: format!("{}@{}", target.mirror(img.target_repository()), img.digest),
                 });
             }
             Err(reason) => failed.push(FailedImage {
@@ -199,7 +199,7 @@ fn tag_image(
     if let Some(why) = manifests.failed.get(&img.digest) {
         return Err(why.clone());
     }
-    let repo = target.repo(&img.repository);
+    let repo = target.repo(img.target_repository());
     let fresh = manifests
         .pushed
         .contains(&(repo.name.clone(), img.digest.clone()));

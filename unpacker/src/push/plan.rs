@@ -22,7 +22,7 @@ pub struct RepoWork {
 /// Two source repositories that the target's naming would merge into one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{first} and {second} would both be pushed to {target}; push them with different namespaces"
+    "{first} and {second} would both be pushed to {target}; push them with different namespaces (or a larger --max-nested-paths)"
 )]
 pub struct Collision {
     pub first: String,
@@ -30,33 +30,46 @@ pub struct Collision {
     pub target: String,
 }
 
-/// Groups the images by target repository and walks each group's closure.
+/// Groups the images by target repository and walks each group's closure. Two source
+/// repositories that the target's naming (namespace, `--max-nested-paths`) would merge are
+/// refused; images the config itself sent to one repository (`targetRepo`) are not.
 pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Collision> {
-    let mut by_repo: BTreeMap<String, (&str, &str, Closure)> = BTreeMap::new();
+    /// The first image a target repository got, and everything its images need.
+    struct Group<'a> {
+        source: (&'a str, &'a str),
+        chosen: bool,
+        closure: Closure,
+    }
+    let mut by_repo: BTreeMap<String, Group> = BTreeMap::new();
     // Attachments (signatures, referrers) after the images they are about, so that a
     // signature never reaches the target before its image.
     let (attachments, images): (Vec<_>, Vec<_>) =
         index.images.iter().partition(|i| index.is_attachment(i));
     for img in images.into_iter().chain(attachments) {
-        let name = target.repository(&img.repository);
-        let (registry, repository, closure) = by_repo
-            .entry(name.clone())
-            .or_insert_with(|| (&img.registry, &img.repository, Closure::default()));
-        if *registry != img.registry {
+        let name = target.repository(img.target_repository());
+        let chosen = img.target_repository.is_some();
+        let group = by_repo.entry(name.clone()).or_insert_with(|| Group {
+            source: (&img.registry, &img.repository),
+            chosen,
+            closure: Closure::default(),
+        });
+        let (registry, repository) = group.source;
+        let merged = registry != img.registry || repository != img.repository;
+        if merged && !(group.chosen && chosen) {
             return Err(Collision {
                 first: format!("{registry}/{repository}"),
                 second: format!("{}/{}", img.registry, img.repository),
                 target: format!("{}/{name}", target.host),
             });
         }
-        closure.add(&index.manifests, &img.digest);
+        group.closure.add(&index.manifests, &img.digest);
     }
     Ok(by_repo
         .into_iter()
-        .map(|(name, (_, _, c))| RepoWork {
+        .map(|(name, g)| RepoWork {
             repo: Repo::new(target.host.clone(), name),
-            manifests: c.manifests,
-            blobs: c.blobs,
+            manifests: g.closure.manifests,
+            blobs: g.closure.blobs,
         })
         .collect())
 }
@@ -171,5 +184,36 @@ mod tests {
         let err = plan_repos(&index, &target).unwrap_err();
         assert_eq!(err.target, "reg:5000/x/app");
         assert!(err.to_string().contains("different namespaces"), "{err}");
+    }
+
+    #[test]
+    fn flattened_paths_that_merge_collide_and_chosen_target_repositories_do_not() {
+        let m = manifest(b"m", &[], &[]);
+        let index = index_of(
+            vec![
+                image("quay.io", "a/b/c", &m.digest, &["1"]),
+                image("quay.io", "a/b-c", &m.digest, &["2"]),
+            ],
+            vec![m.clone()],
+            &[],
+        );
+        let target: Target = "reg:5000".parse().unwrap();
+        assert_eq!(plan_repos(&index, &target).unwrap().len(), 2);
+        let flat = target.clone().with_max_nested_paths(Some(2));
+        let err = plan_repos(&index, &flat).unwrap_err();
+        assert_eq!(err.target, "reg:5000/a/b-c");
+        assert!(err.to_string().contains("--max-nested-paths"), "{err}");
+        // The config sent both to one repository on purpose: one repository, both tags.
+        let mut chosen = index.clone();
+        for i in &mut chosen.images {
+            i.target_repository = Some("apps/one".into());
+        }
+        let work = plan_repos(&chosen, &flat).unwrap();
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].repo, Repo::new("reg:5000", "apps/one"));
+        // One chosen, one landing there by its own name: refused.
+        let mut half = index.clone();
+        half.images[0].target_repository = Some("a/b-c".into());
+        assert!(plan_repos(&half, &target).is_err());
     }
 }

@@ -116,7 +116,7 @@ pub fn lookups<'a>(
 pub fn candidate_repos(work: &[RepoWork], bases: &[&Index], target: &Target) -> Vec<Repo> {
     let mut out: Vec<Repo> = work.iter().map(|w| w.repo.clone()).collect();
     for img in bases.iter().flat_map(|b| &b.images) {
-        let r = target.repo(&img.repository);
+        let r = target.repo(img.target_repository());
         if !out.contains(&r) {
             out.push(r);
         }

@@ -34,7 +34,10 @@ pub fn link_all(
         .filter(|a| a.kind == AttachmentKind::Referrer)
     {
         by_subject
-            .entry((a.repository.clone(), &a.subject))
+            .entry((
+                index.attachment_target_repository(a).to_string(),
+                &a.subject,
+            ))
             .or_default()
             .push(a);
     }

@@ -62,17 +62,13 @@ pub struct Store {
 impl Store {
     /// Lays the archives out as `push --to HOST/<namespace>` would. An archive later in the set
     /// wins a tag that an earlier one also names (a delta's tags are the newer).
-    pub fn new(archives: ArchiveSet, namespace: Option<String>) -> Store {
-        let target = Target {
-            host: String::new(),
-            namespace,
-        };
+    pub fn new(archives: ArchiveSet, target: Target) -> Store {
         let mut repositories: BTreeMap<String, Repository> = BTreeMap::new();
         let mut closures: BTreeMap<String, Closure> = BTreeMap::new();
         for archive in archives.all() {
             let index = archive.index();
             for img in &index.images {
-                let name = target.repository(&img.repository);
+                let name = target.repository(img.target_repository());
                 let repo = repositories.entry(name.clone()).or_default();
                 for t in &img.tags {
                     repo.tags.insert(t.clone(), img.digest.clone());
@@ -88,7 +84,7 @@ impl Store {
                 .filter(|a| a.kind == AttachmentKind::Referrer)
             {
                 let repo = repositories
-                    .entry(target.repository(&a.repository))
+                    .entry(target.repository(index.attachment_target_repository(a)))
                     .or_default();
                 let list = repo.referrers.entry(a.subject.clone()).or_default();
                 if !list.contains(&a.digest) {
