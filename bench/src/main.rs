@@ -498,6 +498,7 @@ fn index_scaling(n: usize) -> Result<()> {
         releases: vec![],
         catalogs: vec![],
         graph_data: None,
+        charts: vec![],
         attachments: vec![],
         sigstore_keys: vec![],
         parity: None,

@@ -122,6 +122,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
         releases: vec![],
         catalogs: vec![],
         graph_data: None,
+        charts: vec![],
         attachments: vec![],
         sigstore_keys: vec![],
         parity: None,

@@ -201,7 +201,7 @@ pub struct HelmRepository {
 }
 
 /// A chart: by name and version from a repository, or by path on disk (`local`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Chart {
     pub name: String,
@@ -283,12 +283,6 @@ impl ImageSetConfig {
             out.push(Unsupported { key, at, why })
         };
         let m = &self.mirror;
-        if m.helm
-            .as_ref()
-            .is_some_and(|h| !h.local.is_empty() || !h.repositories.is_empty())
-        {
-            no("mirror.helm", "mirror.helm".into(), "Helm charts");
-        }
         if !m.samples.is_empty() {
             no(
                 "mirror.samples",

@@ -42,10 +42,20 @@ pub fn gather(
 ) -> Result<(Plan, Vec<String>)> {
     let (mut wanted, mut notes) = plan::wanted_images(config, &opts.arch)?;
     let platform = platform(config);
-    if wanted.is_empty() && platform.is_none() && config.mirror.operators.is_empty() {
+    let helm = config
+        .mirror
+        .helm
+        .as_ref()
+        .filter(|h| !h.local.is_empty() || !h.repositories.is_empty());
+    if wanted.is_empty()
+        && platform.is_none()
+        && config.mirror.operators.is_empty()
+        && helm.is_none()
+    {
         bail!(
             "the config names no image to pack (mirror.additionalImages is empty or all blocked, \
-             and there is no mirror.platform channel or release, nor mirror.operators catalog)"
+             and there is no mirror.platform channel or release, mirror.operators catalog or \
+             mirror.helm chart)"
         );
     }
     let releases = match (platform, &opts.releases) {
@@ -59,6 +69,23 @@ pub fn gather(
         _ => None,
     };
     let catalogs = plan_catalogs(client, config, opts, &mut wanted)?;
+    let charts = match helm {
+        Some(h) => {
+            say(opts, "rendering Helm charts...");
+            let c = crate::helm::plan_charts(client, h, &opts.arch)?;
+            let known: HashSet<String> = wanted.iter().map(|w| w.source.clone()).collect();
+            let blocked = plan::blocked_patterns(config)?;
+            for w in &c.wanted {
+                if plan::is_blocked(&blocked, &w.reference) {
+                    notes.push(format!("blocked: {} (named by {})", w.source, w.reason));
+                } else if !known.contains(&w.source) {
+                    wanted.push(w.clone());
+                }
+            }
+            Some(c)
+        }
+        None => None,
+    };
     say(opts, &format!("resolving {} image(s)...", wanted.len()));
     let mut plan = plan::resolve_all(client, &wanted, opts.keep_going)?;
     if let Some(r) = releases {
@@ -69,6 +96,10 @@ pub fn gather(
         plan.add_made(c.images, c.manifests, c.blobs, c.inline);
         plan.notes.extend(c.notes);
         plan.failures.extend(c.failures);
+    }
+    if let Some(c) = charts {
+        plan.charts = c.charts;
+        plan.add_made(c.images, c.manifests, [], c.inline);
     }
     say(opts, "looking for signatures and other attachments...");
     crate::attach::attach(client, &mut plan, &opts.attach)?;

@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod config;
 pub mod derive;
 pub mod gather;
+pub mod helm;
 pub mod pack;
 pub mod plan;
 pub mod release;

@@ -76,6 +76,8 @@ pub struct Plan {
     pub attachments: Vec<Attachment>,
     /// The sigstore keys given to check signatures.
     pub sigstore_keys: Vec<SigstoreKey>,
+    /// Helm charts (their artifacts and the images they name are in `images`).
+    pub charts: Vec<ferry_format::index::HelmChart>,
 }
 
 impl Plan {
@@ -95,6 +97,14 @@ impl Plan {
             self.blobs.entry(d).or_insert(b);
         }
         self.inline.extend(inline);
+    }
+
+    /// Whether ferry-pack made this image (a rebuilt catalog, the graph-data image, a Helm
+    /// chart artifact): it has no source registry to find signatures in.
+    pub fn is_made(&self, id: ferry_format::index::ImageId) -> bool {
+        self.catalogs.iter().any(|c| c.image_id() == id)
+            || self.graph_data.as_ref().is_some_and(|g| g.image_id() == id)
+            || self.charts.iter().any(|c| c.image_id() == id)
     }
 
     pub fn blob_bytes(&self) -> u64 {
@@ -135,19 +145,7 @@ pub fn wanted_images(
     config: &ImageSetConfig,
     arch: &[String],
 ) -> Result<(Vec<Wanted>, Vec<String>)> {
-    let blocked = config
-        .mirror
-        .blocked_images
-        .iter()
-        .map(|b| {
-            regex::Regex::new(&b.name).with_context(|| {
-                format!(
-                    "blockedImages entry {:?} is not a valid regular expression",
-                    b.name
-                )
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let blocked = blocked_patterns(config)?;
     let mut out: Vec<Wanted> = Vec::new();
     let mut unique: std::collections::HashSet<(String, Vec<String>)> = Default::default();
     let mut notes = Vec::new();
@@ -175,6 +173,29 @@ pub fn wanted_images(
         });
     }
     Ok((out, notes))
+}
+
+/// `mirror.blockedImages`, compiled.
+pub fn blocked_patterns(config: &ImageSetConfig) -> Result<Vec<regex::Regex>> {
+    config
+        .mirror
+        .blocked_images
+        .iter()
+        .map(|b| {
+            regex::Regex::new(&b.name).with_context(|| {
+                format!(
+                    "blockedImages entry {:?} is not a valid regular expression",
+                    b.name
+                )
+            })
+        })
+        .collect()
+}
+
+/// Whether a blockedImages pattern matches `registry/repository[:tag]`.
+pub fn is_blocked(blocked: &[regex::Regex], reference: &Reference) -> bool {
+    let full = reference.to_string();
+    blocked.iter().any(|b| b.is_match(&full))
 }
 
 /// The config's `targetRepo` and `targetTag`, checked.
@@ -210,7 +231,7 @@ fn at_target(img: &crate::config::AdditionalImage) -> Result<AtTarget> {
     })
 }
 
-fn selector_label(p: &PlatformSelector) -> String {
+pub fn selector_label(p: &PlatformSelector) -> String {
     let mut s = format!("{}/{}", p.os.as_deref().unwrap_or("linux"), p.architecture);
     if let Some(v) = &p.variant {
         s.push('/');

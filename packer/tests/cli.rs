@@ -33,14 +33,15 @@ fn sections_ferry_cannot_pack_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("isc.yaml");
     let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/realdata/imageset/v2alpha1/docs-image-set-config.yaml");
+        .join("../../shared/realdata/imageset/v2alpha1-qe-e2e/config-75425.yaml");
     std::fs::copy(real, &cfg).unwrap();
     let (ok, text) = pack(&["--config", cfg.to_str().unwrap(), "--dry-run"]);
     assert!(!ok);
-    // Helm charts are named (releases, graph data and operators are packed).
-    assert!(text.contains("mirror.helm"), "{text}");
+    // kubeVirtContainer is named (releases, operators and helm charts are packed).
+    assert!(text.contains("mirror.platform.kubeVirtContainer"), "{text}");
+    assert!(!text.contains("mirror.helm"), "{text}");
     assert!(
-        !text.contains("mirror.operators") && !text.contains("mirror.platform"),
+        !text.contains("mirror.operators") && !text.contains("mirror.platform.channels"),
         "{text}"
     );
 }

@@ -79,6 +79,7 @@ pub fn index_of(
         releases: vec![],
         catalogs: vec![],
         graph_data: None,
+        charts: vec![],
         attachments: vec![],
         sigstore_keys: vec![],
         parity: None,

@@ -55,6 +55,7 @@ fn fixture() -> &'static (Index, Vec<u8>) {
             releases: vec![],
             catalogs: vec![],
             graph_data: None,
+            charts: vec![],
             attachments: vec![],
             sigstore_keys: vec![],
             parity: None,

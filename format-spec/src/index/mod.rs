@@ -76,7 +76,34 @@ pub struct Index {
     /// (1.3) Parity volumes, to rebuild lost or damaged volumes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parity: Option<ParityRecord>,
+    /// (1.3) Helm charts carried: each is an OCI chart artifact among `images`; the images
+    /// its templates name are images too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<HelmChart>,
 }
+
+/// A Helm chart carried as an OCI artifact (format 1.3, SPEC §4): config
+/// [`HELM_CONFIG_TYPE`], one layer [`HELM_CHART_TYPE`] (the chart `.tgz` as fetched).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmChart {
+    /// `Chart.yaml` name and version.
+    pub name: String,
+    pub version: String,
+    /// Where it was fetched: the `.tgz` URL, `oci://` reference or local path.
+    pub source: String,
+    /// Its image: registry and repository (`charts/<name>`), tagged with the version.
+    pub registry: String,
+    pub repository: String,
+    pub digest: Digest,
+    /// The images its rendered templates name, as written there.
+    pub images: Vec<String>,
+}
+
+/// Media type of a Helm chart artifact's config (`Chart.yaml` as JSON).
+pub const HELM_CONFIG_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
+/// Media type of a Helm chart artifact's layer (the chart `.tgz`).
+pub const HELM_CHART_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
 /// Parity volumes beside the data volumes (format 1.3, SPEC §3.5).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -286,6 +286,14 @@ impl Index {
                 ));
             }
         }
+        for c in &self.charts {
+            if !self.has_image(c.image_id()) {
+                return bad(format!(
+                    "helm chart {} {} names image {}/{}@{}, which is not among the images",
+                    c.name, c.version, c.registry, c.repository, c.digest
+                ));
+            }
+        }
         for c in &self.catalogs {
             if !self.has_image(c.image_id()) {
                 return bad(format!(

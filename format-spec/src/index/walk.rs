@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Attachment, Catalog, GraphData, Image, Index, ManifestRecord, Release};
+use super::{Attachment, Catalog, GraphData, HelmChart, Image, Index, ManifestRecord, Release};
 use crate::Digest;
 
 /// Which image a record names: source registry, repository and top manifest digest. Two
@@ -50,6 +50,17 @@ impl Catalog {
 
 impl Attachment {
     /// The attachment's own image (its manifest, in its subject's repository).
+    pub fn image_id(&self) -> ImageId<'_> {
+        ImageId {
+            registry: &self.registry,
+            repository: &self.repository,
+            digest: &self.digest,
+        }
+    }
+}
+
+impl HelmChart {
+    /// The chart artifact.
     pub fn image_id(&self) -> ImageId<'_> {
         ImageId {
             registry: &self.registry,

@@ -19,7 +19,7 @@ pub mod sigstore;
 use std::collections::BTreeSet;
 
 use anyhow::{bail, Context, Result};
-use ferry_format::index::{Attachment, AttachmentKind, Failure, FailureKind, Image, ImageId};
+use ferry_format::index::{Attachment, AttachmentKind, Failure, FailureKind, Image};
 use ferry_format::manifest::Manifest;
 use ferry_format::Digest;
 use ferry_registry::{Client, FetchedManifest, Reference, RegistryError, Repo};
@@ -181,13 +181,8 @@ pub fn attach(client: &Client, plan: &mut Plan, opts: &AttachOptions) -> Result<
 /// Every manifest of every image that comes from a source registry (not the images ferry-pack
 /// made, which have no signatures at their source), each once.
 fn subjects(plan: &Plan) -> Vec<Subject> {
-    let made = |img: &Image| {
-        let id = img.id();
-        plan.catalogs.iter().any(|c| c.image_id() == id)
-            || plan.graph_data.as_ref().is_some_and(|g| g.image_id() == id)
-    };
     let mut out = BTreeSet::new();
-    for img in plan.images.iter().filter(|i| !made(i)) {
+    for img in plan.images.iter().filter(|i| !plan.is_made(i.id())) {
         let children = plan
             .manifests
             .get(&img.digest)
@@ -365,10 +360,6 @@ fn fetch_payload(client: &Client, repo: &Repo, digest: &Digest, size: u64) -> Re
 /// made) needs a signature of its top manifest that verified.
 fn require_signed(plan: &mut Plan, keep_going: bool) -> Result<()> {
     let attachment = |img: &Image| plan.attachments.iter().any(|a| a.image_id() == img.id());
-    let made = |id: ImageId| {
-        plan.catalogs.iter().any(|c| c.image_id() == id)
-            || plan.graph_data.as_ref().is_some_and(|g| g.image_id() == id)
-    };
     let signed = |img: &Image| {
         plan.attachments.iter().any(|a| {
             a.kind == AttachmentKind::Signature
@@ -381,7 +372,7 @@ fn require_signed(plan: &mut Plan, keep_going: bool) -> Result<()> {
     let unsigned: Vec<Image> = plan
         .images
         .iter()
-        .filter(|i| !attachment(i) && !made(i.id()) && !signed(i))
+        .filter(|i| !attachment(i) && !plan.is_made(i.id()) && !signed(i))
         .cloned()
         .collect();
     if unsigned.is_empty() {

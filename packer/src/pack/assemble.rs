@@ -60,6 +60,12 @@ pub fn index(
         }
     });
     let graph_data = plan.graph_data.clone().filter(|g| kept(&g.digest));
+    let charts = plan
+        .charts
+        .iter()
+        .filter(|c| kept(&c.digest))
+        .cloned()
+        .collect();
     let attachments = plan.attachments.clone();
     failures.sort_by(|a, b| (&a.kind, &a.subject).cmp(&(&b.kind, &b.subject)));
     Ok(Index {
@@ -88,6 +94,7 @@ pub fn index(
         graph_data,
         attachments,
         sigstore_keys: plan.sigstore_keys.clone(),
+        charts,
     }
     .without_orphan_attachments())
 }

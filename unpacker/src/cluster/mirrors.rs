@@ -28,6 +28,9 @@ enum Role<'a> {
     Release,
     /// A signature or other attachment: found next to its image, never pulled by name.
     Attachment,
+    /// A Helm chart artifact: fetched by `helm pull oci://...` at the target, never by the
+    /// cluster from its source (which is a chart repository, not a registry).
+    HelmChart,
     /// Anything else.
     Plain,
 }
@@ -46,6 +49,8 @@ fn role<'a>(index: &'a Index, img: &Image) -> Role<'a> {
         Role::Release
     } else if index.is_attachment(img) {
         Role::Attachment
+    } else if index.charts.iter().any(|c| c.image_id() == id) {
+        Role::HelmChart
     } else {
         Role::Plain
     }
@@ -67,7 +72,7 @@ pub fn mirrors(index: &Index, target: &Target) -> Mirrors {
         let mirror = target.mirror(img.target_repository());
         let source = format!("{}/{}", img.registry, img.repository);
         match role(index, img) {
-            Role::GraphData | Role::Attachment => {}
+            Role::GraphData | Role::Attachment | Role::HelmChart => {}
             Role::RebuiltCatalog(c) => {
                 m.by_tag.insert(repository_of(&c.source), mirror);
             }
@@ -137,12 +142,15 @@ pub fn mirror_sets(
 }
 
 /// mapping.txt: one `source@digest=target[:tag]` line per tag, or one by digest for an untagged
-/// image. Rebuilt catalogs and the graph-data image are left out: they are not at the source,
-/// so `oc image mirror` could not copy them.
+/// image. Rebuilt catalogs, the graph-data image and Helm chart artifacts are left out: they
+/// are not at a source registry, so `oc image mirror` could not copy them.
 pub fn mapping(index: &Index, target: &Target) -> OutFile {
     let mut lines = BTreeSet::new();
     for img in &index.images {
-        if matches!(role(index, img), Role::GraphData | Role::RebuiltCatalog(_)) {
+        if matches!(
+            role(index, img),
+            Role::GraphData | Role::RebuiltCatalog(_) | Role::HelmChart
+        ) {
             continue;
         }
         let src = format!("{}/{}@{}", img.registry, img.repository, img.digest);

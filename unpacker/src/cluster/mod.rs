@@ -20,14 +20,17 @@
 //!   of the (non-release) images it verified;
 //! - `updateService.yaml`: an `UpdateService` (updateservice.operator.openshift.io/v1) naming
 //!   the graph-data image by digest and the mirrored release repository (`platform.graph`);
+//! - `helm-charts.yaml`: where each Helm chart went (`oci://` reference, version, digest, the
+//!   images it names and where they are now), only when the archive carries charts;
 //! - `mapping.txt`: `source@digest=target[:tag]` lines for `oc image mirror -f`;
 //! - `releases.txt`: per release, the target pullspec by digest and the upgrade command.
 //!
 //! [`mirrors`] writes the mirror sets and mapping.txt, [`releases`] the signature ConfigMaps,
 //! releases.txt and the UpdateService, [`catalogs`] the catalog sources, [`policies`] the
-//! ClusterImagePolicies.
+//! ClusterImagePolicies, [`helm`] the chart list.
 
 mod catalogs;
+mod helm;
 mod mirrors;
 mod policies;
 mod releases;
@@ -88,6 +91,7 @@ pub fn build(
     out.extend(catalogs::catalog_sources(index, target)?);
     out.extend(policies::image_policies(index, &name)?);
     out.extend(releases::update_service(index, target)?);
+    out.extend(helm::charts(index, target)?);
     out.push(mirrors::mapping(index, target));
     out.extend(releases::releases_txt(index, target));
     Ok(out)
