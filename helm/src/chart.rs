@@ -227,10 +227,11 @@ fn dependencies(meta: &serde_json::Value) -> Vec<Dependency> {
 /// A chart directory as a `.tgz` the way `helm package` lays it out (files under
 /// `<name>/`), with fixed headers so the same directory always makes the same bytes.
 pub fn package_dir(dir: &Path) -> Result<Vec<u8>> {
-    let chart = from_path(dir)?;
     let mut files = BTreeMap::new();
     let mut total = 0u64;
-    read_dir(dir, "", &mut files, &mut total)?;
+    read_dir(dir, "", &mut files, &mut total)
+        .with_context(|| format!("cannot read the chart directory {}", dir.display()))?;
+    let chart = from_files(files.clone())?;
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     for (path, data) in &files {

@@ -75,8 +75,8 @@ fn every_manifest_of_the_real_charts_renders_to_objects() {
 
 #[test]
 fn image_paths_from_the_config_add_images() {
-    // The DaemonSet's env values are not images; a path the user gives is read as oc-mirror
-    // reads it: every value found, split at spaces.
+    // A path the user gives is read as oc-mirror reads it: every value found there is taken,
+    // split at spaces (here a label value, to show the path is followed).
     let found = images(
         "prometheus-node-exporter",
         &["{.metadata.labels['app.kubernetes.io/name']}"],

@@ -42,6 +42,20 @@ struct Fetched {
     /// Host recorded as the artifact's source registry (`localhost` for charts from disk).
     host: String,
     tgz: Vec<u8>,
+    /// sha256 of `tgz`, taken once: checked against the source and used as the layer digest.
+    digest: Digest,
+}
+
+impl Fetched {
+    fn new(source: String, host: String, tgz: Vec<u8>) -> Fetched {
+        let digest = Digest::of(&tgz);
+        Fetched {
+            source,
+            host,
+            tgz,
+            digest,
+        }
+    }
 }
 
 /// Fetches, renders and plans every chart `helm` names. `arch` applies to images of charts
@@ -78,11 +92,7 @@ fn local(path: &str) -> Result<Fetched> {
     } else {
         std::fs::read(p).with_context(|| format!("cannot read {path}"))?
     };
-    Ok(Fetched {
-        source: path.to_string(),
-        host: "localhost".into(),
-        tgz,
-    })
+    Ok(Fetched::new(path.to_string(), "localhost".into(), tgz))
 }
 
 /// The charts a repository entry asks for: those listed (a version, or the newest), or
@@ -120,23 +130,17 @@ fn from_repository(client: &Client, repo: &HelmRepository) -> Result<Vec<(Fetche
                 ferry_helm::chart::MAX_CHART_BYTES,
             )?
             .ok_or_else(|| anyhow!("{url} answered 404"))?;
+        let fetched = Fetched::new(url, host_of(&repo.url), tgz);
         if let Some(want) = entry.get("digest").and_then(|d| d.as_str()) {
-            let got = Digest::of(&tgz);
-            if got.hex() != want.trim_start_matches("sha256:") {
+            let got = fetched.digest.hex();
+            if got != want.trim_start_matches("sha256:") {
                 bail!(
-                    "{url}: the chart's sha256 is {} but the repository index says {want}",
-                    got.hex()
+                    "{}: the chart's sha256 is {got} but the repository index says {want}",
+                    fetched.source
                 );
             }
         }
-        out.push((
-            Fetched {
-                source: url,
-                host: host_of(&repo.url),
-                tgz,
-            },
-            c,
-        ));
+        out.push((fetched, c));
     }
     Ok(out)
 }
@@ -281,17 +285,18 @@ fn from_oci(client: &Client, base: &str, c: &ChartConfig) -> Result<Fetched> {
     (&mut body.reader)
         .take(ferry_helm::chart::MAX_CHART_BYTES)
         .read_to_end(&mut tgz)?;
-    if Digest::of(&tgz) != digest {
+    let fetched = Fetched::new(
+        format!("oci://{base}/{}:{version}", c.name),
+        reference.registry,
+        tgz,
+    );
+    if fetched.digest != digest {
         bail!(
-            "the chart layer of oci://{base}/{} does not match its digest {digest}",
-            c.name
+            "the chart layer of {} does not match its digest {digest}",
+            fetched.source
         );
     }
-    Ok(Fetched {
-        source: format!("oci://{base}/{}:{version}", c.name),
-        host: reference.registry,
-        tgz,
-    })
+    Ok(fetched)
 }
 
 /// Renders one chart, records it, makes its artifact and plans its images.
@@ -333,7 +338,7 @@ fn add_chart(out: &mut Planned, f: Fetched, c: &ChartConfig, arch: &[String]) ->
             f.source
         );
     }
-    let (digest, manifest, inline) = artifact(&chart, &f.tgz)?;
+    let (digest, manifest, inline) = artifact(&chart, f.tgz, f.digest)?;
     let reason = format!("helm chart {} {}", chart.name, chart.version);
     for img in &found {
         let reference: Reference = img.image.parse().with_context(|| {
@@ -392,11 +397,11 @@ fn platforms(c: &ChartConfig, arch: &[String]) -> Vec<String> {
 /// one layer. Returns its digest, manifest and the two blobs.
 fn artifact(
     chart: &ferry_helm::Chart,
-    tgz: &[u8],
+    tgz: Vec<u8>,
+    layer_digest: Digest,
 ) -> Result<(Digest, PlannedManifest, Vec<Inline>)> {
     let config = serde_json::to_vec(&chart.metadata)?;
     let config_digest = Digest::of(&config);
-    let layer_digest = Digest::of(tgz);
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -417,6 +422,6 @@ fn artifact(
             children: vec![],
             blobs: vec![config_digest.clone(), layer_digest.clone()],
         },
-        vec![(config_digest, config), (layer_digest, tgz.to_vec())],
+        vec![(config_digest, config), (layer_digest, tgz)],
     ))
 }

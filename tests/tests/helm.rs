@@ -96,11 +96,10 @@ spec:
 }
 
 /// A chart repository serving `web-1.2.0.tgz` (and an older version not asked for).
-fn repository(dir: &Path, tgz: &[u8], digest: &str) -> StaticServer {
+fn repository(tgz: &[u8], digest: &str) -> StaticServer {
     let index = format!(
         "apiVersion: v1\nentries:\n  web:\n  - name: web\n    version: 1.2.0\n    digest: {digest}\n    urls: [web-1.2.0.tgz]\n  - name: web\n    version: 1.1.0\n    urls: [web-1.1.0.tgz]\n"
     );
-    let _ = dir;
     StaticServer::start(HashMap::from([
         ("/index.yaml".to_string(), index.into_bytes()),
         ("/web-1.2.0.tgz".to_string(), tgz.to_vec()),
@@ -143,7 +142,7 @@ fn charts_and_their_images_pack_verify_push_and_pull() {
     let charts = w.path("charts");
     web_chart(&charts, &w);
     let tgz = package(&charts);
-    let server = repository(&charts, &tgz, digest_of(&tgz).trim_start_matches("sha256:"));
+    let server = repository(&tgz, digest_of(&tgz).trim_start_matches("sha256:"));
     let tool = charts.join("tool");
     let app_c = seeded(&w, "tools/app-c");
     write(
@@ -249,7 +248,7 @@ fn a_chart_that_does_not_match_its_index_or_config_is_refused_by_name() {
     let charts = w.path("charts");
     web_chart(&charts, &w);
     let tgz = package(&charts);
-    let server = repository(&charts, &tgz, &"f".repeat(64));
+    let server = repository(&tgz, &"f".repeat(64));
     let missing = charts.join("nonexistent");
     let config = config(&w, &server.url(), &missing);
     let run = pack(&config, &w.path("a"), &w.key, &[]);
@@ -264,7 +263,10 @@ fn a_chart_that_does_not_match_its_index_or_config_is_refused_by_name() {
         "{}",
         run.text()
     );
-    assert!(!w.path("b").join("index.json").exists());
+    assert!(
+        !w.path("b").join(ferry_format::INDEX_FILE).exists(),
+        "no index after a refusal"
+    );
 }
 
 fn config_with_repo_only(w: &World, url: &str) -> std::path::PathBuf {

@@ -3,10 +3,10 @@
 
 use anyhow::Result;
 use ferry_format::index::Index;
+use ferry_registry::Reference;
 use serde_json::{json, Value};
 
 use super::{yaml, OutFile};
-use crate::cluster::mirrors::repository_of;
 use crate::target::Target;
 
 /// The chart list, or nothing when the archive carries no chart.
@@ -42,24 +42,14 @@ pub fn charts(index: &Index, target: &Target) -> Result<Option<OutFile>> {
 
 /// Where an image a chart names was pushed (`None` when it is not carried, e.g. blocked).
 fn image_mirror(index: &Index, target: &Target, reference: &str) -> Value {
-    let normalized = normalize(reference);
-    let repo = repository_of(&normalized);
+    let Ok(r) = reference.parse::<Reference>() else {
+        return Value::Null;
+    };
     index
         .images
         .iter()
-        .find(|i| format!("{}/{}", i.registry, i.repository) == repo)
+        .find(|i| i.registry == r.registry && i.repository == r.repository)
         .map_or(Value::Null, |i| {
             Value::String(target.mirror(i.target_repository()))
         })
-}
-
-/// `nginx:1` → `docker.io/library/nginx:1`, as the packer resolved it.
-fn normalize(reference: &str) -> String {
-    let first = reference.split('/').next().unwrap_or("");
-    let has_host = reference.contains('/') && (first.contains(['.', ':']) || first == "localhost");
-    match (has_host, reference.contains('/')) {
-        (true, _) => reference.to_string(),
-        (false, true) => format!("docker.io/{reference}"),
-        (false, false) => format!("docker.io/library/{reference}"),
-    }
 }
