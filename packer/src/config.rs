@@ -291,13 +291,6 @@ impl ImageSetConfig {
             );
         }
         if let Some(p) = &m.platform {
-            if p.kube_virt_container == Some(true) {
-                no(
-                    "mirror.platform.kubeVirtContainer",
-                    "mirror.platform.kubeVirtContainer".into(),
-                    "the KubeVirt container disk image; name it in additionalImages",
-                );
-            }
             if !p.platforms.is_empty() {
                 no(
                     "mirror.platform.platforms",
@@ -324,13 +317,6 @@ impl ImageSetConfig {
                     "mirror.operators[].targetName",
                     at("targetName"),
                     "v1alpha2; write targetCatalog instead",
-                );
-            }
-            if !o.platforms.is_empty() {
-                no(
-                    "mirror.operators[].platforms",
-                    at("platforms"),
-                    "use --arch for catalogs",
                 );
             }
         }
@@ -455,13 +441,13 @@ mod tests {
     #[test]
     fn known_keys_ferry_does_not_honour_are_named() {
         let c = ImageSetConfig::parse(
-            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v1alpha2\nstorageConfig:\n  local:\n    path: /tmp/x\nmirror:\n  platform:\n    kubeVirtContainer: true\n  operators:\n    - catalog: x\n      skipDependencies: false\n",
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v1alpha2\nstorageConfig:\n  local:\n    path: /tmp/x\nmirror:\n  platform:\n    platforms:\n      - architecture: amd64\n  operators:\n    - catalog: x\n      skipDependencies: false\n",
         )
         .unwrap();
         let u: Vec<String> = c.unsupported().iter().map(|u| u.to_string()).collect();
         let u = u.join("; ");
         assert!(
-            u.contains("kubeVirtContainer") && u.contains("skipDependencies"),
+            u.contains("mirror.platform.platforms") && u.contains("skipDependencies"),
             "{u}"
         );
         assert!(c.notes()[0].contains("storageConfig"));

@@ -351,7 +351,7 @@ fn add_chart(out: &mut Planned, f: Fetched, c: &ChartConfig, arch: &[String]) ->
             source: img.image.clone(),
             reference,
             reason: reason.clone(),
-            platforms: platforms(c, arch),
+            platforms: crate::plan::platforms_or(&c.platforms, arch),
             target: Default::default(),
         });
     }
@@ -381,16 +381,6 @@ fn add_chart(out: &mut Planned, f: Fetched, c: &ChartConfig, arch: &[String]) ->
     out.manifests.push((digest, manifest));
     out.inline.extend(inline);
     Ok(())
-}
-
-fn platforms(c: &ChartConfig, arch: &[String]) -> Vec<String> {
-    if c.platforms.is_empty() {
-        return arch.to_vec();
-    }
-    c.platforms
-        .iter()
-        .map(crate::plan::selector_label)
-        .collect()
 }
 
 /// The OCI artifact `helm push` makes: `Chart.yaml` as JSON for the config, the `.tgz` as the

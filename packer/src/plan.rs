@@ -156,11 +156,7 @@ pub fn wanted_images(
             notes.push(format!("{full}: blocked by blockedImages {:?}", b.as_str()));
             continue;
         }
-        let platforms = if img.platforms.is_empty() {
-            arch.to_vec()
-        } else {
-            img.platforms.iter().map(selector_label).collect()
-        };
+        let platforms = platforms_or(&img.platforms, arch);
         if !unique.insert((full, platforms.clone())) {
             continue;
         }
@@ -229,6 +225,14 @@ fn at_target(img: &crate::config::AdditionalImage) -> Result<AtTarget> {
         repository,
         tag: img.target_tag.clone(),
     })
+}
+
+/// The platforms a config entry keeps: its own `platforms`, else `--arch` (empty keeps all).
+pub fn platforms_or(own: &[PlatformSelector], arch: &[String]) -> Vec<String> {
+    if own.is_empty() {
+        return arch.to_vec();
+    }
+    own.iter().map(selector_label).collect()
 }
 
 pub fn selector_label(p: &PlatformSelector) -> String {

@@ -32,16 +32,17 @@ fn help_shows_an_example() {
 fn sections_ferry_cannot_pack_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("isc.yaml");
-    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/realdata/imageset/v2alpha1-qe-e2e/config-75425.yaml");
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../shared/realdata/imageset/v2alpha1/sparse_manifest__isc-platforms-and-archs.yaml",
+    );
     std::fs::copy(real, &cfg).unwrap();
     let (ok, text) = pack(&["--config", cfg.to_str().unwrap(), "--dry-run"]);
     assert!(!ok);
-    // kubeVirtContainer is named (releases, operators and helm charts are packed).
-    assert!(text.contains("mirror.platform.kubeVirtContainer"), "{text}");
-    assert!(!text.contains("mirror.helm"), "{text}");
+    // A sparse release (platform.platforms) is named; the channel and the additional image's
+    // own platforms are packed.
+    assert!(text.contains("mirror.platform.platforms"), "{text}");
     assert!(
-        !text.contains("mirror.operators") && !text.contains("mirror.platform.channels"),
+        !text.contains("mirror.additionalImages") && !text.contains("mirror.platform.channels"),
         "{text}"
     );
 }

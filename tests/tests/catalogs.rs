@@ -507,3 +507,55 @@ fn two_catalogs_json_and_yaml_in_one_config() {
     );
     assert!(fbc_problems(&fbc).is_empty(), "{:?}", fbc_problems(&fbc));
 }
+
+/// `operators[].platforms`: the catalog keeps only the named platforms, of the rebuilt
+/// catalog image and of every image its kept bundles name, and wins over `--arch`.
+#[test]
+fn catalog_platforms_select_what_is_carried() {
+    let w = Cat::new();
+    let config = w.work.path("platforms.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n    - catalog: {}\n      packages:\n        - name: bar\n      platforms:\n        - os: linux\n          architecture: arm64\n",
+            w.cat.reference
+        ),
+    )
+    .unwrap();
+    let p = ferry(
+        "ferry-pack",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+            "--arch",
+            "amd64",
+            "-q",
+        ],
+    );
+    assert!(p.ok, "{}", p.text());
+    let plan: Value = serde_json::from_str(&p.stdout).unwrap();
+    let images = plan["images"].as_array().unwrap();
+    let lists: Vec<&Value> = images
+        .iter()
+        .filter(|i| {
+            let t = i["mediaType"].as_str().unwrap();
+            t.contains("index") || t.contains("manifest.list")
+        })
+        .collect();
+    // The rebuilt catalog and the bundle's multi-arch related images; single-platform images
+    // (the bundle itself) have nothing to select.
+    assert!(lists.len() > 1, "{images:?}");
+    for i in lists {
+        assert_eq!(
+            i["platforms"],
+            serde_json::json!(["linux/arm64"]),
+            "{} keeps only linux/arm64",
+            i["source"]
+        );
+    }
+    // The rebuilt catalog index lists one platform.
+    let digest = plan["catalogs"][0]["digest"].as_str().unwrap();
+    assert_ne!(digest, w.cat.digest.to_string());
+}

@@ -870,3 +870,87 @@ fn graph_data_image_for_the_update_service() {
     let mapping = std::fs::read_to_string(manifests.join("mapping.txt")).unwrap();
     assert!(!mapping.contains("graph-image"), "{mapping}");
 }
+
+/// `kubeVirtContainer: true`: the KubeVirt container disk each payload's boot images name is
+/// carried beside the components and pushed by digest; an older release whose stream names no
+/// disk is packed without one and a note says so; a multi payload brings every architecture's
+/// disk; without the key no disk travels.
+#[test]
+fn kubevirt_container_disks_travel_with_their_release() {
+    let w = small();
+    let amd = w.set.kubevirt["amd64"].clone();
+    let arm = w.set.kubevirt["arm64"].clone();
+    let carried = |index: &Index| -> BTreeSet<String> {
+        index.images.iter().map(|i| i.digest.to_string()).collect()
+    };
+    let range = format!(
+        "    kubeVirtContainer: true\n    channels:\n      - name: {CHANNEL}\n        minVersion: 4.15.0\n        maxVersion: 4.15.2\n"
+    );
+    let dir = w.work.path("kv");
+    let p = w.pack(&w.config("kv.yaml", &range), &dir, &[]);
+    assert!(p.ok, "{}", p.text());
+    // 4.15.0's stream has no kubevirt entry (as releases before the disk): a note, no failure.
+    assert!(
+        p.stderr.contains("release 4.15.0 (amd64)")
+            && p.stderr.contains("no KubeVirt disk for x86_64"),
+        "{}",
+        p.stderr
+    );
+    let index = index_of(&dir);
+    assert_eq!(released(&index).len(), 3);
+    let got = carried(&index);
+    assert!(got.contains(&amd.to_string()), "the amd64 disk is carried");
+    assert!(
+        !got.contains(&arm.to_string()),
+        "not the arm64 disk of an amd64 release"
+    );
+    let disk = index.images.iter().find(|i| i.digest == amd).unwrap();
+    assert!(
+        disk.reason.contains("KubeVirt container disk (x86_64)"),
+        "{}",
+        disk.reason
+    );
+    assert_eq!(disk.repository, COMPONENT_REPO);
+
+    let v = w.verify(&dir);
+    assert!(v.ok, "{}", v.text());
+    let manifests = w.work.path("kv-manifests");
+    let p = w.push(&dir, "kv", &manifests);
+    assert!(p.ok, "{}", p.text());
+    let at = format!("{}/kv/{COMPONENT_REPO}@{amd}", w.target.host);
+    let pushed = skopeo_raw(&at).unwrap_or_else(|| panic!("{at} not at the target"));
+    assert_eq!(digest_of(&pushed), amd.to_string());
+    // The same mirror set that covers the components covers the disk's repository.
+    let idms = std::fs::read_dir(&manifests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("idms-")
+        })
+        .expect("an IDMS written");
+    let idms = std::fs::read_to_string(idms).unwrap();
+    assert!(
+        idms.contains(&format!("source: {}/{COMPONENT_REPO}", w.source.host)),
+        "{idms}"
+    );
+
+    // A multi payload: both architectures' disks.
+    let multi = format!(
+        "    kubeVirtContainer: true\n    architectures: [multi]\n    channels:\n      - name: {CHANNEL}\n"
+    );
+    let dir = w.work.path("kv-multi");
+    let p = w.pack(&w.config("kv-multi.yaml", &multi), &dir, &[]);
+    assert!(p.ok, "{}", p.text());
+    let got = carried(&index_of(&dir));
+    assert!(got.contains(&amd.to_string()) && got.contains(&arm.to_string()));
+
+    // Without the key, no disk.
+    let plain = format!("    channels:\n      - name: {CHANNEL}\n");
+    let dir = w.work.path("kv-none");
+    let p = w.pack(&w.config("kv-none.yaml", &plain), &dir, &[]);
+    assert!(p.ok, "{}", p.text());
+    assert!(!carried(&index_of(&dir)).contains(&amd.to_string()));
+}

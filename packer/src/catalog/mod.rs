@@ -148,6 +148,8 @@ fn bundle_images(
 }
 
 fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Result<Planned> {
+    // The catalog's own `platforms` win over --arch, for the catalog and its bundles' images.
+    let arch = &crate::plan::platforms_or(&op.platforms, arch);
     let reference: Reference = op
         .catalog
         .parse()

@@ -3,6 +3,7 @@
 //!
 //! - [`graph`]: the update graph and the channel selection rules;
 //! - [`payload`]: reading a release image's component list out of its layers;
+//! - [`bootimages`]: the KubeVirt container disk the payload names (`kubeVirtContainer`);
 //! - [`signature`]: fetching and verifying release signatures.
 //!
 //! [`plan_releases`] runs them in order: select versions per channel and architecture, read
@@ -10,6 +11,7 @@
 //! (release images by digest, tagged `<version>-<arch>` at the target, and every component by
 //! digest) for the ordinary image planner.
 
+pub mod bootimages;
 pub mod graph;
 pub mod graphdata;
 pub mod payload;
@@ -124,10 +126,11 @@ pub fn plan_releases(
         });
     }
     let store = signature_store(opts);
+    let kubevirt = platform.kube_virt_container == Some(true);
     let results: Vec<(Chosen, Result<ReadRelease>)> = chosen
         .into_par_iter()
         .map(|c| {
-            let r = read_release(client, &c, &store, opts);
+            let r = read_release(client, &c, &store, kubevirt, opts);
             (c, r)
         })
         .collect();
@@ -348,6 +351,22 @@ fn add_release(
             });
         }
     }
+    for (arch, reference) in rr.kubevirt {
+        let source = reference.to_string();
+        if components.insert(source.clone()) {
+            out.wanted.push(Wanted {
+                source,
+                reference,
+                reason: format!(
+                    "release {} ({}) KubeVirt container disk ({arch})",
+                    r.version, r.architecture
+                ),
+                platforms: Vec::new(),
+                target: Default::default(),
+            });
+        }
+    }
+    out.notes.extend(rr.notes);
     out.inline.extend(rr.signatures);
     out.releases.push(rr.release);
 }
@@ -415,6 +434,9 @@ struct Verified {
 struct ReadRelease {
     release: Release,
     components: Vec<(String, Reference)>,
+    /// KubeVirt container disks by CoreOS architecture (`kubeVirtContainer: true`).
+    kubevirt: Vec<(String, Reference)>,
+    notes: Vec<String>,
     signatures: Vec<(Digest, Vec<u8>)>,
 }
 
@@ -422,6 +444,7 @@ fn read_release(
     client: &Client,
     c: &Chosen,
     store: &str,
+    kubevirt: bool,
     opts: &ReleaseOptions,
 ) -> Result<ReadRelease> {
     let r = &c.reference;
@@ -461,9 +484,15 @@ fn read_release(
             );
         }
     }
+    let Disks { disks, notes } = if kubevirt {
+        kubevirt_disks(&payload, &arch)?
+    } else {
+        Disks::default()
+    };
     let mut component_repositories: Vec<String> = payload
         .components
         .iter()
+        .chain(&disks)
         .map(|(_, r)| format!("{}/{}", r.registry, r.repository))
         .collect();
     component_repositories.sort();
@@ -497,8 +526,54 @@ fn read_release(
             verified_by,
         },
         components: payload.components,
+        kubevirt: disks,
+        notes,
         signatures,
     })
+}
+
+/// The KubeVirt container disks a payload names for its architecture (every architecture of a
+/// `multi` payload). A payload that names none is a note, not a failure: older releases have
+/// no disk, as oc-mirror warns and goes on.
+fn kubevirt_disks(payload: &payload::Payload, arch: &str) -> Result<Disks> {
+    let none = |why: &str| {
+        format!(
+            "release {} ({arch}): {why}; kubeVirtContainer carries nothing for it",
+            payload.version
+        )
+    };
+    let Some(bytes) = &payload.boot_images else {
+        let note = none(&format!("the payload has no {}", bootimages::BOOT_IMAGES));
+        return Ok(Disks {
+            disks: vec![],
+            notes: vec![note],
+        });
+    };
+    let boot = bootimages::BootImages::parse(bytes)
+        .with_context(|| format!("reading {}", bootimages::BOOT_IMAGES))?;
+    let wanted: Vec<String> = if arch == "multi" {
+        boot.kubevirt_arches().map(String::from).collect()
+    } else {
+        vec![tag_arch(arch).to_string()]
+    };
+    let mut disks = Vec::new();
+    let mut notes = Vec::new();
+    for a in wanted {
+        match boot.kubevirt(&a)? {
+            Some(r) => disks.push((a, r)),
+            None => notes.push(none(&format!(
+                "the boot images name no KubeVirt disk for {a}"
+            ))),
+        }
+    }
+    Ok(Disks { disks, notes })
+}
+
+/// The KubeVirt container disks of one release (by CoreOS architecture), and what was not found.
+#[derive(Default)]
+struct Disks {
+    disks: Vec<(String, Reference)>,
+    notes: Vec<String>,
 }
 
 /// The `architecture` of an image's config blob.

@@ -1,10 +1,13 @@
-//! Payload discovery: reading `release-manifests/image-references` and
-//! `release-manifests/release-metadata` out of a release image's layers, streaming.
+//! Payload discovery: reading `release-manifests/image-references`,
+//! `release-manifests/release-metadata` and the boot images ConfigMap out of a release image's
+//! layers, streaming.
 //!
 //! Layers are read last to first (the release manifests are in the top layer of every
-//! OpenShift payload), decompressed and walked as tar on the fly; only the two small files are
-//! kept in memory. A layer that holds them is read to its end so that its sha256 is checked
-//! before anything in it is trusted. Lower layers are not read once both files are found.
+//! OpenShift payload), decompressed and walked as tar on the fly; only the small files are
+//! kept in memory. A layer that holds any of them is read to its end so that its sha256 is
+//! checked before anything in it is trusted. Lower layers are not read once image-references
+//! and release-metadata are found (the boot images file, when a payload has one, is in the same
+//! layer).
 
 use std::io::Read;
 
@@ -15,9 +18,11 @@ use ferry_format::Digest;
 use ferry_registry::{Client, Reference, Repo};
 use serde::Deserialize;
 
+use super::bootimages::BOOT_IMAGES;
+
 pub const IMAGE_REFERENCES: &str = "release-manifests/image-references";
 pub const RELEASE_METADATA: &str = "release-manifests/release-metadata";
-/// Largest of the two files accepted (a real image-references is ~120 KB).
+/// Largest of the files accepted (a real image-references is ~120 KB).
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What a payload says about itself.
@@ -29,6 +34,8 @@ pub struct Payload {
     pub components: Vec<(String, Reference)>,
     /// `version` from release-metadata.
     pub metadata_version: Option<String>,
+    /// The boot images ConfigMap, unparsed: read only when the KubeVirt disk is wanted.
+    pub boot_images: Option<Vec<u8>>,
 }
 
 #[derive(Deserialize)]
@@ -123,22 +130,16 @@ pub fn discover(
     let Manifest::Image { layers, .. } = m else {
         bail!("expected an image manifest, found an index");
     };
-    let mut refs: Option<Vec<u8>> = None;
-    let mut meta: Option<Vec<u8>> = None;
+    let mut files = Files::default();
     for layer in layers.iter().rev() {
-        let (r, m) = scan_layer(client, repo, &layer.digest)
+        let found = scan_layer(client, repo, &layer.digest)
             .with_context(|| format!("reading layer {} of the release image", layer.digest))?;
-        // An upper layer's file wins over a lower one's.
-        if refs.is_none() {
-            refs = r;
-        }
-        if meta.is_none() {
-            meta = m;
-        }
-        if refs.is_some() && meta.is_some() {
+        files.fill_from(found);
+        if files.refs.is_some() && files.meta.is_some() {
             break;
         }
     }
+    let Files { refs, meta, boot } = files;
     let Some(refs) = refs else {
         bail!("no layer holds {IMAGE_REFERENCES}: this is not an OpenShift release image");
     };
@@ -163,20 +164,41 @@ pub fn discover(
         version,
         components,
         metadata_version,
+        boot_images: boot,
     })
 }
 
-type Found = (Option<Vec<u8>>, Option<Vec<u8>>);
+/// The release files found in a layer (or, filled layer by layer, in the image).
+#[derive(Debug, Default)]
+struct Files {
+    refs: Option<Vec<u8>>,
+    meta: Option<Vec<u8>>,
+    boot: Option<Vec<u8>>,
+}
 
-/// Streams one layer and picks out the two files. When it holds either, the layer is read to
+impl Files {
+    fn is_empty(&self) -> bool {
+        self.refs.is_none() && self.meta.is_none() && self.boot.is_none()
+    }
+
+    /// Takes what a lower layer holds where an upper layer had nothing: an upper layer's file
+    /// wins over a lower one's.
+    fn fill_from(&mut self, lower: Files) {
+        self.refs = self.refs.take().or(lower.refs);
+        self.meta = self.meta.take().or(lower.meta);
+        self.boot = self.boot.take().or(lower.boot);
+    }
+}
+
+/// Streams one layer and picks out the release files. When it holds either, the layer is read to
 /// its end and its digest checked.
-fn scan_layer(client: &Client, repo: &Repo, digest: &Digest) -> Result<Found> {
+fn scan_layer(client: &Client, repo: &Repo, digest: &Digest) -> Result<Files> {
     let body = client.get_blob(repo, digest)?;
     let mut hashing = HashingReader::new(body.reader);
     let found = {
         let decoded = crate::derive::layer_tar(&mut hashing, &format!("release layer {digest}"))?;
         let found = find_files(decoded)?;
-        if found.0.is_none() && found.1.is_none() {
+        if found.is_empty() {
             return Ok(found);
         }
         found
@@ -190,12 +212,11 @@ fn scan_layer(client: &Client, repo: &Repo, digest: &Digest) -> Result<Found> {
     Ok(found)
 }
 
-/// Walks a tar stream and returns the contents of the two files, if present. Entries are never
+/// Walks a tar stream and returns the contents of the release files, if present. Entries are never
 /// written anywhere; names are compared after removing a leading `./` or `/`.
-fn find_files(reader: impl Read) -> Result<Found> {
+fn find_files(reader: impl Read) -> Result<Files> {
     let mut archive = tar::Archive::new(reader);
-    let mut refs = None;
-    let mut meta = None;
+    let mut files = Files::default();
     for entry in archive.entries().context("not a tar layer")? {
         let mut entry = entry.context("damaged tar entry")?;
         if !entry.header().entry_type().is_file() {
@@ -204,8 +225,9 @@ fn find_files(reader: impl Read) -> Result<Found> {
         let path = entry.path()?.to_string_lossy().into_owned();
         let name = path.trim_start_matches("./").trim_start_matches('/');
         let slot = match name {
-            IMAGE_REFERENCES => &mut refs,
-            RELEASE_METADATA => &mut meta,
+            IMAGE_REFERENCES => &mut files.refs,
+            RELEASE_METADATA => &mut files.meta,
+            BOOT_IMAGES => &mut files.boot,
             _ => continue,
         };
         if entry.size() > MAX_FILE_BYTES {
@@ -218,7 +240,7 @@ fn find_files(reader: impl Read) -> Result<Found> {
         (&mut entry).take(MAX_FILE_BYTES).read_to_end(&mut v)?;
         *slot = Some(v);
     }
-    Ok((refs, meta))
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -243,6 +265,10 @@ mod tests {
             ("./etc/hostname", &b"x"[..]),
             ("release-manifests/image-references", b"{\"a\":1}"),
             ("./release-manifests/release-metadata", b"{}"),
+            (
+                "release-manifests/0000_50_installer_coreos-bootimages.yaml",
+                b"kind: x",
+            ),
         ] {
             let mut h = tar::Header::new_gnu();
             h.set_size(data.len() as u64);
@@ -251,9 +277,10 @@ mod tests {
             b.append_data(&mut h, name, data).unwrap();
         }
         let bytes = b.into_inner().unwrap();
-        let (r, m) = find_files(&bytes[..]).unwrap();
-        assert_eq!(r.unwrap(), b"{\"a\":1}");
-        assert_eq!(m.unwrap(), b"{}");
+        let f = find_files(&bytes[..]).unwrap();
+        assert_eq!(f.refs.unwrap(), b"{\"a\":1}");
+        assert_eq!(f.meta.unwrap(), b"{}");
+        assert_eq!(f.boot.unwrap(), b"kind: x");
     }
 
     #[test]
