@@ -11,6 +11,7 @@
 //! - [`catalog`]: operator catalogs (file-based catalogs, filtering, the rebuilt index image);
 //! - [`derive`]: images made from a source image plus one deterministic layer;
 //! - [`pack`]: fetching into the volumes, building and sealing the index;
+//! - [`list`]: `ferry-pack list`: a channel's releases, a catalog's packages;
 //! - [`units`]: byte sizes and media presets on the command line (`700MiB`, `fat32`, `dvd`).
 
 pub mod attach;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod derive;
 pub mod gather;
 pub mod helm;
+pub mod list;
 pub mod pack;
 pub mod plan;
 pub mod release;

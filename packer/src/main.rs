@@ -2,6 +2,7 @@
 //! load the config, check keys and bases (before any network use), plan, write.
 
 mod keys;
+mod list_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,12 +36,24 @@ use serde::Serialize;
 /// On the disconnected side, `ferry-unpack verify` checks the archive against ferry.key.pub and
 /// `ferry-unpack push --manifests-dir DIR` copies it into the site's registry and writes the
 /// cluster manifests. Releases and catalogs: docs/releases.md, docs/catalogs.md.
+///
+/// What a config could name: `ferry-pack list releases --channel stable-4.16` and
+/// `ferry-pack list operators --catalog IMAGE [--package NAME]`.
 #[derive(Parser, Debug)]
-#[command(name = "ferry-pack", version, verbatim_doc_comment)]
+#[command(
+    name = "ferry-pack",
+    version,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// oc-mirror ImageSetConfiguration (mirror.openshift.io/v2alpha1 or v1alpha2).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    config: PathBuf,
+    #[arg(long, short = 'c', value_name = "FILE", required = true)]
+    config: Option<PathBuf>,
 
     /// Directory to write the archive to (created if missing; must not hold an archive).
     #[arg(long, value_name = "DIR")]
@@ -194,8 +207,20 @@ struct Cli {
     quiet: bool,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// What an image set config could name: a channel's releases, a catalog's packages.
+    #[command(subcommand)]
+    List(list_cmd::List),
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let mut cli = Cli::parse();
+    let result = match cli.command.take() {
+        Some(Command::List(l)) => list_cmd::run(l),
+        None => run(cli),
+    };
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(3),
         Err(e) => {
@@ -203,6 +228,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The config file (required by clap unless a subcommand runs).
+fn config_path(cli: &Cli) -> &std::path::Path {
+    cli.config.as_deref().expect("clap requires --config")
 }
 
 /// Runs the phases; returns whether the archive (or the plan) is complete.
@@ -232,7 +262,7 @@ fn run(cli: Cli) -> Result<bool> {
     };
     let (plan, notes) = pool
         .install(|| gather::gather(&client, &config, &opts))
-        .with_context(|| cli.config.display().to_string())?;
+        .with_context(|| config_path(&cli).display().to_string())?;
     for n in &notes {
         eprintln!("note: {n}");
     }
@@ -269,7 +299,7 @@ fn attach_options(cli: &Cli) -> Result<AttachOptions> {
 
 /// Reads the config and refuses the sections this version cannot pack.
 fn load_config(cli: &Cli) -> Result<ImageSetConfig> {
-    let config = ImageSetConfig::load(&cli.config)?;
+    let config = ImageSetConfig::load(config_path(cli))?;
     for note in config.notes() {
         eprintln!("note: {note}");
     }
@@ -278,7 +308,7 @@ fn load_config(cli: &Cli) -> Result<ImageSetConfig> {
         bail!(
             "{} asks for {}, which this version of ferry-pack cannot pack yet; \
              remove those sections (or pack them with oc-mirror) and keep the rest",
-            cli.config.display(),
+            config_path(cli).display(),
             unsupported
                 .iter()
                 .map(|u| u.to_string())
@@ -358,7 +388,7 @@ fn volume_size(cli: &Cli, config: &ImageSetConfig) -> u64 {
 fn stream(cli: &Cli) -> String {
     cli.stream
         .clone()
-        .unwrap_or_else(|| ferry_pack::base::default_stream(&cli.config))
+        .unwrap_or_else(|| ferry_pack::base::default_stream(config_path(cli)))
 }
 
 fn dry_run(cli: &Cli, config: &ImageSetConfig, plan: &Plan, bases: &Bases) -> Result<bool> {

@@ -559,3 +559,85 @@ fn catalog_platforms_select_what_is_carried() {
     let digest = plan["catalogs"][0]["digest"].as_str().unwrap();
     assert_ne!(digest, w.cat.digest.to_string());
 }
+
+/// `ferry-pack list operators`: the packages, default channels and heads a config would get,
+/// read from the catalog image; with --package every bundle; a wrong package name is named
+/// with the nearest ones.
+#[test]
+fn list_operators_shows_what_a_config_can_name() {
+    let w = Cat::new();
+    let list = |extra: &[&str]| {
+        let mut args = vec!["list", "operators", "--catalog", &w.cat.reference];
+        args.extend(extra);
+        ferry("ferry-pack", &args)
+    };
+    let p = list(&["--json"]);
+    assert!(p.ok, "{}", p.text());
+    let l: Value = serde_json::from_str(&p.stdout).unwrap();
+    assert_eq!(l["digest"], w.cat.digest.to_string());
+    let packages: Vec<&str> = l["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let seeded: BTreeSet<&str> = w.cat.bundles.values().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(packages, seeded.into_iter().collect::<Vec<_>>());
+    // The head of each default channel is what `catalog_alone_full_and_package_rules` packs
+    // for a catalog alone.
+    let heads: BTreeSet<String> = l["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let default = p["defaultChannel"].as_str().unwrap();
+            let ch = p["channels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == default)
+                .expect("default channel listed");
+            ch["head"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let want: BTreeSet<String> = ["bar.v1.0.0", "baz.v1.1.0", "foo.v0.3.1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(heads, want);
+
+    let p = list(&["--package", "foo", "--json"]);
+    assert!(p.ok, "{}", p.text());
+    let l: Value = serde_json::from_str(&p.stdout).unwrap();
+    assert_eq!(l["packages"].as_array().unwrap().len(), 1);
+    let listed: BTreeSet<String> = l["packages"][0]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["bundles"].as_array().unwrap().iter())
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect();
+    let seeded: BTreeSet<String> = w
+        .cat
+        .bundles
+        .iter()
+        .filter(|(_, (p, _))| p == "foo")
+        .map(|(b, _)| b.clone())
+        .collect();
+    assert_eq!(listed, seeded);
+    // Text output names the package and a version.
+    let p = list(&["--package", "foo"]);
+    assert!(
+        p.ok && p.stdout.contains("foo.v0.3.1") && p.stdout.contains("0.3.1"),
+        "{}",
+        p.stdout
+    );
+
+    let p = list(&["--package", "fooo"]);
+    assert!(!p.ok);
+    assert!(
+        p.stderr.contains("no package \"fooo\"") && p.stderr.contains("foo"),
+        "{}",
+        p.stderr
+    );
+}

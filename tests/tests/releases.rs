@@ -954,3 +954,70 @@ fn kubevirt_container_disks_travel_with_their_release() {
     assert!(p.ok, "{}", p.text());
     assert!(!carried(&index_of(&dir)).contains(&amd.to_string()));
 }
+
+/// `ferry-pack list releases`: a channel's versions with their payloads from the update
+/// service, the conditional risk, and the version a plain channel entry packs; a saved graph
+/// lists its channels.
+#[test]
+fn list_releases_shows_the_channel() {
+    let w = Rel::new(&VERSIONS, &["amd64"], false, Some(4));
+    let url = format!("{}/graph", w.server.url());
+    let p = ferry(
+        "ferry-pack",
+        &[
+            "list",
+            "releases",
+            "--channel",
+            CHANNEL,
+            "--graph-url",
+            &url,
+            "--json",
+        ],
+    );
+    assert!(p.ok, "{}", p.text());
+    let l: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
+    let listed: Vec<(String, String)> = l["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["version"].as_str().unwrap().to_string(),
+                r["payload"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let seeded: Vec<(String, String)> = VERSIONS
+        .iter()
+        .map(|v| (v.to_string(), w.set.get(v, "amd64").pullspec.clone()))
+        .collect();
+    assert_eq!(listed, seeded);
+    assert_eq!(l["defaultSelection"], serde_json::json!(["4.15.3"]));
+    // The fixture graph's one conditional edge leads to the last version.
+    assert_eq!(
+        l["releases"][3]["conditionalRisks"],
+        serde_json::json!([release::RISK])
+    );
+    assert!(l["releases"][2].get("conditionalRisks").is_none());
+
+    // A saved graph: its channels, then one of them, with no update service.
+    let file = w.work.path("graph.json");
+    std::fs::write(&file, w.set.graph("amd64")).unwrap();
+    let p = ferry(
+        "ferry-pack",
+        &["list", "releases", "--graph-file", file.to_str().unwrap()],
+    );
+    assert!(p.ok && p.stdout.contains(CHANNEL), "{}", p.text());
+    let p = ferry(
+        "ferry-pack",
+        &[
+            "list",
+            "releases",
+            "--graph-file",
+            file.to_str().unwrap(),
+            "--channel",
+            "stable-4.51",
+        ],
+    );
+    assert!(!p.ok && p.stderr.contains(CHANNEL), "{}", p.text());
+}

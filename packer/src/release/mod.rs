@@ -599,7 +599,7 @@ fn image_architecture(client: &Client, repo: &Repo, config: &Digest) -> Result<S
 
 /// Reads the graph of one channel and architecture: from the saved files when any were given
 /// (no network at all), else from the update service.
-fn load_graph(
+pub(crate) fn load_graph(
     client: &Client,
     opts: &ReleaseOptions,
     channel: &str,
