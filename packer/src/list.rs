@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::{bail, Context, Result};
-use ferry_registry::{Client, Reference};
+use ferry_registry::Client;
 use serde::Serialize;
 
 use crate::catalog::{fbc, image};
@@ -154,7 +154,7 @@ pub fn operators(
     package: Option<&str>,
     arch: &[String],
 ) -> Result<OperatorListing> {
-    let reference: Reference = catalog.parse().context("in --catalog")?;
+    let reference = image::CatalogRef::parse(catalog).context("in --catalog")?;
     let source = image::open(client, &reference, arch)?;
     let work = tempfile::Builder::new().prefix("ferry-list-").tempdir()?;
     image::extract_configs(client, &source, work.path())?;

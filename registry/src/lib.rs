@@ -10,6 +10,9 @@
 //! wire: `transport` (one request), `tls` (system roots plus `--ca-file`), `token` (basic and
 //! bearer auth), `gate` (per-host concurrency, lowered on 429), `retry` (backoff with jitter).
 //!
+//! [`layout`] is the other transport: an OCI image layout directory read as a repository
+//! (`oci:///path` sources), through the same calls.
+//!
 //! Bodies are streamed: no call holds a blob in memory. Manifests are returned as the exact
 //! bytes received, with their digest computed over those bytes.
 
@@ -21,6 +24,7 @@ pub mod client;
 pub mod error;
 mod gate;
 mod host;
+pub mod layout;
 pub mod listing;
 pub mod manifests;
 pub mod reference;

@@ -23,6 +23,14 @@ pub struct FetchedManifest {
 impl Client {
     /// Fetches a manifest by tag or digest, exactly as the registry sends it.
     pub fn get_manifest(&self, repo: &Repo, reference: &str) -> Result<FetchedManifest> {
+        if let Some(dir) = repo.layout_dir() {
+            let m = crate::layout::get_manifest(dir, reference, MAX_MANIFEST_BYTES)?;
+            return Ok(FetchedManifest {
+                bytes: m.bytes,
+                media_type: m.media_type,
+                digest: m.digest,
+            });
+        }
         let path = format!("/v2/{}/manifests/{reference}", repo.name);
         let scope = pull_scope(repo);
         self.retry(&format!("manifest {repo}:{reference}"), || {
@@ -73,6 +81,13 @@ impl Client {
 
     /// Whether a manifest exists (HEAD by digest or tag); returns its digest when it does.
     pub fn manifest_digest(&self, repo: &Repo, reference: &str) -> Result<Option<Digest>> {
+        if let Some(dir) = repo.layout_dir() {
+            return match crate::layout::get_manifest(dir, reference, MAX_MANIFEST_BYTES) {
+                Ok(m) => Ok(Some(m.digest)),
+                Err(crate::RegistryError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
         let path = format!("/v2/{}/manifests/{reference}", repo.name);
         let scope = pull_scope(repo);
         self.retry(&format!("manifest {repo}:{reference}"), || {

@@ -641,3 +641,98 @@ fn list_operators_shows_what_a_config_can_name() {
         p.stderr
     );
 }
+
+/// `catalog: oci:///path`: a catalog in an OCI image layout on disk (written here by skopeo
+/// from the seeded catalog, converted to OCI media types) is read, filtered, rebuilt and
+/// pushed like a registry catalog; it lands at the layout directory's name; no mirror set
+/// names it (nothing pulls it from a source registry).
+#[test]
+fn catalog_from_an_oci_layout() {
+    let w = Cat::new();
+    let layout = w.work.path("layouts/my-catalog");
+    std::fs::create_dir_all(layout.parent().unwrap()).unwrap();
+    let out = Command::new("skopeo")
+        .args(["copy", "-q", "--all", "--src-tls-verify=false"])
+        .arg(format!("docker://{}", w.cat.reference))
+        .arg(format!("oci:{}", layout.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ns = "layout";
+    let (index, manifests) = w.run_operators(
+        ns,
+        &format!(
+            "    - catalog: oci://{}\n      packages:\n        - name: bar\n",
+            layout.display()
+        ),
+    );
+    let c = &index.catalogs[0];
+    assert!(c.from_layout());
+    assert_eq!(
+        (c.registry.as_str(), c.repository.as_str(), c.tag.as_deref()),
+        ("localhost", "my-catalog", Some("latest"))
+    );
+    // The rebuilt catalog at the target, by tag, holding exactly the kept bundle.
+    let image = format!("{}/{ns}/my-catalog:latest", w.target.host);
+    assert_eq!(
+        digest_of(&skopeo_raw(&image).unwrap()),
+        c.digest.to_string()
+    );
+    let fbc = unpack_configs(&image, &w.work.path("layout-rootfs"));
+    let bundles: BTreeSet<&str> = fbc
+        .iter()
+        .filter(|d| d["schema"] == "olm.bundle")
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(bundles, BTreeSet::from(["bar.v1.0.0"]));
+    assert!(fbc_problems(&fbc).is_empty());
+    // Its bundle's images came from the registry they name.
+    for (r, d) in &w.cat.bundles["bar.v1.0.0"].1 {
+        let (_, rest) = r.split_once('/').unwrap();
+        let got = skopeo_raw(&format!("{}/{ns}/{rest}", w.target.host))
+            .unwrap_or_else(|| panic!("{r} not at the target"));
+        assert_eq!(digest_of(&got), d.to_string());
+    }
+    // The CatalogSource points at it; no mirror set names the layout.
+    let mut saw_cs = false;
+    for e in std::fs::read_dir(&manifests).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&p).unwrap();
+        if name.starts_with("cs-") {
+            saw_cs = true;
+            assert!(
+                text.contains(&format!("{}/{ns}/my-catalog", w.target.host)),
+                "{text}"
+            );
+        }
+        if name.starts_with("itms-") || name.starts_with("idms-") {
+            assert!(
+                !text.contains("oci:") && !text.contains("localhost/"),
+                "{name}: {text}"
+            );
+        }
+    }
+    assert!(saw_cs);
+
+    // A path that is not a layout is refused before anything is fetched.
+    let config = w.work.path("bad.yaml");
+    std::fs::write(
+        &config,
+        "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n    - catalog: oci:///nonexistent/catalog\n",
+    )
+    .unwrap();
+    let p = ferry(
+        "ferry-pack",
+        &["--config", config.to_str().unwrap(), "--dry-run", "-q"],
+    );
+    assert!(
+        !p.ok && p.stderr.contains("is not an OCI image layout"),
+        "{}",
+        p.text()
+    );
+}

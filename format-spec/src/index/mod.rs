@@ -247,7 +247,8 @@ pub struct GraphData {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Catalog {
-    /// The catalog reference as written in the config.
+    /// The catalog reference as written in the config (`oci://PATH` for an OCI layout read
+    /// from disk: it has no source registry).
     pub source: String,
     /// Digest of the source index image (list) the catalog was read from.
     pub source_digest: Digest,
@@ -261,6 +262,17 @@ pub struct Catalog {
     /// The configs directory inside the image (`/configs`).
     pub configs_dir: String,
     pub packages: Vec<CatalogPackage>,
+}
+
+/// How a catalog read from an OCI layout on disk is named in `source`.
+pub const LAYOUT_SOURCE_PREFIX: &str = "oci://";
+
+impl Catalog {
+    /// Whether the catalog was read from an OCI layout on disk: nothing at a source registry
+    /// pulls of it could be mirrored from.
+    pub fn from_layout(&self) -> bool {
+        self.source.starts_with(LAYOUT_SOURCE_PREFIX)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -35,10 +35,82 @@ use crate::plan::{platform_selected, PlannedBlob, PlannedManifest};
 
 pub const CONFIGS_LABEL: &str = "operators.operatorframework.io.index.configs.v1";
 
+/// Where a config's `catalog:` is: a registry reference, or an OCI image layout on disk
+/// (`oci:///path`, as oc-mirror v2 accepts), read through the same client calls.
+#[derive(Debug, Clone)]
+pub struct CatalogRef {
+    /// As the config names it.
+    pub name: String,
+    pub repo: Repo,
+    /// The tag or digest to read (`latest` for a layout: its only manifest).
+    pub manifest: String,
+    /// Registry and repository to record and push to: the reference's, or for a layout
+    /// `localhost` and the directory's name.
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    /// From a layout: nothing at a source registry to mirror from.
+    pub is_layout: bool,
+}
+
+/// The prefix of a catalog in an OCI layout.
+pub const LAYOUT_PREFIX: &str = ferry_format::index::LAYOUT_SOURCE_PREFIX;
+
+impl CatalogRef {
+    pub fn parse(catalog: &str) -> Result<CatalogRef> {
+        let Some(path) = catalog.strip_prefix(LAYOUT_PREFIX) else {
+            let r: Reference = catalog.parse()?;
+            return Ok(CatalogRef {
+                name: catalog.to_string(),
+                repo: Repo::new(r.registry.clone(), r.repository.clone()),
+                manifest: r.manifest_reference(),
+                registry: r.registry,
+                repository: r.repository,
+                tag: r.tag,
+                is_layout: false,
+            });
+        };
+        let dir = Path::new(path);
+        if !dir.join("oci-layout").is_file() {
+            bail!(
+                "{catalog}: {} is not an OCI image layout (no oci-layout file); write                  oci:///absolute/path/to/the/layout, as `skopeo copy ... oci:DIR` writes it",
+                dir.display()
+            );
+        }
+        let base = dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+            .unwrap_or_default();
+        let repository: String = base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if repository.is_empty() {
+            bail!("{catalog}: name the layout directory, or set targetCatalog");
+        }
+        Ok(CatalogRef {
+            name: catalog.to_string(),
+            repo: Repo::layout(dir),
+            manifest: "latest".into(),
+            registry: "localhost".into(),
+            repository,
+            tag: Some("latest".into()),
+            is_layout: true,
+        })
+    }
+}
+
 /// A catalog image at the source.
 #[derive(Debug, Clone)]
 pub struct SourceCatalog {
-    pub reference: Reference,
+    pub reference: CatalogRef,
     pub repo: Repo,
     pub digest: Digest,
     /// The list (or index) as fetched, when the catalog is multi-platform.
@@ -49,9 +121,9 @@ pub struct SourceCatalog {
 
 /// Fetches a catalog image's manifests and configs (not its layers). `arch` keeps only those
 /// platforms of a multi-platform catalog (all when empty).
-pub fn open(client: &Client, reference: &Reference, arch: &[String]) -> Result<SourceCatalog> {
-    let repo = Repo::new(reference.registry.clone(), reference.repository.clone());
-    let top = client.get_manifest(&repo, &reference.manifest_reference())?;
+pub fn open(client: &Client, reference: &CatalogRef, arch: &[String]) -> Result<SourceCatalog> {
+    let repo = reference.repo.clone();
+    let top = client.get_manifest(&repo, &reference.manifest)?;
     let (m, media_type) = Manifest::parse(&top.bytes, &top.media_type)?;
     let mut platforms = Vec::new();
     let list = match m {
@@ -73,7 +145,8 @@ pub fn open(client: &Client, reference: &Reference, arch: &[String]) -> Result<S
             }
             if platforms.is_empty() {
                 bail!(
-                    "no platform of catalog {reference} matches {}",
+                    "no platform of catalog {} matches {}",
+                    reference.name,
                     arch.join(", ")
                 );
             }
@@ -96,7 +169,10 @@ pub fn open(client: &Client, reference: &Reference, arch: &[String]) -> Result<S
         .unwrap_or("/configs")
         .to_string();
     let configs_dir = clean_dir(&configs_dir).ok_or_else(|| {
-        anyhow!("catalog {reference}: label {CONFIGS_LABEL} = {configs_dir:?} is not a usable path")
+        anyhow!(
+            "catalog {}: label {CONFIGS_LABEL} = {configs_dir:?} is not a usable path",
+            reference.name
+        )
     })?;
     Ok(SourceCatalog {
         reference: reference.clone(),

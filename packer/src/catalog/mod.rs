@@ -89,7 +89,7 @@ pub fn plan_catalogs(
 }
 
 /// Where the rebuilt catalog goes: `targetCatalog` (checked), else the source repository.
-fn target_repository(op: &Operator, reference: &Reference) -> Result<String> {
+fn target_repository(op: &Operator, reference: &image::CatalogRef) -> Result<String> {
     let Some(t) = &op.target_catalog else {
         return Ok(reference.repository.clone());
     };
@@ -150,10 +150,8 @@ fn bundle_images(
 fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Result<Planned> {
     // The catalog's own `platforms` win over --arch, for the catalog and its bundles' images.
     let arch = &crate::plan::platforms_or(&op.platforms, arch);
-    let reference: Reference = op
-        .catalog
-        .parse()
-        .context("in mirror.operators[].catalog")?;
+    let reference =
+        image::CatalogRef::parse(&op.catalog).context("in mirror.operators[].catalog")?;
     let source = image::open(client, &reference, arch)?;
     let work = tempfile::Builder::new()
         .prefix("ferry-catalog-")

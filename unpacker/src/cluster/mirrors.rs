@@ -73,6 +73,8 @@ pub fn mirrors(index: &Index, target: &Target) -> Mirrors {
         let source = format!("{}/{}", img.registry, img.repository);
         match role(index, img) {
             Role::GraphData | Role::Attachment | Role::HelmChart => {}
+            // A catalog read from a layout on disk: no cluster pulls it by its source name.
+            Role::RebuiltCatalog(c) if c.from_layout() => {}
             Role::RebuiltCatalog(c) => {
                 m.by_tag.insert(repository_of(&c.source), mirror);
             }
