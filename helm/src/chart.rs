@@ -92,15 +92,28 @@ pub fn from_path(path: &Path) -> Result<Chart> {
             .with_context(|| format!("{} is not a chart archive", path.display()));
     }
     let mut files = BTreeMap::new();
-    let mut total = 0u64;
-    read_dir(path, "", &mut files, &mut total)
+    read_chart_dir(path, &mut files)
         .with_context(|| format!("cannot read the chart directory {}", path.display()))?;
     from_files(files)
+}
+
+/// Reads a chart directory's files, leaving out what its `.helmignore` says (as `helm
+/// package` and `helm template DIR` do).
+fn read_chart_dir(dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
+    let ignore = match std::fs::read_to_string(dir.join(crate::ignore::FILE)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).context("reading .helmignore"),
+    };
+    let rules = crate::ignore::Rules::parse(&ignore)?;
+    let mut total = 0;
+    read_dir(dir, "", &rules, files, &mut total)
 }
 
 fn read_dir(
     dir: &Path,
     prefix: &str,
+    rules: &crate::ignore::Rules,
     files: &mut BTreeMap<String, Vec<u8>>,
     total: &mut u64,
 ) -> Result<()> {
@@ -110,8 +123,11 @@ fn read_dir(
         let name = e.file_name().to_string_lossy().into_owned();
         let rel = format!("{prefix}{name}");
         let kind = e.file_type()?;
+        if rules.ignored(&rel, kind.is_dir()) {
+            continue;
+        }
         if kind.is_dir() {
-            read_dir(&e.path(), &format!("{rel}/"), files, total)?;
+            read_dir(&e.path(), &format!("{rel}/"), rules, files, total)?;
         } else if kind.is_file() {
             *total += e.metadata()?.len();
             if *total > MAX_CHART_BYTES || files.len() >= MAX_FILES {
@@ -228,8 +244,7 @@ fn dependencies(meta: &serde_json::Value) -> Vec<Dependency> {
 /// `<name>/`), with fixed headers so the same directory always makes the same bytes.
 pub fn package_dir(dir: &Path) -> Result<Vec<u8>> {
     let mut files = BTreeMap::new();
-    let mut total = 0u64;
-    read_dir(dir, "", &mut files, &mut total)
+    read_chart_dir(dir, &mut files)
         .with_context(|| format!("cannot read the chart directory {}", dir.display()))?;
     let chart = from_files(files.clone())?;
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -9,6 +9,7 @@
 //! docs/helm.md lists what the renderer covers and where it differs from Helm.
 
 pub mod chart;
+pub mod ignore;
 pub mod images;
 pub mod jsonpath;
 pub mod render;

@@ -86,3 +86,65 @@ fn image_paths_from_the_config_add_images() {
         "{found:?}"
     );
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The real chart's `.helmignore` applies when a chart directory is read or packaged: editor
+/// backups, a VCS directory and a hidden template (Helm's default rule; this one would not even
+/// render) are left out, and the chart still renders the same image.
+#[test]
+fn helmignore_of_a_real_chart_is_applied() {
+    let dir = std::env::temp_dir().join(format!("ferry-helmignore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_tree(&real("kube-state-metrics"), &dir);
+    std::fs::write(dir.join("values.yaml.bak"), "not: [yaml").unwrap();
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::write(dir.join(".git/config"), "[core]").unwrap();
+    std::fs::write(dir.join("templates/.scratch.yaml"), "{{ nope").unwrap();
+    std::fs::write(dir.join("templates/notes.txt~"), "{{ nope").unwrap();
+
+    let tgz = chart::package_dir(&dir).unwrap();
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..]));
+    for e in archive.entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(
+        names.contains(&"kube-state-metrics/values.yaml".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"kube-state-metrics/templates/deployment.yaml".to_string()));
+    for gone in [
+        "values.yaml.bak",
+        ".git/config",
+        "templates/.scratch.yaml",
+        "templates/notes.txt~",
+    ] {
+        assert!(
+            !names.contains(&format!("kube-state-metrics/{gone}")),
+            "{gone} packaged: {names:?}"
+        );
+    }
+    let c = chart::from_path(&dir).unwrap();
+    let found: Vec<String> = chart_images(&c, None, &[])
+        .unwrap()
+        .into_iter()
+        .map(|f| f.image)
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        found,
+        ["registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0"]
+    );
+}
