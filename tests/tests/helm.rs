@@ -278,3 +278,84 @@ fn config_with_repo_only(w: &World, url: &str) -> std::path::PathBuf {
     .unwrap();
     path
 }
+
+/// `url: oci://host/path`: the chart is an OCI artifact in a registry (as `helm push` makes
+/// it); ferry reads its chart layer, checks it against its digest, renders it and carries the
+/// artifact and the images; an ordinary image where a chart should be is refused by name.
+#[test]
+fn charts_from_an_oci_repository() {
+    use ferry_fixtures::image::{Blob, Image};
+    let w = World::new();
+    let charts = w.path("charts");
+    web_chart(&charts, &w);
+    let tgz = package(&charts);
+    let config = Blob::new(
+        br#"{"apiVersion":"v2","name":"web","version":"1.2.0"}"#.to_vec(),
+        "application/vnd.cncf.helm.config.v1+json",
+    );
+    let layer = Blob::new(
+        tgz.clone(),
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": config.media_type, "digest": config.digest.to_string(), "size": config.bytes.len()},
+        "layers": [{"mediaType": layer.media_type, "digest": layer.digest.to_string(), "size": layer.bytes.len()}],
+    });
+    let manifest = Blob::new(
+        serde_json::to_vec(&manifest).unwrap(),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    let client = ferry_fixtures::seed::client().unwrap();
+    let repo = ferry_registry::Repo::new(w.source.host.clone(), "helm-src/web");
+    ferry_fixtures::seed::push_image(
+        &client,
+        &repo,
+        Some("1.2.0"),
+        &Image {
+            config,
+            layers: vec![layer],
+            manifest,
+        },
+    )
+    .unwrap();
+
+    let path = w.path("oci.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  helm:\n    repositories:\n    - name: oci\n      url: oci://{}/helm-src\n      charts:\n      - name: web\n        version: 1.2.0\n",
+            w.source.host
+        ),
+    )
+    .unwrap();
+    let archive = w.path("oci-archive");
+    let run = pack(&path, &archive, &w.key, &[]);
+    assert!(run.ok, "{}", run.text());
+    let to = format!("{}/mirror", w.target.host);
+    let run = push(&archive, &w.key, &to, &[]);
+    assert!(run.ok, "{}", run.text());
+    let t = &w.target.host;
+    let raw = skopeo_raw(&format!("{t}/mirror/charts/web:1.2.0")).expect("chart pushed");
+    let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(m["layers"][0]["digest"], digest_of(&tgz));
+    let a = seeded(&w, "ubi/app-a");
+    let at = skopeo_raw(&format!("{t}/mirror/ubi/app-a:{}", a.tag.as_ref().unwrap()))
+        .expect("the chart's image pushed");
+    assert_eq!(digest_of(&at), a.digest.to_string());
+
+    // An ordinary image where the chart should be.
+    std::fs::write(
+        &path,
+        format!(
+            "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  helm:\n    repositories:\n    - name: oci\n      url: oci://{}/ubi\n      charts:\n      - name: app-a\n        version: \"{}\"\n",
+            w.source.host,
+            a.tag.as_ref().unwrap()
+        ),
+    )
+    .unwrap();
+    let run = pack(&path, &w.path("bad"), &w.key, &[]);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("is not a Helm chart"), "{}", run.stderr);
+}
