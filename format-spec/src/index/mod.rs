@@ -309,6 +309,11 @@ pub struct Release {
     pub digest: Digest,
     /// Number of component images in the payload's `image-references`.
     pub components: u32,
+    /// (1.4) Top manifest digests of the images the release needs besides its own (its
+    /// components, the KubeVirt disk when carried), sorted; a component shared with another
+    /// release is listed by both. Empty in indexes before 1.4.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub component_digests: Vec<Digest>,
     /// Source repositories of the components (usually one).
     #[serde(default)]
     pub component_repositories: Vec<String>,

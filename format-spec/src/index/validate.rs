@@ -260,6 +260,16 @@ impl Index {
                     r.version, r.architecture, r.registry, r.repository, r.digest
                 ));
             }
+            if let Some(c) = r
+                .component_digests
+                .iter()
+                .find(|c| !self.images.iter().any(|i| &i.digest == *c))
+            {
+                return bad(format!(
+                    "release {} lists component {c}, which is not among the images",
+                    r.version
+                ));
+            }
             if r.signature_check == SignatureCheck::Verified && r.signatures.is_empty() {
                 return bad(format!(
                     "release {} is marked verified but lists no signature",

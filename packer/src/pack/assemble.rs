@@ -59,6 +59,10 @@ pub fn index(
             false
         }
     });
+    // A component that failed (with --continue-on-error) is not listed as carried.
+    for r in &mut releases {
+        r.component_digests.retain(|d| kept(d));
+    }
     let graph_data = plan.graph_data.clone().filter(|g| kept(&g.digest));
     let charts = plan
         .charts

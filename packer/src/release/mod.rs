@@ -489,6 +489,14 @@ fn read_release(
     } else {
         Disks::default()
     };
+    let mut component_digests: Vec<Digest> = payload
+        .components
+        .iter()
+        .chain(&disks)
+        .filter_map(|(_, r)| r.digest.clone())
+        .collect();
+    component_digests.sort();
+    component_digests.dedup();
     let mut component_repositories: Vec<String> = payload
         .components
         .iter()
@@ -516,6 +524,7 @@ fn read_release(
             repository: r.repository.clone(),
             digest: top.digest.clone(),
             components: payload.components.len() as u32,
+            component_digests,
             component_repositories,
             signatures: signatures.iter().map(|(d, _)| d.clone()).collect(),
             signature_check: if opts.skip_signatures {

@@ -67,6 +67,7 @@ fn world() -> (Index, Signatures) {
         repository: "openshift-release-dev/ocp-release".into(),
         digest: rel.digest.clone(),
         components: 1,
+        component_digests: vec![],
         component_repositories: vec!["quay.io/openshift-release-dev/ocp-v4.0-art-dev".into()],
         signatures: vec![sig.clone()],
         signature_check: SignatureCheck::Verified,
