@@ -251,8 +251,9 @@ impl ImageSetConfig {
         match head.kind.as_str() {
             "ImageSetConfiguration" => {}
             "DeleteImageSetConfiguration" => bail!(
-                "kind DeleteImageSetConfiguration describes what to delete from a registry; \
-                 ferry-pack reads kind ImageSetConfiguration"
+                "kind DeleteImageSetConfiguration describes what to retire from the site \
+                 registry: give it to `ferry-unpack delete --config FILE --from TARGET --generate \
+                 PLAN` at the site; ferry-pack reads kind ImageSetConfiguration"
             ),
             "" => bail!("no kind: expected `kind: ImageSetConfiguration`"),
             other => {

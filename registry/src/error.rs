@@ -40,6 +40,8 @@ pub enum RegistryError {
         expected: Digest,
         found: Digest,
     },
+    #[error("{host} refuses to delete manifests (405 Unsupported): deletes are switched off in its configuration. For CNCF distribution set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it; Quay and Harbor allow deletes to users with write or admin rights on the repository")]
+    DeleteRefused { host: String },
     #[error("{0}")]
     Protocol(String),
     #[error("{0}")]

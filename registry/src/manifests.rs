@@ -109,6 +109,27 @@ impl Client {
         })
     }
 
+    /// Deletes a manifest by digest (the registry also drops the tags that point at it).
+    /// Returns false when it was not there (already deleted: a re-run is not an error). A
+    /// registry that does not allow deletes answers 405 ([`RegistryError::DeleteRefused`]).
+    pub fn delete_manifest(&self, repo: &Repo, digest: &Digest) -> Result<bool> {
+        let path = format!("/v2/{}/manifests/{digest}", repo.name);
+        let scope = format!("repository:{}:delete,pull,push", repo.name);
+        self.retry(&format!("delete manifest {repo}@{digest}"), || {
+            let resp = self.exchange(repo, &scope, "DELETE", &path, &[], Payload::Empty)?;
+            match resp.status().as_u16() {
+                200 | 202 => Ok(true),
+                404 => Ok(false),
+                405 => Err(RegistryError::DeleteRefused {
+                    host: repo.host.clone(),
+                }),
+                _ => self
+                    .expect(resp, repo, "DELETE", &path, &[202], "manifest")
+                    .map(|_| true),
+            }
+        })
+    }
+
     /// Uploads a manifest under a digest or a tag.
     pub fn put_manifest(
         &self,

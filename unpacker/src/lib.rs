@@ -9,10 +9,13 @@
 //! - [`repair`]: lost or damaged volumes rebuilt from the parity volumes;
 //! - [`serve`]: the media served in place as a read-only registry, for sites that have none;
 //! - [`state`]: what the target has received, kept in the target itself;
+//! - [`delete`]: retiring content: a reviewable plan from a delete config and the state
+//!   record, then carried out safely;
 //! - [`inventory`]: what the target holds, for packing deltas against it;
 //! - [`target`]: the target registry and where a source repository lands in it.
 
 pub mod cluster;
+pub mod delete;
 pub mod inventory;
 pub mod push;
 pub mod repair;

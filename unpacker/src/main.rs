@@ -31,6 +31,7 @@ enum Command {
     Inventory(commands::inventory::Args),
     Serve(commands::serve::Args),
     Repair(commands::repair::Args),
+    Delete(commands::delete::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Inventory(a) => commands::inventory::exec(a),
         Command::Serve(a) => commands::serve::exec(a),
         Command::Repair(a) => commands::repair::exec(a),
+        Command::Delete(a) => commands::delete::exec(a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ferry-unpack: error: {e:#}");

@@ -1,6 +1,7 @@
 //! The subcommands: each parses its flags, calls the library, and prints the result. No work
 //! is done here.
 
+pub mod delete;
 pub mod inventory;
 pub mod manifests;
 pub mod push;

@@ -1,0 +1,353 @@
+//! Retiring content at the site, against real registries: three releases pushed as three
+//! archives; a DeleteImageSetConfiguration retires the oldest; the plan deletes its own
+//! manifests and keeps back what the kept releases share; an execution that fails half way is
+//! finished by running it again; distribution's garbage-collect then frees the oldest
+//! release's unique blobs from disk while every image of the kept releases still copies with
+//! skopeo at its digest; a plan made before the registry changed is refused.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use ferry_e2e::{digest_of, ferry, pack, push, realdata, skopeo_raw, Workdir};
+use ferry_fixtures::faults::{Fault, FaultProxy};
+use ferry_fixtures::registry::TestRegistry;
+use ferry_fixtures::release::{self, ReleaseSpec, CHANNEL, COMPONENT_REPO, RELEASE_REPO};
+use ferry_format::Digest;
+
+const VERSIONS: [&str; 3] = ["4.15.0", "4.15.1", "4.15.2"];
+
+fn write_config(work: &Workdir, name: &str, kind: &str, section: &str, body: &str) -> PathBuf {
+    let p = work.path(name);
+    std::fs::write(
+        &p,
+        format!("kind: {kind}\napiVersion: mirror.openshift.io/v2alpha1\n{section}:\n  platform:\n{body}"),
+    )
+    .unwrap();
+    p
+}
+
+/// Config and layer digests of a manifest at `reference` (a single-platform image).
+fn blobs_of(reference: &str) -> Vec<Digest> {
+    let raw = skopeo_raw(reference).unwrap_or_else(|| panic!("{reference} missing"));
+    let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    std::iter::once(&m["config"])
+        .chain(m["layers"].as_array().unwrap())
+        .map(|d| d["digest"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+fn delete(args: &[&str]) -> ferry_e2e::Run {
+    let mut a = vec!["delete"];
+    a.extend(args);
+    ferry("ferry-unpack", &a)
+}
+
+#[test]
+fn oldest_release_retired_kept_ones_intact_space_freed() {
+    let source = TestRegistry::start().unwrap();
+    let target = TestRegistry::start().unwrap();
+    let mut names = release::component_names(&realdata()).unwrap();
+    names.truncate(12);
+    let spec = ReleaseSpec {
+        versions: VERSIONS.iter().map(|s| s.to_string()).collect(),
+        arches: vec!["amd64".into()],
+        multi: false,
+        components: names,
+    };
+    let client = ferry_fixtures::seed::client().unwrap();
+    let set = release::seed_releases(&client, &source.host, &spec).unwrap();
+    let work = Workdir::new("ferry-delete-");
+    let graph = work.path("graph.json");
+    std::fs::write(&graph, set.graph("amd64")).unwrap();
+    let to = format!("{}/site", target.host);
+
+    // Three archives, one release each, pushed in turn.
+    for v in VERSIONS {
+        let config = write_config(
+            &work,
+            &format!("rel-{v}.yaml"),
+            "ImageSetConfiguration",
+            "mirror",
+            &format!("    channels:\n      - name: {CHANNEL}\n        minVersion: {v}\n        maxVersion: {v}\n"),
+        );
+        let dir = work.path(&format!("a-{v}"));
+        let graph_arg = graph.to_str().unwrap();
+        let p = pack(
+            &config,
+            &dir,
+            &work.key,
+            &["--graph-file", graph_arg, "--skip-release-signatures"],
+        );
+        assert!(p.ok, "{}", p.text());
+        let p = push(&dir, &work.key, &to, &[]);
+        assert!(p.ok, "{}", p.text());
+    }
+    let at = |repo: &str, d: &Digest| format!("{}/site/{repo}@{d}", target.host);
+    let old = set.get("4.15.0", "amd64").clone();
+    let kept: Vec<_> = ["4.15.1", "4.15.2"]
+        .iter()
+        .map(|v| set.get(v, "amd64").clone())
+        .collect();
+    let kept_components: BTreeSet<&Digest> = kept.iter().flat_map(|r| &r.components).collect();
+    let shared: Vec<&Digest> = old
+        .components
+        .iter()
+        .filter(|c| kept_components.contains(c))
+        .collect();
+    let unique: Vec<&Digest> = old
+        .components
+        .iter()
+        .filter(|c| !kept_components.contains(c))
+        .collect();
+    assert!(
+        !shared.is_empty() && !unique.is_empty(),
+        "the fixture shares some components"
+    );
+    // Blobs only the old release uses (worked out from the manifests at the target).
+    let mut kept_blobs = BTreeSet::new();
+    for r in &kept {
+        kept_blobs.extend(blobs_of(&at(RELEASE_REPO, &r.digest)));
+        for c in &r.components {
+            kept_blobs.extend(blobs_of(&at(COMPONENT_REPO, c)));
+        }
+    }
+    let mut old_blobs: BTreeSet<Digest> = blobs_of(&at(RELEASE_REPO, &old.digest))
+        .into_iter()
+        .collect();
+    for c in &old.components {
+        old_blobs.extend(blobs_of(&at(COMPONENT_REPO, c)));
+    }
+    let old_only: Vec<Digest> = old_blobs.difference(&kept_blobs).cloned().collect();
+    assert!(!old_only.is_empty());
+
+    // The plan.
+    let del = write_config(
+        &work,
+        "delete.yaml",
+        "DeleteImageSetConfiguration",
+        "delete",
+        &format!("    channels:\n      - name: {CHANNEL}\n        minVersion: 4.15.0\n        maxVersion: 4.15.0\n"),
+    );
+    let plan_path = work.path("plan.json");
+    let plan_file = plan_path.to_str().unwrap();
+    let g = delete(&[
+        "--config",
+        del.to_str().unwrap(),
+        "--from",
+        &to,
+        "--generate",
+        plan_file,
+    ]);
+    assert!(g.ok, "{}", g.text());
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let planned: BTreeSet<String> = plan["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        planned.contains(&old.digest.to_string()),
+        "the release image is deleted"
+    );
+    for c in &unique {
+        assert!(planned.contains(&c.to_string()), "its own component {c}");
+    }
+    for c in &shared {
+        assert!(
+            !planned.contains(&c.to_string()),
+            "shared component {c} must stay"
+        );
+    }
+    let kept_back: Vec<&serde_json::Value> = plan["keptBack"].as_array().unwrap().iter().collect();
+    for c in &shared {
+        assert!(
+            kept_back.iter().any(|k| k["digest"] == c.to_string()
+                && k["why"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("also needed by release 4.15.")),
+            "{c} kept back: {kept_back:?}\n{}",
+            g.stdout
+        );
+    }
+    let announced: BTreeSet<String> = plan["unreferencedBlobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[0].as_str().unwrap().to_string())
+        .collect();
+    let expected: BTreeSet<String> = old_only.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        announced, expected,
+        "the plan announces exactly the old release's own blobs"
+    );
+    // Nothing deleted yet.
+    assert!(skopeo_raw(&at(RELEASE_REPO, &old.digest)).is_some());
+
+    // An execution that fails half way (the registry errors on the third delete), then a
+    // re-run that finishes.
+    let proxy = FaultProxy::start(
+        &target.host,
+        vec![Fault::None, Fault::None, Fault::Status(500)],
+        1000,
+        Some("/manifests/sha256:"),
+    )
+    .unwrap();
+    let via = format!("{}/site", proxy.host);
+    let e = delete(&["--execute", plan_file, "--from", &via, "--retries", "0"]);
+    assert!(!e.ok, "{}", e.text());
+    assert!(
+        e.stderr.contains("run the same command again"),
+        "{}",
+        e.stderr
+    );
+    drop(proxy);
+    let e = delete(&["--execute", plan_file, "--from", &to]);
+    assert!(e.ok, "{}", e.text());
+    assert!(e.stdout.contains("garbage-collect"), "{}", e.stdout);
+    assert!(
+        skopeo_raw(&at(RELEASE_REPO, &old.digest)).is_none(),
+        "old release gone"
+    );
+    for c in &unique {
+        assert!(skopeo_raw(&at(COMPONENT_REPO, c)).is_none(), "{c} gone");
+    }
+    check_kept(&target, &kept);
+
+    // Garbage collection frees exactly the announced blobs.
+    let size_of = |d: &Digest| {
+        std::fs::metadata(target.blob_path(d))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    let before: u64 = old_only.iter().map(size_of).sum();
+    assert_eq!(before, plan["unreferencedBytes"].as_u64().unwrap());
+    target.garbage_collect().unwrap();
+    for d in &old_only {
+        assert!(!target.blob_path(d).exists(), "{d} still on disk after GC");
+    }
+    for d in &kept_blobs {
+        assert!(target.blob_path(d).exists(), "kept blob {d} was collected");
+    }
+    eprintln!(
+        "announced {} bytes in {} blobs; garbage-collect removed all of them",
+        before,
+        old_only.len()
+    );
+    check_kept(&target, &kept);
+
+    refuse_changed_registry(&work, &target, &to, &kept[0]);
+}
+
+/// Every image of the kept releases copies at its digest.
+fn check_kept(target: &TestRegistry, kept: &[release::SeededRelease]) {
+    for r in kept {
+        let tag = format!("{}/site/{RELEASE_REPO}:{}", target.host, r.tag);
+        assert_eq!(
+            digest_of(&skopeo_raw(&tag).expect("kept release tag")),
+            r.digest.to_string()
+        );
+        for c in &r.components {
+            let got = skopeo_raw(&format!("{}/site/{COMPONENT_REPO}@{c}", target.host))
+                .unwrap_or_else(|| panic!("kept component {c} missing"));
+            assert_eq!(digest_of(&got), c.to_string());
+        }
+    }
+}
+
+/// A plan made, then a tag added to what it deletes: execute refuses and deletes nothing.
+fn refuse_changed_registry(
+    work: &Workdir,
+    target: &TestRegistry,
+    to: &str,
+    r: &release::SeededRelease,
+) {
+    let del = write_config(
+        work,
+        "delete-2.yaml",
+        "DeleteImageSetConfiguration",
+        "delete",
+        &format!("    channels:\n      - name: {CHANNEL}\n        minVersion: 4.15.1\n        maxVersion: 4.15.1\n"),
+    );
+    let plan = work.path("plan-2.json");
+    let g = delete(&[
+        "--config",
+        del.to_str().unwrap(),
+        "--from",
+        to,
+        "--generate",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(g.ok, "{}", g.text());
+    let src = format!("docker://{}/site/{RELEASE_REPO}@{}", target.host, r.digest);
+    let dst = format!(
+        "docker://{}/site/{RELEASE_REPO}:pinned-by-admin",
+        target.host
+    );
+    let st = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &src,
+            &dst,
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let e = delete(&["--execute", plan.to_str().unwrap(), "--from", to]);
+    assert!(!e.ok);
+    assert!(
+        e.stderr.contains("changed since the plan") && e.stderr.contains("pinned-by-admin"),
+        "{}",
+        e.stderr
+    );
+    assert!(skopeo_raw(&format!("{}/site/{RELEASE_REPO}@{}", target.host, r.digest)).is_some());
+    // A fresh plan sees the admin's tag and keeps the release back.
+    let g = delete(&[
+        "--config",
+        del.to_str().unwrap(),
+        "--from",
+        to,
+        "--generate",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(g.ok, "{}", g.text());
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    assert!(p["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["digest"] != r.digest.to_string()));
+    assert!(p["keptBack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["why"].as_str().unwrap().contains("pinned-by-admin")));
+}
+
+/// A registry whose configuration does not allow deletes (distribution's default) is named
+/// with what to change.
+#[test]
+fn a_registry_without_deletes_is_explained() {
+    let reg = TestRegistry::start_without_deletes().unwrap();
+    let client = ferry_fixtures::seed::client().unwrap();
+    let repo = ferry_registry::Repo::new(reg.host.clone(), "a/b");
+    let img = ferry_fixtures::image::image(
+        "x",
+        "amd64",
+        vec![ferry_fixtures::image::layer(1, 1024, true)],
+        true,
+    );
+    let d = ferry_fixtures::seed::push_image(&client, &repo, Some("1"), &img).unwrap();
+    let e = client.delete_manifest(&repo, &d).unwrap_err();
+    assert!(
+        matches!(e, ferry_registry::RegistryError::DeleteRefused { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("storage.delete.enabled"), "{e}");
+    assert!(skopeo_raw(&format!("{}/a/b:1", reg.host)).is_some());
+}
