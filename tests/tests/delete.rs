@@ -237,8 +237,37 @@ fn oldest_release_retired_kept_ones_intact_space_freed() {
         old_only.len()
     );
     check_kept(&target, &kept);
+    inventory_forgets(&work, &to, &old, &kept);
 
     refuse_changed_registry(&work, &target, &to, &kept[0]);
+}
+
+/// The site's inventory (what deltas are packed against) no longer lists the retired release,
+/// and still lists the kept ones.
+fn inventory_forgets(
+    work: &Workdir,
+    to: &str,
+    old: &release::SeededRelease,
+    kept: &[release::SeededRelease],
+) {
+    let out = work.path("inventory.json");
+    let r = ferry(
+        "ferry-unpack",
+        &["inventory", "--from", to, "--out", out.to_str().unwrap()],
+    );
+    assert!(r.ok, "{}", r.text());
+    let inv: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let manifests: BTreeSet<String> = inv["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["manifests"].as_array().unwrap().iter())
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect();
+    assert!(!manifests.contains(&old.digest.to_string()));
+    for r in kept {
+        assert!(manifests.contains(&r.digest.to_string()));
+    }
 }
 
 /// Every image of the kept releases copies at its digest.
