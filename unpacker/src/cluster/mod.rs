@@ -22,15 +22,19 @@
 //!   the graph-data image by digest and the mirrored release repository (`platform.graph`);
 //! - `helm-charts.yaml`: where each Helm chart went (`oci://` reference, version, digest, the
 //!   images it names and where they are now), only when the archive carries charts;
+//! - `install-config-mirrors.yaml`: `imageDigestSources` (the IDMS's mirrors in
+//!   install-config's shape) and, with a CA bundle, `additionalTrustBundle`, to merge into
+//!   `install-config.yaml`; only when there are digest mirrors;
 //! - `mapping.txt`: `source@digest=target[:tag]` lines for `oc image mirror -f`;
 //! - `releases.txt`: per release, the target pullspec by digest and the upgrade command.
 //!
 //! [`mirrors`] writes the mirror sets and mapping.txt, [`releases`] the signature ConfigMaps,
-//! releases.txt and the UpdateService, [`catalogs`] the catalog sources, [`policies`] the
+//! releases.txt and the UpdateService, [`install_config`] the install-config stanza, [`catalogs`] the catalog sources, [`policies`] the
 //! ClusterImagePolicies, [`helm`] the chart list.
 
 mod catalogs;
 mod helm;
+mod install_config;
 mod mirrors;
 mod policies;
 mod releases;
@@ -58,7 +62,12 @@ pub struct OutFile {
 pub struct Options {
     /// Also write the legacy ImageContentSourcePolicy.
     pub icsp: bool,
+    /// The mirror's CA certificates (PEM, from [`trust_bundle`]), for install-config's
+    /// `additionalTrustBundle`.
+    pub trust_bundle: Option<String>,
 }
+
+pub use install_config::trust_bundle;
 
 /// Release signature bytes by digest, as carried.
 pub type Signatures = BTreeMap<Digest, Vec<u8>>;
@@ -92,6 +101,13 @@ pub fn build(
     out.extend(policies::image_policies(index, &name)?);
     out.extend(releases::update_service(index, target)?);
     out.extend(helm::charts(index, target)?);
+    let digest_mirrors = mirrors::mirrors(index, target).by_digest;
+    if !digest_mirrors.is_empty() {
+        out.push(install_config::install_config(
+            &digest_mirrors,
+            opts.trust_bundle.as_deref(),
+        )?);
+    }
     out.push(mirrors::mapping(index, target));
     out.extend(releases::releases_txt(index, target));
     Ok(out)

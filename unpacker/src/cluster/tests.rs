@@ -143,7 +143,16 @@ fn mirror_sets_split_digest_and_tag_references() {
         ],
         "the catalog's source repository is sent to the rebuilt one; the graph image is not mirrored"
     );
-    let with_icsp = build(&index, &sigs, &target, &Options { icsp: true }).unwrap();
+    let with_icsp = build(
+        &index,
+        &sigs,
+        &target,
+        &Options {
+            icsp: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let icsp = parse(file(&with_icsp, "icsp-ferry-site.yaml"));
     assert_eq!(
         icsp["spec"]["repositoryDigestMirrors"],
@@ -329,4 +338,48 @@ fn a_cluster_image_policy_per_key_that_verified_non_release_images() {
     for name in ["idms-ferry-site.yaml", "itms-ferry-site.yaml"] {
         assert_eq!(file(&files, name), file(&unsigned, name), "{name}");
     }
+}
+
+const CA: &str = "junk before\r\n-----BEGIN CERTIFICATE-----\r\nMIIBszCCAVmgAwIBAgIUY2E=\r\n-----END CERTIFICATE-----\r\n# a comment\n-----BEGIN CERTIFICATE-----\nMIIBtDCCAVqgAwIBAgIUZGI=\n-----END CERTIFICATE-----\n";
+
+#[test]
+fn install_config_mirrors_match_the_idms_and_carry_the_ca() {
+    let (index, sigs) = world();
+    let target: Target = "reg.site:5000/mirror".parse().unwrap();
+    let bundle = trust_bundle(CA, "ca.pem").unwrap();
+    assert_eq!(
+        bundle,
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUY2E=\n-----END CERTIFICATE-----\n\
+         -----BEGIN CERTIFICATE-----\nMIIBtDCCAVqgAwIBAgIUZGI=\n-----END CERTIFICATE-----\n",
+        "only the certificate blocks, with \\n line ends"
+    );
+    let opts = Options {
+        trust_bundle: Some(bundle.clone()),
+        ..Options::default()
+    };
+    let files = build(&index, &sigs, &target, &opts).unwrap();
+    let ic = parse(file(&files, "install-config-mirrors.yaml"));
+    let idms = parse(file(&files, "idms-ferry-site.yaml"));
+    assert_eq!(ic["imageDigestSources"], idms["spec"]["imageDigestMirrors"]);
+    assert_eq!(ic["additionalTrustBundle"], bundle.as_str());
+    assert_eq!(ic["additionalTrustBundlePolicy"], "Always");
+
+    let plain = build(&index, &sigs, &target, &Options::default()).unwrap();
+    let ic = parse(file(&plain, "install-config-mirrors.yaml"));
+    assert!(
+        ic.get("additionalTrustBundle").is_none(),
+        "no CA, no bundle"
+    );
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_refused() {
+    let e = trust_bundle("not a pem\n", "x.pem")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("x.pem holds no PEM certificate"), "{e}");
+    let e = trust_bundle("-----BEGIN CERTIFICATE-----\nAAAA\n", "y.pem")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not closed"), "{e}");
 }

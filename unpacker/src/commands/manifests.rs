@@ -10,9 +10,12 @@ use ferry_unpack::target::Target;
 /// ImageDigestMirrorSet (idms-ferry-<stream>.yaml), ImageTagMirrorSet (itms-...), with --icsp
 /// the legacy ImageContentSourcePolicy (icsp-...), release signature ConfigMaps
 /// (release-signatures/signature-sha256-<hex16>.yaml), CatalogSource and ClusterCatalog per
-/// catalog (cs-..., cc-...), updateService.yaml, mapping.txt for `oc image mirror -f`, and
-/// releases.txt with each release's target pullspec and upgrade command.
-/// Apply with `oc apply -f DIR -R` (releases.txt and mapping.txt are not manifests).
+/// catalog (cs-..., cc-...), updateService.yaml, mapping.txt for `oc image mirror -f`,
+/// releases.txt with each release's target pullspec and upgrade command, and
+/// install-config-mirrors.yaml (imageDigestSources, with --ca-file the additionalTrustBundle)
+/// to merge into install-config.yaml.
+/// Apply with `oc apply -f DIR -R` after moving install-config-mirrors.yaml, releases.txt and
+/// mapping.txt aside (they are not cluster objects).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The archive directory (holding ferry-index.json).
@@ -31,6 +34,10 @@ pub struct Args {
     /// Also write the legacy ImageContentSourcePolicy.
     #[arg(long)]
     icsp: bool,
+    /// The CA (PEM) that signed the mirror registry's certificate: written into
+    /// install-config-mirrors.yaml as additionalTrustBundle.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     /// A base archive of this delta that carries what it does not (release signatures).
     #[arg(long, value_name = "DIR")]
     base_media: Vec<PathBuf>,
@@ -38,7 +45,8 @@ pub struct Args {
 
 pub fn exec(a: Args) -> Result<ExitCode> {
     let (archives, _) = super::open(&a.dir, &a.trust, &a.base_media)?;
-    let files = super::write_manifests(&archives, &a.paths.apply(&a.to), &a.manifests_dir, a.icsp)?;
+    let opts = super::manifest_options(a.icsp, a.ca_file.as_deref())?;
+    let files = super::write_manifests(&archives, &a.paths.apply(&a.to), &a.manifests_dir, &opts)?;
     super::print_manifests(&a.manifests_dir, &files);
     Ok(ExitCode::SUCCESS)
 }

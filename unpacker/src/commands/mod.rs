@@ -44,20 +44,29 @@ fn open(dir: &Path, trust: &Path, base_media: &[PathBuf]) -> Result<(ArchiveSet,
     Ok((archives, key))
 }
 
+/// The cluster manifest options from the flags: `ca_file` (the mirror's CA) becomes
+/// install-config's trust bundle.
+fn manifest_options(icsp: bool, ca_file: Option<&Path>) -> Result<cluster::Options> {
+    let trust_bundle = match ca_file {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --ca-file {}", p.display()))?;
+            Some(cluster::trust_bundle(&text, &p.display().to_string())?)
+        }
+    };
+    Ok(cluster::Options { icsp, trust_bundle })
+}
+
 /// Builds and writes the cluster manifests; returns the files written (paths under `dir`).
 fn write_manifests(
     archives: &ArchiveSet,
     target: &Target,
     dir: &Path,
-    icsp: bool,
+    opts: &cluster::Options,
 ) -> Result<Vec<cluster::OutFile>> {
     let signatures = cluster::read_signatures(archives).context("reading release signatures")?;
-    let files = cluster::build(
-        archives.index(),
-        &signatures,
-        target,
-        &cluster::Options { icsp },
-    )?;
+    let files = cluster::build(archives.index(), &signatures, target, opts)?;
     cluster::write(dir, &files)?;
     Ok(files)
 }

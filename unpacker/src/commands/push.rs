@@ -35,7 +35,8 @@ pub struct Args {
     /// Push a delta even though the target has no record of its parent archive.
     #[arg(long)]
     allow_gap: bool,
-    /// After a complete push, write the cluster manifests here (see `manifests`).
+    /// After a complete push, write the cluster manifests here (see `manifests`); --ca-file,
+    /// when given, also goes into install-config-mirrors.yaml as the additionalTrustBundle.
     #[arg(long, value_name = "DIR")]
     manifests_dir: Option<PathBuf>,
     /// With --manifests-dir: also write the legacy ImageContentSourcePolicy (clusters before
@@ -64,6 +65,7 @@ struct Output<'a> {
 
 pub fn exec(a: Args) -> Result<ExitCode> {
     let (archives, _) = super::open(&a.dir, &a.trust, &a.base_media)?;
+    let manifest_opts = super::manifest_options(a.icsp, a.registry.ca_file.as_deref())?;
     if let Some(d) = &a.manifests_dir {
         // Fail before pushing if the directory cannot be written.
         std::fs::create_dir_all(d)
@@ -91,7 +93,7 @@ pub fn exec(a: Args) -> Result<ExitCode> {
     let mut written = Vec::new();
     if let Some(d) = &a.manifests_dir {
         if report.complete() {
-            let files = super::write_manifests(&archives, &opts.target, d, a.icsp)?;
+            let files = super::write_manifests(&archives, &opts.target, d, &manifest_opts)?;
             if !a.json {
                 super::print_manifests(d, &files);
             }
