@@ -1,6 +1,8 @@
 //! The end-to-end harness: locating the built binaries, running them, making keys, and
 //! asking skopeo (the independent client) what a registry holds.
 
+pub mod release_world;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

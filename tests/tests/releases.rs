@@ -8,195 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
-use ferry_e2e::{bin, crd_problems, digest_of, ferry, realdata, skopeo_raw, Run, Workdir};
+use ferry_e2e::release_world::{ReleaseWorld, VERSIONS};
+use ferry_e2e::{bin, crd_problems, digest_of, ferry, skopeo_raw, Run};
 use ferry_fixtures::gpg::GpgKey;
-use ferry_fixtures::http::{Routes, StaticServer};
-use ferry_fixtures::registry::TestRegistry;
-use ferry_fixtures::release::{
-    self, ReleaseSet, ReleaseSpec, CHANNEL, COMPONENT_REPO, RELEASE_REPO,
-};
+use ferry_fixtures::release::{self, CHANNEL, COMPONENT_REPO, RELEASE_REPO};
 use ferry_format::index::{FailureKind, SignatureCheck};
 use ferry_format::Index;
-
-struct Rel {
-    source: TestRegistry,
-    target: TestRegistry,
-    set: ReleaseSet,
-    gpg: GpgKey,
-    server: StaticServer,
-    work: Workdir,
-    keyring: PathBuf,
-}
-
-const VERSIONS: [&str; 4] = ["4.15.0", "4.15.1", "4.15.2", "4.15.3"];
-
-impl Rel {
-    fn new(versions: &[&str], arches: &[&str], multi: bool, components: Option<usize>) -> Rel {
-        let source = TestRegistry::start().expect("source registry");
-        let target = TestRegistry::start().expect("target registry");
-        let mut names = release::component_names(&realdata()).expect("real image-references");
-        assert_eq!(names.len(), 183);
-        if let Some(n) = components {
-            names.truncate(n);
-        }
-        let spec = ReleaseSpec {
-            versions: versions.iter().map(|s| s.to_string()).collect(),
-            arches: arches.iter().map(|s| s.to_string()).collect(),
-            multi,
-            components: names,
-        };
-        let client = ferry_fixtures::seed::client().unwrap();
-        let set = release::seed_releases(&client, &source.host, &spec).expect("seed releases");
-        let gpg = GpgKey::generate("ferry release test").expect("gpg key");
-        let mut routes: Routes = release::signature_routes(&set, &gpg, "/sigs")
-            .unwrap()
-            .into_iter()
-            .collect();
-        let mut graph_arches: Vec<&str> = arches.to_vec();
-        if multi {
-            graph_arches.push("multi");
-        }
-        for a in graph_arches {
-            routes.insert(format!("/graph?arch={a}&channel={CHANNEL}"), set.graph(a));
-        }
-        let server = StaticServer::start(routes).unwrap();
-        let work = Workdir::new("ferry-rel-");
-        let keyring = gpg.write_public(&work.path("release-keys.asc")).unwrap();
-        Rel {
-            source,
-            target,
-            set,
-            gpg,
-            server,
-            work,
-            keyring,
-        }
-    }
-
-    /// Writes an image set config with a platform section.
-    fn config(&self, name: &str, platform: &str) -> PathBuf {
-        let p = self.work.path(name);
-        std::fs::write(
-            &p,
-            format!(
-                "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  platform:\n{platform}"
-            ),
-        )
-        .unwrap();
-        p
-    }
-
-    fn pack_args(&self, config: &Path, to: &Path, extra: &[&str]) -> Vec<String> {
-        let mut a: Vec<String> = vec![
-            "--config".into(),
-            config.display().to_string(),
-            "--to".into(),
-            to.display().to_string(),
-            "--sign-key".into(),
-            self.work.key.display().to_string(),
-            "--volume-size".into(),
-            "4MiB".into(),
-            "--graph-url".into(),
-            format!("{}/graph", self.server.url()),
-            "--signature-url".into(),
-            format!("{}/sigs", self.server.url()),
-            "--release-keyring".into(),
-            self.keyring.display().to_string(),
-            "-q".into(),
-        ];
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    }
-
-    fn pack(&self, config: &Path, to: &Path, extra: &[&str]) -> Run {
-        let args = self.pack_args(config, to, extra);
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        ferry("ferry-pack", &refs)
-    }
-
-    fn verify(&self, dir: &Path) -> Run {
-        ferry(
-            "ferry-unpack",
-            &[
-                "verify",
-                dir.to_str().unwrap(),
-                "--trust",
-                &self.work.pubkey(),
-            ],
-        )
-    }
-
-    fn push(&self, dir: &Path, ns: &str, manifests: &Path) -> Run {
-        ferry(
-            "ferry-unpack",
-            &[
-                "push",
-                dir.to_str().unwrap(),
-                "--trust",
-                &self.work.pubkey(),
-                "--to",
-                &format!("{}/{ns}", self.target.host),
-                "--manifests-dir",
-                manifests.to_str().unwrap(),
-                "-q",
-            ],
-        )
-    }
-
-    /// Asserts with skopeo that every release (by digest and tag) and every component of
-    /// the given (version, arch) pairs is at `<target>/<ns>`, with its source digest.
-    fn assert_at_target(&self, ns: &str, which: &[(String, String)]) {
-        let mut refs: BTreeSet<(String, String)> = BTreeSet::new();
-        let t = &self.target.host;
-        for (v, a) in which {
-            let r = self.set.get(v, a);
-            refs.insert((
-                format!("{t}/{ns}/{RELEASE_REPO}@{}", r.digest),
-                r.digest.to_string(),
-            ));
-            refs.insert((
-                format!("{t}/{ns}/{RELEASE_REPO}:{}", r.tag),
-                r.digest.to_string(),
-            ));
-            for c in r.components.iter().chain(&r.children) {
-                let repo = if r.children.contains(c) {
-                    RELEASE_REPO
-                } else {
-                    COMPONENT_REPO
-                };
-                refs.insert((format!("{t}/{ns}/{repo}@{c}"), c.to_string()));
-            }
-        }
-        let refs: Vec<(String, String)> = refs.into_iter().collect();
-        let missing: Vec<String> = std::thread::scope(|s| {
-            let handles: Vec<_> = refs
-                .chunks(refs.len().div_ceil(4).max(1))
-                .map(|chunk| {
-                    s.spawn(move || {
-                        chunk
-                            .iter()
-                            .filter(|(r, d)| {
-                                skopeo_raw(r).map(|b| digest_of(&b)) != Some(d.clone())
-                            })
-                            .map(|(r, _)| r.clone())
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
-        });
-        assert!(
-            missing.is_empty(),
-            "{} of {} not at the target, e.g. {:?}",
-            missing.len(),
-            refs.len(),
-            &missing[..missing.len().min(3)]
-        );
-    }
-}
 
 fn index_of(dir: &Path) -> Index {
     Index::from_slice(&std::fs::read(dir.join("ferry-index.json")).unwrap()).unwrap()
@@ -225,7 +42,7 @@ fn pairs(versions: &[&str], arches: &[&str]) -> Vec<(String, String)> {
 #[test]
 fn channel_releases_reach_the_target_with_their_manifests() {
     let t0 = std::time::Instant::now();
-    let w = Rel::new(&VERSIONS, &["amd64", "arm64"], false, None);
+    let w = ReleaseWorld::new(&VERSIONS, &["amd64", "arm64"], false, None);
     eprintln!("seeded in {:?}", t0.elapsed());
 
     // 1. The whole range.
@@ -456,11 +273,11 @@ fn fetch(url: &str) -> Vec<u8> {
 }
 
 /// A small world (12 components, three versions, amd64 + arm64 and the multi payload).
-fn small() -> Rel {
-    Rel::new(&VERSIONS[..3], &["amd64", "arm64"], true, Some(12))
+fn small() -> ReleaseWorld {
+    ReleaseWorld::new(&VERSIONS[..3], &["amd64", "arm64"], true, Some(12))
 }
 
-fn latest_amd64(w: &Rel) -> PathBuf {
+fn latest_amd64(w: &ReleaseWorld) -> PathBuf {
     w.config(
         "latest.yaml",
         &format!("    channels:\n      - name: {CHANNEL}\n"),
@@ -735,7 +552,7 @@ fn multi_payload_and_release_by_pullspec() {
 /// image, pushed, and named by an UpdateService.
 #[test]
 fn graph_data_image_for_the_update_service() {
-    let w = Rel::new(&VERSIONS[..3], &["amd64"], false, Some(6));
+    let w = ReleaseWorld::new(&VERSIONS[..3], &["amd64"], false, Some(6));
     // A base image (two platforms) and a graph-data tarball.
     let client = ferry_fixtures::seed::client().unwrap();
     let base = ferry_fixtures::image::multi(
@@ -960,7 +777,7 @@ fn kubevirt_container_disks_travel_with_their_release() {
 /// lists its channels.
 #[test]
 fn list_releases_shows_the_channel() {
-    let w = Rel::new(&VERSIONS, &["amd64"], false, Some(4));
+    let w = ReleaseWorld::new(&VERSIONS, &["amd64"], false, Some(4));
     let url = format!("{}/graph", w.server.url());
     let p = ferry(
         "ferry-pack",
