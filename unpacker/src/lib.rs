@@ -11,11 +11,14 @@
 //! - [`state`]: what the target has received, kept in the target itself;
 //! - [`delete`]: retiring content: a reviewable plan from a delete config and the state
 //!   record, then carried out safely;
+//! - [`extract`]: a release's command binaries (openshift-install, oc) taken from the media,
+//!   pinned to the mirrored release;
 //! - [`inventory`]: what the target holds, for packing deltas against it;
 //! - [`target`]: the target registry and where a source repository lands in it.
 
 pub mod cluster;
 pub mod delete;
+pub mod extract;
 pub mod inventory;
 pub mod push;
 pub mod repair;

@@ -13,6 +13,8 @@ use clap::{Parser, Subcommand};
 ///   ferry-unpack verify /media/usb/ferry --trust ferry.key.pub
 ///   ferry-unpack push   /media/usb/ferry --trust ferry.key.pub --to registry.site:5000/mirror
 ///   ferry-unpack repair /media/usb/ferry --trust ferry.key.pub   (lost volumes, with parity)
+///   ferry-unpack extract /media/usb/ferry --trust ferry.key.pub --release 4.15.3 \
+///       --command openshift-install --to ./bin --mirror registry.site:5000/mirror
 ///
 /// The trusted key is the public half of the key the archive was signed with; get it by a
 /// channel other than the media.
@@ -32,6 +34,7 @@ enum Command {
     Serve(commands::serve::Args),
     Repair(commands::repair::Args),
     Delete(commands::delete::Args),
+    Extract(commands::extract::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => commands::serve::exec(a),
         Command::Repair(a) => commands::repair::exec(a),
         Command::Delete(a) => commands::delete::exec(a),
+        Command::Extract(a) => commands::extract::exec(a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ferry-unpack: error: {e:#}");

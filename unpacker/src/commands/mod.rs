@@ -2,6 +2,7 @@
 //! is done here.
 
 pub mod delete;
+pub mod extract;
 pub mod inventory;
 pub mod manifests;
 pub mod push;
