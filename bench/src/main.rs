@@ -502,6 +502,7 @@ fn index_scaling(n: usize) -> Result<()> {
         attachments: vec![],
         sigstore_keys: vec![],
         parity: None,
+        samples: None,
     };
     let t = Instant::now();
     let bytes = index.to_vec();

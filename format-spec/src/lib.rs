@@ -58,4 +58,4 @@ pub const FORMAT: &str = "ferry-archive";
 /// Major version of the format this crate reads and writes.
 pub const FORMAT_MAJOR: u32 = 1;
 /// Minor version of the format this crate writes.
-pub const FORMAT_MINOR: u32 = 4;
+pub const FORMAT_MINOR: u32 = 5;

@@ -126,6 +126,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
         attachments: vec![],
         sigstore_keys: vec![],
         parity: None,
+        samples: None,
     };
     index.validate().unwrap();
     let reparsed = Index::from_slice(&index.to_vec()).unwrap();

@@ -19,6 +19,8 @@ pub struct GatherOptions {
     pub releases: Option<release::ReleaseOptions>,
     /// Signatures and other attachments to carry and check.
     pub attach: crate::attach::AttachOptions,
+    /// The samples operator's images (`--samples`).
+    pub samples: Option<crate::samples::SamplesInput>,
     /// Record what fails and go on (`--continue-on-error`).
     pub keep_going: bool,
     pub quiet: bool,
@@ -51,11 +53,12 @@ pub fn gather(
         && platform.is_none()
         && config.mirror.operators.is_empty()
         && helm.is_none()
+        && opts.samples.is_none()
     {
         bail!(
             "the config names no image to pack (mirror.additionalImages is empty or all blocked, \
              and there is no mirror.platform channel or release, mirror.operators catalog or \
-             mirror.helm chart)"
+             mirror.helm chart, and no --samples)"
         );
     }
     let releases = match (platform, &opts.releases) {
@@ -86,8 +89,19 @@ pub fn gather(
         }
         None => None,
     };
+    let samples = match &opts.samples {
+        Some(input) => {
+            let (w, record) =
+                crate::samples::plan(input, &plan::blocked_patterns(config)?, &opts.arch)?;
+            let known: HashSet<String> = wanted.iter().map(|w| w.source.clone()).collect();
+            wanted.extend(w.into_iter().filter(|w| !known.contains(&w.source)));
+            Some(record)
+        }
+        None => None,
+    };
     say(opts, &format!("resolving {} image(s)...", wanted.len()));
     let mut plan = plan::resolve_all(client, &wanted, opts.keep_going)?;
+    plan.samples = samples;
     if let Some(r) = releases {
         add_releases(&mut plan, r);
     }

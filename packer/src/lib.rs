@@ -9,6 +9,8 @@
 //! - [`attach`]: signatures, attestations, SBOMs and referrers carried with the images, and
 //!   cosign signatures checked against sigstore keys;
 //! - [`catalog`]: operator catalogs (file-based catalogs, filtering, the rebuilt index image);
+//! - [`samples`]: the Cluster Samples Operator's images, from its imagestreamtag-to-image
+//!   ConfigMap (`--samples`);
 //! - [`derive`]: images made from a source image plus one deterministic layer;
 //! - [`pack`]: fetching into the volumes, building and sealing the index;
 //! - [`list`]: `ferry-pack list`: a channel's releases, a catalog's packages;
@@ -25,4 +27,5 @@ pub mod list;
 pub mod pack;
 pub mod plan;
 pub mod release;
+pub mod samples;
 pub mod units;

@@ -17,6 +17,7 @@ use ferry_pack::config::ImageSetConfig;
 use ferry_pack::gather::{self, GatherOptions};
 use ferry_pack::pack::media::{self, MediaPlan};
 use ferry_pack::plan::Plan;
+use ferry_pack::samples::SamplesInput;
 use ferry_pack::{pack, release, units};
 use ferry_registry::cli::RegistryArgs;
 use serde::Serialize;
@@ -185,6 +186,32 @@ struct Cli {
     #[arg(long, help_heading = "Signatures")]
     require_signatures: bool,
 
+    /// The Cluster Samples Operator's imagestreamtag-to-image ConfigMap (YAML or JSON; `oc get
+    /// configmap imagestreamtag-to-image -n openshift-cluster-samples-operator -o yaml` on a
+    /// connected cluster of the release): the images of its image streams are packed, and
+    /// `ferry-unpack manifests` writes the samples Config that points them at the mirror and
+    /// skips the streams not mirrored.
+    #[arg(long, value_name = "FILE", help_heading = "Samples")]
+    samples: Option<PathBuf>,
+    /// With --samples: only these image streams (comma-separated or repeated).
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_delimiter = ',',
+        requires = "samples",
+        help_heading = "Samples"
+    )]
+    samples_include: Vec<String>,
+    /// With --samples: leave these image streams out (they are skipped at the site).
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_delimiter = ',',
+        requires = "samples",
+        help_heading = "Samples"
+    )]
+    samples_exclude: Vec<String>,
+
     #[command(flatten)]
     registry: RegistryArgs,
 
@@ -257,6 +284,11 @@ fn run(cli: Cli) -> Result<bool> {
         arch: cli.arch.clone(),
         releases: release_opts,
         attach: attach_options(&cli)?,
+        samples: cli.samples.clone().map(|file| SamplesInput {
+            file,
+            include: cli.samples_include.clone(),
+            exclude: cli.samples_exclude.clone(),
+        }),
         keep_going: cli.continue_on_error,
         quiet: cli.quiet,
     };

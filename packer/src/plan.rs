@@ -78,6 +78,9 @@ pub struct Plan {
     pub sigstore_keys: Vec<SigstoreKey>,
     /// Helm charts (their artifacts and the images they name are in `images`).
     pub charts: Vec<ferry_format::index::HelmChart>,
+    /// The samples operator's image streams (`--samples`), as planned: a stream whose images
+    /// are not all packed in the end is recorded as not mirrored.
+    pub samples: Option<ferry_format::index::Samples>,
 }
 
 impl Plan {

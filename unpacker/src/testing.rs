@@ -83,5 +83,6 @@ pub fn index_of(
         attachments: vec![],
         sigstore_keys: vec![],
         parity: None,
+        samples: None,
     }
 }

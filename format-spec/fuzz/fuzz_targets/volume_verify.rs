@@ -59,6 +59,7 @@ fn fixture() -> &'static (Index, Vec<u8>) {
             attachments: vec![],
             sigstore_keys: vec![],
             parity: None,
+            samples: None,
         };
         (index, bytes)
     })

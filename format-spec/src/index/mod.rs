@@ -80,6 +80,45 @@ pub struct Index {
     /// its templates name are images too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub charts: Vec<HelmChart>,
+    /// (1.5) The Cluster Samples Operator's image streams, when `ferry-pack --samples` named
+    /// them: which are mirrored (their images are among `images`) and which are not, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<Samples>,
+}
+
+/// The samples operator's image streams (format 1.5, SPEC §4), from its
+/// `imagestreamtag-to-image` ConfigMap.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Samples {
+    /// Every image stream the ConfigMap names, sorted by name.
+    pub image_streams: Vec<SampleStream>,
+}
+
+/// One image stream of the samples operator.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SampleStream {
+    pub name: String,
+    /// The images its tags are populated from (the ConfigMap's values), sorted, unique.
+    pub images: Vec<String>,
+    /// Every one of `images` is carried (an image of the archive with that `source`).
+    pub mirrored: bool,
+    /// Why it is not mirrored (excluded, blocked, failed, a reference the operator cannot
+    /// point at a mirror); absent when mirrored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Samples {
+    /// The names of the image streams not mirrored (the Config's `skippedImagestreams`).
+    pub fn skipped(&self) -> Vec<&str> {
+        self.image_streams
+            .iter()
+            .filter(|s| !s.mirrored)
+            .map(|s| s.name.as_str())
+            .collect()
+    }
 }
 
 /// A Helm chart carried as an OCI artifact (format 1.3, SPEC §4): config

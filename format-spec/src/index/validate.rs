@@ -45,6 +45,7 @@ impl Index {
         }
         self.check_releases()?;
         self.check_made_images()?;
+        self.check_samples()?;
         self.check_attachments(&manifests)?;
         self.check_parity()
     }
@@ -317,6 +318,39 @@ impl Index {
 }
 
 impl Index {
+    /// Sample image streams are unique and sorted; a mirrored one has all its images
+    /// carried, one not mirrored says why.
+    fn check_samples(&self) -> Check {
+        let Some(samples) = &self.samples else {
+            return Ok(());
+        };
+        let sources: HashSet<&str> = self.images.iter().map(|i| i.source.as_str()).collect();
+        let mut previous: Option<&str> = None;
+        for s in &samples.image_streams {
+            if previous.is_some_and(|p| p >= s.name.as_str()) {
+                return bad(format!(
+                    "samples image stream {} is out of order or listed twice",
+                    s.name
+                ));
+            }
+            previous = Some(&s.name);
+            if s.mirrored {
+                if let Some(missing) = s.images.iter().find(|i| !sources.contains(i.as_str())) {
+                    return bad(format!(
+                        "samples image stream {} is mirrored but its image {missing} is not among the images",
+                        s.name
+                    ));
+                }
+            } else if s.reason.as_deref().is_none_or(str::is_empty) {
+                return bad(format!(
+                    "samples image stream {} is not mirrored and says not why",
+                    s.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Each attachment is an image in its subject's repository (with its tag, if it has one),
     /// about a carried manifest, verified only by listed keys.
     fn check_attachments(&self, manifests: &HashMap<&Digest, &ManifestRecord>) -> Check {
@@ -369,4 +403,49 @@ pub fn is_repository_path(path: &str) -> bool {
                     x.is_ascii_lowercase() || x.is_ascii_digit() || matches!(x, b'.' | b'_' | b'-')
                 })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{SampleStream, Samples};
+
+    fn empty() -> Index {
+        serde_json::from_str(
+            r#"{"format":"ferry-archive","formatVersion":"1.5","archiveId":"00000000000000000000000000000000",
+                "created":"2026-12-03T00:00:00Z","tool":"test","volumeSize":1024,
+                "volumes":[],"images":[],"manifests":[],"blobs":[],"files":[]}"#,
+        )
+        .unwrap()
+    }
+
+    fn stream(name: &str, images: &[&str], mirrored: bool, reason: Option<&str>) -> SampleStream {
+        SampleStream {
+            name: name.into(),
+            images: images.iter().map(|s| s.to_string()).collect(),
+            mirrored,
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    fn with(streams: Vec<SampleStream>) -> Check {
+        let mut i = empty();
+        i.samples = Some(Samples {
+            image_streams: streams,
+        });
+        i.validate()
+    }
+
+    #[test]
+    fn sample_streams_are_checked() {
+        assert!(empty().validate().is_ok());
+        let skipped = stream("java", &["q.io/a/java:8"], false, Some("excluded"));
+        assert!(with(vec![skipped.clone()]).is_ok());
+        let e = with(vec![stream("java", &[], false, None)]).unwrap_err();
+        assert!(e.to_string().contains("says not why"), "{e}");
+        let e = with(vec![stream("java", &["q.io/a/java:8"], true, None)]).unwrap_err();
+        assert!(e.to_string().contains("not among the images"), "{e}");
+        let e = with(vec![skipped.clone(), skipped]).unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+    }
 }

@@ -71,6 +71,11 @@ pub fn index(
         .cloned()
         .collect();
     let attachments = plan.attachments.clone();
+    // A stream whose image was left out (a blob failed) is no longer mirrored.
+    let samples = plan
+        .samples
+        .as_ref()
+        .map(|s| crate::samples::record(s, &images));
     failures.sort_by(|a, b| (&a.kind, &a.subject).cmp(&(&b.kind, &b.subject)));
     Ok(Index {
         format: ferry_format::FORMAT.into(),
@@ -99,6 +104,7 @@ pub fn index(
         attachments,
         sigstore_keys: plan.sigstore_keys.clone(),
         charts,
+        samples,
     }
     .without_orphan_attachments())
 }

@@ -25,12 +25,15 @@
 //! - `install-config-mirrors.yaml`: `imageDigestSources` (the IDMS's mirrors in
 //!   install-config's shape) and, with a CA bundle, `additionalTrustBundle`, to merge into
 //!   `install-config.yaml`; only when there are digest mirrors;
+//! - `samples-operator-config.yaml`: the samples operator's `Config` `cluster`
+//!   (samplesRegistry the target, skippedImagestreams the streams not mirrored), only when
+//!   the archive records samples (`ferry-pack --samples`);
 //! - `mapping.txt`: `source@digest=target[:tag]` lines for `oc image mirror -f`;
 //! - `releases.txt`: per release, the target pullspec by digest and the upgrade command.
 //!
 //! [`mirrors`] writes the mirror sets and mapping.txt, [`releases`] the signature ConfigMaps,
 //! releases.txt and the UpdateService, [`install_config`] the install-config stanza, [`catalogs`] the catalog sources, [`policies`] the
-//! ClusterImagePolicies, [`helm`] the chart list.
+//! ClusterImagePolicies, [`helm`] the chart list, [`samples`] the samples operator's Config.
 
 mod catalogs;
 mod helm;
@@ -38,6 +41,7 @@ mod install_config;
 mod mirrors;
 mod policies;
 mod releases;
+mod samples;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,6 +105,7 @@ pub fn build(
     out.extend(policies::image_policies(index, &name)?);
     out.extend(releases::update_service(index, target)?);
     out.extend(helm::charts(index, target)?);
+    out.extend(samples::samples_config(index, target)?);
     let digest_mirrors = mirrors::mirrors(index, target).by_digest;
     if !digest_mirrors.is_empty() {
         out.push(install_config::install_config(

@@ -383,3 +383,58 @@ fn a_ca_file_without_certificates_is_refused() {
         .to_string();
     assert!(e.contains("not closed"), "{e}");
 }
+
+#[test]
+fn samples_config_points_at_the_mirror_and_skips_what_is_not_there() {
+    use ferry_format::index::{SampleStream, Samples};
+    let java = manifest(b"java", &[], &[]);
+    let mut img = image(
+        "registry.redhat.io",
+        "ubi8/openjdk-8",
+        &java.digest,
+        &["latest"],
+    );
+    img.source = "registry.redhat.io/ubi8/openjdk-8:latest".into();
+    let mut index = index_of(vec![img], vec![java], &[]);
+    index.samples = Some(Samples {
+        image_streams: vec![
+            SampleStream {
+                name: "java".into(),
+                images: vec!["registry.redhat.io/ubi8/openjdk-8:latest".into()],
+                mirrored: true,
+                reason: None,
+            },
+            SampleStream {
+                name: "mongodb".into(),
+                images: vec!["registry.redhat.io/rhscl/mongodb-36-rhel7:latest".into()],
+                mirrored: false,
+                reason: Some("excluded by --samples-exclude".into()),
+            },
+        ],
+    });
+    let target: Target = "mirror.site:5000/ocp".parse().unwrap();
+    let files = build(&index, &Signatures::new(), &target, &Options::default()).unwrap();
+    let f = file(&files, "samples-operator-config.yaml");
+    let v = parse(f);
+    assert_eq!(v["kind"], "Config");
+    assert_eq!(v["metadata"]["name"], "cluster");
+    assert_eq!(v["spec"]["samplesRegistry"], "mirror.site:5000/ocp");
+    assert_eq!(v["spec"]["managementState"], "Managed");
+    assert_eq!(v["spec"]["skippedImagestreams"], json!(["mongodb"]));
+    let text = String::from_utf8(f.bytes.clone()).unwrap();
+    assert!(
+        text.contains("# skipped: mongodb: excluded by --samples-exclude"),
+        "{text}"
+    );
+
+    // Flattened by --max-nested-paths: not where the operator looks, so skipped too.
+    let flat = target.clone().with_max_nested_paths(Some(2));
+    let files = build(&index, &Signatures::new(), &flat, &Options::default()).unwrap();
+    let v = parse(file(&files, "samples-operator-config.yaml"));
+    assert_eq!(v["spec"]["skippedImagestreams"], json!(["java", "mongodb"]));
+
+    // No samples recorded: no file.
+    index.samples = None;
+    let files = build(&index, &Signatures::new(), &target, &Options::default()).unwrap();
+    assert!(!paths(&files).contains(&"samples-operator-config.yaml".to_string()));
+}

@@ -11,7 +11,8 @@ use ferry_unpack::target::Target;
 /// the legacy ImageContentSourcePolicy (icsp-...), release signature ConfigMaps
 /// (release-signatures/signature-sha256-<hex16>.yaml), CatalogSource and ClusterCatalog per
 /// catalog (cs-..., cc-...), updateService.yaml, mapping.txt for `oc image mirror -f`,
-/// releases.txt with each release's target pullspec and upgrade command, and
+/// releases.txt with each release's target pullspec and upgrade command, with
+/// `ferry-pack --samples` the samples operator's Config (samples-operator-config.yaml), and
 /// install-config-mirrors.yaml (imageDigestSources, with --ca-file the additionalTrustBundle)
 /// to merge into install-config.yaml.
 /// Apply with `oc apply -f DIR -R` after moving install-config-mirrors.yaml, releases.txt and

@@ -3,7 +3,7 @@
 use ferry_format::archive::Archive;
 use ferry_format::index::{
     Attachment, AttachmentKind, Catalog, Failure, GraphData, Image, Index, ParentKind, Release,
-    SigstoreKey, Stream,
+    Samples, SigstoreKey, Stream,
 };
 use ferry_term::human;
 use std::fmt::Write;
@@ -25,6 +25,8 @@ pub struct Summary {
     pub catalogs: Vec<Catalog>,
     /// The graph-data image (format 1.2).
     pub graph_data: Option<GraphData>,
+    /// The samples operator's image streams (format 1.5).
+    pub samples: Option<Samples>,
     /// Signatures and other attachments carried (format 1.3).
     pub attachments: Vec<Attachment>,
     /// The sigstore keys that checked signatures at pack time (format 1.3).
@@ -138,6 +140,7 @@ impl Summary {
             releases: index.releases.clone(),
             catalogs: index.catalogs.clone(),
             graph_data: index.graph_data.clone(),
+            samples: index.samples.clone(),
             attachments: index.attachments.clone(),
             sigstore_keys: index.sigstore_keys.clone(),
             carried,
@@ -167,6 +170,7 @@ impl Summary {
         self.write_head(&mut s, key_fingerprint);
         self.write_releases(&mut s);
         self.write_catalogs(&mut s);
+        self.write_samples(&mut s);
         self.write_signatures(&mut s);
         self.write_gaps(&mut s);
         self.write_verdict(&mut s);
@@ -222,6 +226,33 @@ impl Summary {
                 s,
                 "graph data: {} files from {} in {}/{}@{}",
                 g.files, g.url, g.registry, g.repository, g.digest
+            );
+        }
+    }
+
+    fn write_samples(&self, s: &mut String) {
+        let Some(samples) = &self.samples else {
+            return;
+        };
+        let mirrored: Vec<&str> = samples
+            .image_streams
+            .iter()
+            .filter(|i| i.mirrored)
+            .map(|i| i.name.as_str())
+            .collect();
+        let _ = writeln!(
+            s,
+            "samples: {} image stream(s) mirrored ({}), {} skipped",
+            mirrored.len(),
+            mirrored.join(", "),
+            samples.skipped().len()
+        );
+        for i in samples.image_streams.iter().filter(|i| !i.mirrored) {
+            let _ = writeln!(
+                s,
+                "  skipped {}: {}",
+                i.name,
+                i.reason.as_deref().unwrap_or("not mirrored")
             );
         }
     }
