@@ -320,6 +320,23 @@ pub struct CatalogPackage {
     pub name: String,
     pub default_channel: String,
     pub channels: Vec<CatalogChannel>,
+    /// (1.5) Each kept bundle with its version and the images it names (its own and its
+    /// related images, as the catalog writes them; those carried), sorted by name. Empty in
+    /// indexes before 1.5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bundles: Vec<CatalogBundle>,
+}
+
+/// A kept bundle of a catalog package (format 1.5).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogBundle {
+    pub name: String,
+    /// The bundle's `olm.package` version, when it states one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Each is the `source` of one of the images, sorted.
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

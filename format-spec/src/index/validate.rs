@@ -305,12 +305,22 @@ impl Index {
                 ));
             }
         }
+        let sources: HashSet<&str> = self.images.iter().map(|i| i.source.as_str()).collect();
         for c in &self.catalogs {
             if !self.has_image(c.image_id()) {
                 return bad(format!(
                     "catalog {} names image {}/{}@{}, which is not among the images",
                     c.source, c.registry, c.repository, c.digest
                 ));
+            }
+            let bundles = c.packages.iter().flat_map(|p| &p.bundles);
+            for (b, image) in bundles.flat_map(|b| b.images.iter().map(move |i| (b, i))) {
+                if !sources.contains(image.as_str()) {
+                    return bad(format!(
+                        "catalog {} bundle {} names image {image}, which is not among the images",
+                        c.source, b.name
+                    ));
+                }
             }
         }
         Ok(())

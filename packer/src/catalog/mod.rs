@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{bail, Context, Result};
 use ferry_format::index::{
-    Catalog as CatalogRecord, CatalogChannel, CatalogPackage, Failure, Image,
+    Catalog as CatalogRecord, CatalogBundle, CatalogChannel, CatalogPackage, Failure, Image,
 };
 use ferry_format::Digest;
 use ferry_registry::{Client, Reference};
@@ -198,10 +198,38 @@ fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Res
         tag,
         digest,
         configs_dir: format!("/{}", source.configs_dir),
-        packages: filtered
-            .packages
-            .iter()
-            .map(|p| CatalogPackage {
+        packages: packages_of(&filtered),
+    });
+    out.manifests = rebuilt.manifests;
+    out.blobs = rebuilt.blobs;
+    out.inline = rebuilt.inline;
+    Ok(out)
+}
+
+/// The index's record of the kept packages: channels with their bundles in entry order, and
+/// each bundle with its version and the images it names.
+fn packages_of(filtered: &filter::Filtered) -> Vec<CatalogPackage> {
+    let bundle_docs: Vec<&fbc::Doc> = filtered
+        .catalog
+        .docs
+        .iter()
+        .filter(|d| d.schema() == fbc::SCHEMA_BUNDLE)
+        .collect();
+    filtered
+        .packages
+        .iter()
+        .map(|p| {
+            let mut bundles: Vec<CatalogBundle> = bundle_docs
+                .iter()
+                .filter(|d| d.package() == p.name)
+                .map(|d| CatalogBundle {
+                    name: d.name().to_string(),
+                    version: fbc::bundle_version(d).map(|v| v.to_string()),
+                    images: fbc::bundle_images(d),
+                })
+                .collect();
+            bundles.sort_by(|a, b| a.name.cmp(&b.name));
+            CatalogPackage {
                 name: p.name.clone(),
                 default_channel: p.default_channel.clone(),
                 channels: p
@@ -212,11 +240,8 @@ fn plan_one(client: &Client, op: &Operator, arch: &[String], quiet: bool) -> Res
                         bundles: b.clone(),
                     })
                     .collect(),
-            })
-            .collect(),
-    });
-    out.manifests = rebuilt.manifests;
-    out.blobs = rebuilt.blobs;
-    out.inline = rebuilt.inline;
-    Ok(out)
+                bundles,
+            }
+        })
+        .collect()
 }

@@ -51,6 +51,15 @@ pub fn index(
             false
         }
     });
+    // A bundle lists only the images that were packed.
+    let packed: BTreeSet<&str> = images.iter().map(|i| i.source.as_str()).collect();
+    for b in catalogs
+        .iter_mut()
+        .flat_map(|c| &mut c.packages)
+        .flat_map(|p| &mut p.bundles)
+    {
+        b.images.retain(|i| packed.contains(i.as_str()));
+    }
     let mut releases = plan.releases.clone();
     releases.retain(|r| {
         kept(&r.digest) || {
