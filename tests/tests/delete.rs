@@ -380,3 +380,163 @@ fn a_registry_without_deletes_is_explained() {
     assert!(e.to_string().contains("storage.delete.enabled"), "{e}");
     assert!(skopeo_raw(&format!("{}/a/b:1", reg.host)).is_some());
 }
+
+/// `host/repo[:tag|@digest]` → `repo`.
+fn repository_of(reference: &str) -> String {
+    let path = reference.split_once('/').unwrap().1;
+    let path = path.split_once('@').map_or(path, |x| x.0);
+    match path.rsplit_once(':') {
+        Some((p, _)) => p.to_string(),
+        None => path.to_string(),
+    }
+}
+
+/// One package of a catalog retired: its bundles' own images go, the images other packages'
+/// bundles share stay (kept back, with why), every other bundle and related image and the
+/// catalog itself still copy with skopeo at their digests.
+#[test]
+fn an_operator_package_retired_the_rest_of_its_catalog_intact() {
+    let source = TestRegistry::start().unwrap();
+    let target = TestRegistry::start().unwrap();
+    let client = ferry_fixtures::seed::client().unwrap();
+    let cat = ferry_fixtures::catalog::seed_catalog(
+        &client,
+        &source.host,
+        &realdata().join("catalogs/oc-mirror-test-catalog-multi"),
+        "redhat/redhat-operator-index",
+        "v4.18",
+        &["amd64", "arm64"],
+    )
+    .unwrap();
+    let work = Workdir::new("ferry-delete-op-");
+    let to = format!("{}/site", target.host);
+    let config = work.path("cat.yaml");
+    std::fs::write(
+        &config,
+        format!("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators:\n  - catalog: {}\n    full: true\n", cat.reference),
+    )
+    .unwrap();
+    let dir = work.path("archive");
+    let p = pack(&config, &dir, &work.key, &[]);
+    assert!(p.ok, "{}", p.text());
+    let p = push(&dir, &work.key, &to, &[]);
+    assert!(p.ok, "{}", p.text());
+    let at = |r: &str, d: &Digest| format!("{to}/{}@{d}", repository_of(r));
+
+    let foo: BTreeSet<String> = cat
+        .bundles
+        .iter()
+        .filter(|(_, (pkg, _))| pkg == "foo")
+        .map(|(b, _)| b.clone())
+        .collect();
+    let only_foo = cat.images_only_of(&foo);
+    let all: BTreeSet<(String, Digest)> = cat
+        .bundles
+        .values()
+        .flat_map(|(_, imgs)| imgs.iter().cloned())
+        .collect();
+    let stay: BTreeSet<&(String, Digest)> = all.difference(&only_foo).collect();
+    let shared: Vec<&(String, Digest)> = cat
+        .bundles
+        .iter()
+        .filter(|(b, _)| foo.contains(*b))
+        .flat_map(|(_, (_, imgs))| imgs)
+        .filter(|i| !only_foo.contains(*i))
+        .collect();
+    assert!(
+        !only_foo.is_empty() && !shared.is_empty(),
+        "the fixture shares a related image"
+    );
+
+    let del = work.path("delete.yaml");
+    std::fs::write(
+        &del,
+        format!("kind: DeleteImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\ndelete:\n  operators:\n  - catalog: {}\n    packages:\n    - name: foo\n    - name: nosuch\n", cat.reference),
+    )
+    .unwrap();
+    let plan_path = work.path("plan.json");
+    let plan_file = plan_path.to_str().unwrap();
+    let g = delete(&[
+        "--config",
+        del.to_str().unwrap(),
+        "--from",
+        &to,
+        "--generate",
+        plan_file,
+    ]);
+    assert!(g.ok, "{}", g.text());
+    assert!(
+        g.stdout.contains("still lists the retired bundles"),
+        "{}",
+        g.stdout
+    );
+    assert!(
+        g.stdout
+            .contains("package nosuch: the catalog the site received does not have it"),
+        "{}",
+        g.stdout
+    );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    let planned: BTreeSet<String> = plan["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["digest"].as_str().unwrap().to_string())
+        .collect();
+    for (r, d) in &only_foo {
+        assert!(
+            planned.contains(&d.to_string()),
+            "{r} is retired\n{}",
+            g.stdout
+        );
+    }
+    for (r, d) in &stay {
+        assert!(!planned.contains(&d.to_string()), "{r} must stay");
+    }
+    let kept_back = plan["keptBack"].as_array().unwrap();
+    for (r, d) in &shared {
+        assert!(
+            kept_back.iter().any(|k| k["digest"] == d.to_string()
+                && k["why"].as_str().unwrap().contains("bundle ba")),
+            "{r} kept back for bar or baz: {kept_back:?}"
+        );
+    }
+
+    let e = delete(&["--execute", plan_file, "--from", &to]);
+    assert!(e.ok, "{}", e.text());
+    let freed: Vec<Digest> = plan["unreferencedBlobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[0].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(!freed.is_empty());
+    assert!(freed.iter().all(|d| target.blob_path(d).exists()));
+    target.garbage_collect().unwrap();
+    for d in &freed {
+        assert!(!target.blob_path(d).exists(), "{d} still on disk after GC");
+    }
+    eprintln!(
+        "retired package foo: {} images, {} blobs / {} bytes freed as announced",
+        only_foo.len(),
+        freed.len(),
+        plan["unreferencedBytes"]
+    );
+    for (r, d) in &only_foo {
+        assert_eq!(skopeo_raw(&at(r, d)), None, "{r} gone");
+    }
+    for (r, d) in &stay {
+        let got = skopeo_raw(&at(r, d)).map(|b| digest_of(&b));
+        assert_eq!(got, Some(d.to_string()), "{r} intact");
+    }
+    let index =
+        ferry_format::Index::from_slice(&std::fs::read(dir.join("ferry-index.json")).unwrap())
+            .unwrap();
+    let c = &index.catalogs[0];
+    assert_eq!(
+        skopeo_raw(&format!("{to}/{}@{}", c.repository, c.digest)).map(|b| digest_of(&b)),
+        Some(c.digest.to_string()),
+        "the catalog stays"
+    );
+}

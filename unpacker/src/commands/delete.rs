@@ -95,7 +95,7 @@ fn print_plan(plan: &Plan, out: &std::path::Path) {
     for k in &plan.kept_back {
         println!("keep   {}@{}  ({})", k.repository, k.digest, k.why);
     }
-    for n in &plan.not_found {
+    for n in plan.not_found.iter().chain(&plan.notes) {
         println!("note: {n}");
     }
     println!(

@@ -19,7 +19,7 @@ pub struct DeleteSection {
     #[serde(default)]
     pub platform: Option<Platform>,
     #[serde(default)]
-    pub operators: Vec<serde_json::Value>,
+    pub operators: Vec<Operator>,
     #[serde(default)]
     pub additional_images: Vec<ImageName>,
     #[serde(default)]
@@ -56,6 +56,44 @@ pub struct Channel {
     pub full: Option<bool>,
     #[serde(default)]
     pub shortest_path: Option<bool>,
+}
+
+/// A catalog to retire whole (no `packages`) or in part.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Operator {
+    /// The catalog reference as written in the image set config that mirrored it.
+    pub catalog: String,
+    /// When the mirror config renamed the catalog: only the recorded catalog pushed there.
+    #[serde(default)]
+    pub target_catalog: Option<String>,
+    #[serde(default)]
+    pub target_tag: Option<String>,
+    #[serde(default)]
+    pub packages: Vec<Package>,
+}
+
+/// A package's bundles to retire: all of them, those of some channels, or a version range.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Package {
+    pub name: String,
+    #[serde(default)]
+    pub channels: Vec<PackageChannel>,
+    #[serde(default)]
+    pub min_version: Option<String>,
+    #[serde(default)]
+    pub max_version: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PackageChannel {
+    pub name: String,
+    #[serde(default)]
+    pub min_version: Option<String>,
+    #[serde(default)]
+    pub max_version: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,13 +134,6 @@ impl DeleteConfig {
     /// Sections ferry cannot retire yet, by name, with what to do instead.
     pub fn unsupported(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if !self.delete.operators.is_empty() {
-            out.push(
-                "delete.operators (operator catalogs and their bundles cannot be retired yet: \
-                 remove the section; their images stay)"
-                    .to_string(),
-            );
-        }
         if self.delete.helm.is_some() {
             out.push("delete.helm (Helm charts cannot be retired yet: remove the section)".into());
         }
@@ -119,7 +150,7 @@ mod tests {
     fn real_delete_configs_read() {
         let root =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/realdata/imageset");
-        let mut n = 0;
+        let (mut n, mut ops) = (0, 0);
         for dir in ["v2alpha1", "v2alpha1-qe-e2e", "v1alpha2"] {
             for e in std::fs::read_dir(root.join(dir)).unwrap() {
                 let p = e.unwrap().path();
@@ -129,12 +160,14 @@ mod tests {
                 }
                 let c = DeleteConfig::parse(&text).unwrap_or_else(|e| panic!("{p:?}: {e:#}"));
                 n += 1;
-                if !c.delete.operators.is_empty() {
-                    assert!(c.unsupported()[0].starts_with("delete.operators"));
+                if c.delete.helm.is_some() {
+                    assert!(c.unsupported()[0].starts_with("delete.helm"));
                 }
+                ops += c.delete.operators.len();
             }
         }
         assert!(n >= 11, "{n} delete configs");
+        assert!(ops >= 14, "{ops} operators entries read");
     }
 
     #[test]

@@ -3,15 +3,18 @@
 //! - [`config`]: oc-mirror's `DeleteImageSetConfiguration`;
 //! - [`select`]: which recorded images it retires and which stay, from the signed indexes in
 //!   the target's `ferry-state` (so the site knows, offline, what came from where);
+//! - [`catalogs`]: the part of that for operator catalogs, their bundles and bundle images;
 //! - [`plan`]: that selection checked against the live registry: the manifests to delete, what
 //!   is kept back and why, the bytes garbage collection frees;
 //! - [`execute`]: the plan carried out, after checking that the registry has not changed,
 //!   resumable, and recorded in `ferry-state`.
 
+pub mod catalogs;
 pub mod config;
 pub mod execute;
 pub mod plan;
 pub mod select;
+pub mod version;
 
 use anyhow::{bail, Result};
 use ferry_registry::Client;

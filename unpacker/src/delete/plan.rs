@@ -41,6 +41,9 @@ pub struct Plan {
     pub tags: BTreeMap<String, BTreeMap<String, Digest>>,
     /// What the config names that the site never received.
     pub not_found: Vec<String>,
+    /// What to know about the result (a catalog that stays and lists retired bundles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,6 +309,7 @@ pub fn generate(
         kept_back,
         tags,
         not_found: selection.not_found.clone(),
+        notes: selection.notes.clone(),
     })
 }
 

@@ -12,6 +12,7 @@ use ferry_format::Digest;
 use ferry_registry::{Client, Reference};
 
 use super::config::{DeleteConfig, Platform};
+use super::version::version;
 use crate::state;
 use crate::target::Target;
 
@@ -57,23 +58,47 @@ pub struct Selection {
     pub shared: BTreeMap<Root, String>,
     /// What the config names that the site never received (a note, not an error).
     pub not_found: Vec<String>,
+    /// What the user should know about the result (a catalog that still lists retired
+    /// bundles).
+    pub notes: Vec<String>,
 }
+
+/// Each recorded image's claims: (retired by the config, why).
+type Claims = BTreeMap<Root, Vec<(bool, String)>>;
 
 /// Applies the config to the recorded archives.
 pub fn select(config: &DeleteConfig, archives: &[Recorded], target: &Target) -> Result<Selection> {
-    let mut claims: BTreeMap<Root, Vec<(bool, String)>> = BTreeMap::new();
+    let mut claims = Claims::new();
+    let mut out = Selection::default();
+    claim_releases(config, archives, target, &mut claims, &mut out)?;
+    claim_catalogs(config, archives, target, &mut claims, &mut out)?;
+    claim_images(config, archives, target, &mut claims, &mut out)?;
+    for (root, cs) in claims {
+        match cs.iter().find(|(retire, _)| !retire) {
+            Some((_, why)) => {
+                if cs.iter().any(|(retire, _)| *retire) {
+                    out.shared
+                        .insert(root.clone(), format!("also needed by {why}"));
+                }
+                out.keep.insert(root, why.clone());
+            }
+            None => {
+                out.retire.insert(root, cs[0].1.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Release images and their components, claimed by each release that needs them.
+fn claim_releases(
+    config: &DeleteConfig,
+    archives: &[Recorded],
+    target: &Target,
+    claims: &mut Claims,
+    out: &mut Selection,
+) -> Result<()> {
     let platform = config.delete.platform.as_ref();
-    let images: Vec<Reference> = config
-        .delete
-        .additional_images
-        .iter()
-        .map(|i| {
-            i.name
-                .parse()
-                .with_context(|| format!("additionalImages {}", i.name))
-        })
-        .collect::<Result<_>>()?;
-    let mut matched_images = vec![false; images.len()];
     let mut matched_release = false;
     for a in archives {
         for r in &a.index.releases {
@@ -97,9 +122,39 @@ pub fn select(config: &DeleteConfig, archives: &[Recorded], target: &Target) -> 
                 }
             }
         }
+    }
+    if platform.is_some_and(|p| !p.channels.is_empty() || p.release.is_some()) && !matched_release {
+        out.not_found
+            .push("platform: no recorded release matches".into());
+    }
+    Ok(())
+}
+
+/// The images not claimed by a release or a catalog: retired when `additionalImages` names
+/// them, kept otherwise.
+fn claim_images(
+    config: &DeleteConfig,
+    archives: &[Recorded],
+    target: &Target,
+    claims: &mut Claims,
+    out: &mut Selection,
+) -> Result<()> {
+    let images: Vec<Reference> = config
+        .delete
+        .additional_images
+        .iter()
+        .map(|i| {
+            i.name
+                .parse()
+                .with_context(|| format!("additionalImages {}", i.name))
+        })
+        .collect::<Result<_>>()?;
+    let mut matched_images = vec![false; images.len()];
+    for a in archives {
+        let by_catalogs = super::catalogs::claimed_images(&a.index);
         for img in &a.index.images {
-            if img.reason.starts_with("release ") {
-                continue; // claimed by its releases above
+            if img.reason.starts_with("release ") || by_catalogs.contains(img.source.as_str()) {
+                continue; // claimed by its releases or catalogs
             }
             let hit = images.iter().position(|r| image_matches(r, img));
             if let Some(i) = hit {
@@ -115,32 +170,53 @@ pub fn select(config: &DeleteConfig, archives: &[Recorded], target: &Target) -> 
                 .push((hit.is_some(), why));
         }
     }
-    let mut out = Selection::default();
-    for (root, cs) in claims {
-        match cs.iter().find(|(retire, _)| !retire) {
-            Some((_, why)) => {
-                if cs.iter().any(|(retire, _)| *retire) {
-                    out.shared
-                        .insert(root.clone(), format!("also needed by {why}"));
-                }
-                out.keep.insert(root, why.clone());
-            }
-            None => {
-                out.retire.insert(root, cs[0].1.clone());
-            }
-        }
-    }
     for (i, r) in images.iter().enumerate() {
         if !matched_images[i] {
             out.not_found
                 .push(format!("additionalImages {r}: the site never received it"));
         }
     }
-    if platform.is_some_and(|p| !p.channels.is_empty() || p.release.is_some()) && !matched_release {
-        out.not_found
-            .push("platform: no recorded release matches".into());
+    Ok(())
+}
+
+/// Catalog images and bundle images, claimed by each recorded catalog and bundle.
+fn claim_catalogs(
+    config: &DeleteConfig,
+    archives: &[Recorded],
+    target: &Target,
+    claims: &mut Claims,
+    out: &mut Selection,
+) -> Result<()> {
+    let ops = &config.delete.operators;
+    let mut matched = vec![false; ops.len()];
+    for a in archives {
+        let mut c = super::catalogs::CatalogClaims::default();
+        super::catalogs::claims(ops, &a.index, &a.archive_id, &mut matched, &mut c)?;
+        for (source, retire, why) in c.claims {
+            // Validated for bundle images; a catalog image recorded under another source
+            // gets no claim, so it is never deleted.
+            let Some(img) = a.index.images.iter().find(|i| i.source == source) else {
+                continue;
+            };
+            claims
+                .entry(root_of(target, img))
+                .or_default()
+                .push((retire, why));
+        }
+        out.not_found.extend(c.not_found);
+        for n in c.notes {
+            if !out.notes.contains(&n) {
+                out.notes.push(n);
+            }
+        }
     }
-    Ok(out)
+    for (op, _) in ops.iter().zip(&matched).filter(|(_, m)| !**m) {
+        out.not_found.push(format!(
+            "operators {}: the site never received it",
+            op.catalog
+        ));
+    }
+    Ok(())
 }
 
 fn root_of(target: &Target, img: &ferry_format::index::Image) -> Root {
@@ -179,13 +255,6 @@ fn release_matches(p: &Platform, r: &Release) -> bool {
     })
 }
 
-/// A release version as numbers (`4.15.3` → [4, 15, 3]); pre-release suffixes sort first.
-fn version(v: &str) -> Vec<u64> {
-    v.split(['.', '-', '+'])
-        .map(|p| p.parse().unwrap_or(0))
-        .collect()
-}
-
 /// Whether an `additionalImages` entry names this recorded image: the same reference as
 /// written, or the same repository and its digest or one of its tags.
 fn image_matches(r: &Reference, img: &ferry_format::index::Image) -> bool {
@@ -196,15 +265,4 @@ fn image_matches(r: &Reference, img: &ferry_format::index::Image) -> bool {
     same_repo
         && (r.digest.as_ref() == Some(&img.digest)
             || (r.digest.is_none() && r.tag.as_ref().is_some_and(|t| img.tags.contains(t))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_compare_as_numbers() {
-        assert!(version("4.15.10") > version("4.15.9"));
-        assert!(version("4.15.0") >= version("4.15.0"));
-    }
 }
