@@ -94,4 +94,11 @@ skopeo inspect --raw --tls-verify=false "docker://$dst/$rel:sha256-${digest#sha2
 python3 tests/sigstore_check.py "$dst" "$rel" "$digest" "$work/ocp/cosign.pub" "$dst/ocp" "$src"
 echo "== a release signature ConfigMap"
 head -c 600 "$(ls "$work/cluster/release-signatures/"* | head -1)"; echo " ..."
-echo "== done (media left in $work/media and $work/media-ocp, cluster manifests in $work/cluster)"
+echo "== the installer, extracted from the media and pinned to the mirrored release (oc adm release extract --command)"
+$bin/ferry-unpack extract "$work/media-ocp" --trust "$work/ferry.key.pub" --release 4.15.2 \
+  --command openshift-install --to "$work/bin" --mirror "$dst/ocp"
+echo "   the release image the installer now holds:"
+grep -a -o "$dst/ocp/openshift-release-dev/ocp-release@sha256:[0-9a-f]*" "$work/bin/openshift-install" | head -1
+echo "== install-config-mirrors.yaml (merge into install-config.yaml)"
+cat "$work/cluster/install-config-mirrors.yaml"
+echo "== done (media left in $work/media and $work/media-ocp, cluster manifests in $work/cluster, installer in $work/bin)"
