@@ -53,10 +53,11 @@ impl From<Output> for Run {
     }
 }
 
-/// Runs a ferry binary with loopback-only networking (proxies cleared) and no auth file.
-pub fn ferry(name: &str, args: &[&str]) -> Run {
-    Command::new(bin(name))
-        .args(args)
+/// A ferry binary's command with loopback-only networking (proxies cleared) and no auth
+/// file, for a test that drives the process itself (kills it, reads it as it runs).
+pub fn ferry_command(name: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(bin(name));
+    c.args(args)
         .env_remove("HTTP_PROXY")
         .env_remove("HTTPS_PROXY")
         .env_remove("http_proxy")
@@ -64,7 +65,13 @@ pub fn ferry(name: &str, args: &[&str]) -> Run {
         .env_remove("ALL_PROXY")
         .env("REGISTRY_AUTH_FILE", "/nonexistent")
         .env("HOME", "/nonexistent")
-        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_RUNTIME_DIR");
+    c
+}
+
+/// Runs a ferry binary (see [`ferry_command`]) to its end.
+pub fn ferry(name: &str, args: &[&str]) -> Run {
+    ferry_command(name, args)
         .output()
         .expect("run ferry")
         .into()

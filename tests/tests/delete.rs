@@ -8,7 +8,10 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use ferry_e2e::{digest_of, ferry, pack, push, realdata, skopeo_raw, Workdir};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ferry_e2e::{digest_of, ferry, ferry_command, pack, push, realdata, skopeo_raw, Workdir};
 use ferry_fixtures::faults::{Fault, FaultProxy};
 use ferry_fixtures::registry::TestRegistry;
 use ferry_fixtures::release::{self, ReleaseSpec, CHANNEL, COMPONENT_REPO, RELEASE_REPO};
@@ -186,6 +189,8 @@ fn oldest_release_retired_kept_ones_intact_space_freed() {
     // Nothing deleted yet.
     assert!(skopeo_raw(&at(RELEASE_REPO, &old.digest)).is_some());
 
+    crash_mid_delete(plan_file, &target.host, &unique);
+
     // An execution that fails half way (the registry errors on the third delete), then a
     // re-run that finishes.
     let proxy = FaultProxy::start(
@@ -207,6 +212,11 @@ fn oldest_release_retired_kept_ones_intact_space_freed() {
     let e = delete(&["--execute", plan_file, "--from", &to]);
     assert!(e.ok, "{}", e.text());
     assert!(e.stdout.contains("garbage-collect"), "{}", e.stdout);
+    assert!(
+        !e.stdout.contains("(0 already gone)"),
+        "the earlier runs' deletes count as done: {}",
+        e.stdout
+    );
     assert!(
         skopeo_raw(&at(RELEASE_REPO, &old.digest)).is_none(),
         "old release gone"
@@ -240,6 +250,58 @@ fn oldest_release_retired_kept_ones_intact_space_freed() {
     inventory_forgets(&work, &to, &old, &kept);
 
     refuse_changed_registry(&work, &target, &to, &kept[0]);
+}
+
+/// A crash: `--execute` killed (SIGKILL) while the registry has carried out a delete whose
+/// answer the proxy withholds, so the process never learns it; no journal entry, no state
+/// record. The next run must count that manifest as done.
+fn crash_mid_delete(plan_file: &str, target_host: &str, components: &[&Digest]) {
+    let present = || {
+        components
+            .iter()
+            .filter(|d| skopeo_raw(&format!("{target_host}/site/{COMPONENT_REPO}@{d}")).is_some())
+            .count()
+    };
+    let before = present();
+    // Every component manifest request stalls; the first is the first delete.
+    let stall = FaultProxy::start(
+        target_host,
+        vec![Fault::Stall(Duration::from_secs(120))],
+        1,
+        Some("ocp-v4.0-art-dev/manifests/sha256:"),
+    )
+    .unwrap();
+    let via = format!("{}/site", stall.host);
+    let mut child = ferry_command(
+        "ferry-unpack",
+        &["delete", "--execute", plan_file, "--from", &via],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let t0 = Instant::now();
+    while stall.faults() == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the delete never reached the stall"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "execute ended before the stall"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The registry has the request; give it a moment to carry it out, then crash.
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed");
+    assert_eq!(
+        present(),
+        before - 1,
+        "the registry carried out the delete the killed process never heard back about"
+    );
 }
 
 /// The site's inventory (what deltas are packed against) no longer lists the retired release,
