@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ferry_format::index::{Image, SampleStream, Samples};
+use ferry_format::index::{SampleStream, Samples};
 use ferry_registry::Reference;
 
 use crate::plan::{self, AtTarget, Wanted};
@@ -92,18 +92,27 @@ pub fn plan(
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
     let mut record = Samples::default();
     for (name, images) in streams {
+        let parsed: Vec<(&String, Reference)> = images
+            .iter()
+            .map(|i| {
+                Ok((
+                    i,
+                    i.parse().with_context(|| format!("--samples: image {i}"))?,
+                ))
+            })
+            .collect::<Result<_>>()?;
         let reason = if !input.include.is_empty() && !input.include.contains(&name) {
             Some("not in --samples-include".to_string())
         } else if input.exclude.contains(&name) {
             Some("excluded by --samples-exclude".to_string())
         } else {
-            unmirrorable(&images, blocked)?
+            unmirrorable(&parsed, blocked)
         };
         if reason.is_none() {
-            for image in &images {
+            for (image, reference) in parsed {
                 wanted.entry(image.clone()).or_insert(Wanted {
                     source: image.clone(),
-                    reference: image.parse()?,
+                    reference,
                     reason: REASON_SAMPLES.into(),
                     platforms: plan::platforms_or(&[], arch),
                     target: AtTarget::default(),
@@ -121,21 +130,18 @@ pub fn plan(
 }
 
 /// Why a stream with these images cannot be mirrored, if it cannot.
-fn unmirrorable(images: &BTreeSet<String>, blocked: &[regex::Regex]) -> Result<Option<String>> {
-    for image in images {
-        let reference: Reference = image
-            .parse()
-            .with_context(|| format!("--samples: image {image}"))?;
-        if plan::is_blocked(blocked, &reference) {
-            return Ok(Some(format!("{image} is blocked by blockedImages")));
+fn unmirrorable(images: &[(&String, Reference)], blocked: &[regex::Regex]) -> Option<String> {
+    for (image, reference) in images {
+        if plan::is_blocked(blocked, reference) {
+            return Some(format!("{image} is blocked by blockedImages"));
         }
         if operator_repository(image).as_deref() != Some(reference.repository.as_str()) {
-            return Ok(Some(format!(
+            return Some(format!(
                 "the samples operator cannot point {image} at a mirror (it rewrites REGISTRY/NAMESPACE/NAME references only)"
-            )));
+            ));
         }
     }
-    Ok(None)
+    None
 }
 
 /// The repository the operator asks `samplesRegistry` for: what follows the registry in
@@ -154,9 +160,8 @@ fn operator_repository(image: &str) -> Option<String> {
 }
 
 /// The record for the index: a stream planned as mirrored stays so only if every one of its
-/// images is among those packed.
-pub fn record(planned: &Samples, images: &[Image]) -> Samples {
-    let packed: BTreeSet<&str> = images.iter().map(|i| i.source.as_str()).collect();
+/// images is among those packed (`packed`: their sources).
+pub fn record(planned: &Samples, packed: &BTreeSet<&str>) -> Samples {
     let mut out = planned.clone();
     for s in out.image_streams.iter_mut().filter(|s| s.mirrored) {
         if let Some(lost) = s.images.iter().find(|i| !packed.contains(i.as_str())) {
@@ -236,7 +241,7 @@ mod tests {
         assert_eq!(rec.skipped(), ["mongodb", "odd", "ruby"]);
 
         // A stream whose image was not packed is not mirrored.
-        let after = record(&rec, &[]);
+        let after = record(&rec, &BTreeSet::new());
         assert_eq!(after.skipped(), ["java", "mongodb", "odd", "ruby"]);
         assert!(after.image_streams[0]
             .reason

@@ -6,7 +6,7 @@
 //! skopeo at its digest; a plan made before the registry changed is refused.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -43,6 +43,41 @@ fn delete(args: &[&str]) -> ferry_e2e::Run {
     let mut a = vec!["delete"];
     a.extend(args);
     ferry("ferry-unpack", &a)
+}
+
+/// `delete --generate` (it must succeed): the run and the plan it wrote.
+fn generate(config: &Path, from: &str, plan: &Path) -> (ferry_e2e::Run, serde_json::Value) {
+    let g = delete(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        from,
+        "--generate",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(g.ok, "{}", g.text());
+    let doc = serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap();
+    (g, doc)
+}
+
+/// The digests a plan deletes.
+fn planned_digests(plan: &serde_json::Value) -> BTreeSet<String> {
+    plan["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The blobs a plan says garbage collection frees.
+fn freed_blobs(plan: &serde_json::Value) -> Vec<Digest> {
+    plan["unreferencedBlobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[0].as_str().unwrap().parse().unwrap())
+        .collect()
 }
 
 #[test]
@@ -133,23 +168,8 @@ fn oldest_release_retired_kept_ones_intact_space_freed() {
     );
     let plan_path = work.path("plan.json");
     let plan_file = plan_path.to_str().unwrap();
-    let g = delete(&[
-        "--config",
-        del.to_str().unwrap(),
-        "--from",
-        &to,
-        "--generate",
-        plan_file,
-    ]);
-    assert!(g.ok, "{}", g.text());
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
-    let planned: BTreeSet<String> = plan["delete"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["digest"].as_str().unwrap().to_string())
-        .collect();
+    let (g, plan) = generate(&del, &to, &plan_path);
+    let planned = planned_digests(&plan);
     assert!(
         planned.contains(&old.digest.to_string()),
         "the release image is deleted"
@@ -175,12 +195,7 @@ fn oldest_release_retired_kept_ones_intact_space_freed() {
             g.stdout
         );
     }
-    let announced: BTreeSet<String> = plan["unreferencedBlobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b[0].as_str().unwrap().to_string())
-        .collect();
+    let announced: BTreeSet<String> = freed_blobs(&plan).iter().map(|d| d.to_string()).collect();
     let expected: BTreeSet<String> = old_only.iter().map(|d| d.to_string()).collect();
     assert_eq!(
         announced, expected,
@@ -363,15 +378,7 @@ fn refuse_changed_registry(
         &format!("    channels:\n      - name: {CHANNEL}\n        minVersion: 4.15.1\n        maxVersion: 4.15.1\n"),
     );
     let plan = work.path("plan-2.json");
-    let g = delete(&[
-        "--config",
-        del.to_str().unwrap(),
-        "--from",
-        to,
-        "--generate",
-        plan.to_str().unwrap(),
-    ]);
-    assert!(g.ok, "{}", g.text());
+    generate(&del, to, &plan);
     let src = format!("docker://{}/site/{RELEASE_REPO}@{}", target.host, r.digest);
     let dst = format!(
         "docker://{}/site/{RELEASE_REPO}:pinned-by-admin",
@@ -398,21 +405,8 @@ fn refuse_changed_registry(
     );
     assert!(skopeo_raw(&format!("{}/site/{RELEASE_REPO}@{}", target.host, r.digest)).is_some());
     // A fresh plan sees the admin's tag and keeps the release back.
-    let g = delete(&[
-        "--config",
-        del.to_str().unwrap(),
-        "--from",
-        to,
-        "--generate",
-        plan.to_str().unwrap(),
-    ]);
-    assert!(g.ok, "{}", g.text());
-    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
-    assert!(p["delete"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|x| x["digest"] != r.digest.to_string()));
+    let (_, p) = generate(&del, to, &plan);
+    assert!(!planned_digests(&p).contains(&r.digest.to_string()));
     assert!(p["keptBack"]
         .as_array()
         .unwrap()
@@ -518,15 +512,7 @@ fn an_operator_package_retired_the_rest_of_its_catalog_intact() {
     .unwrap();
     let plan_path = work.path("plan.json");
     let plan_file = plan_path.to_str().unwrap();
-    let g = delete(&[
-        "--config",
-        del.to_str().unwrap(),
-        "--from",
-        &to,
-        "--generate",
-        plan_file,
-    ]);
-    assert!(g.ok, "{}", g.text());
+    let (g, plan) = generate(&del, &to, &plan_path);
     assert!(
         g.stdout.contains("still lists the retired bundles"),
         "{}",
@@ -538,14 +524,7 @@ fn an_operator_package_retired_the_rest_of_its_catalog_intact() {
         "{}",
         g.stdout
     );
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
-    let planned: BTreeSet<String> = plan["delete"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["digest"].as_str().unwrap().to_string())
-        .collect();
+    let planned = planned_digests(&plan);
     for (r, d) in &only_foo {
         assert!(
             planned.contains(&d.to_string()),
@@ -567,12 +546,7 @@ fn an_operator_package_retired_the_rest_of_its_catalog_intact() {
 
     let e = delete(&["--execute", plan_file, "--from", &to]);
     assert!(e.ok, "{}", e.text());
-    let freed: Vec<Digest> = plan["unreferencedBlobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b[0].as_str().unwrap().parse().unwrap())
-        .collect();
+    let freed = freed_blobs(&plan);
     assert!(!freed.is_empty());
     assert!(freed.iter().all(|d| target.blob_path(d).exists()));
     target.garbage_collect().unwrap();

@@ -126,9 +126,9 @@ fn install_config_and_pinned_commands_from_the_media() {
         m.stderr
     );
 
-    check_installer(&w, &dir);
+    let layer = check_installer(&w, &dir);
     check_oc_and_multi(&w, &dir);
-    check_refusals(&w, &dir);
+    check_refusals(&w, &dir, &layer);
 }
 
 fn manifests_run(w: &ReleaseWorld, dir: &Path, to: &Path, extra: &[&str]) -> Run {
@@ -177,8 +177,9 @@ fn extract(
 }
 
 /// The pinned installer: the source binary, byte for byte, but for the mirrored release
-/// pullspec and the version written over the placeholders (each a C string).
-fn check_installer(w: &ReleaseWorld, dir: &Path) {
+/// pullspec and the version written over the placeholders (each a C string). Returns the
+/// layer it came from.
+fn check_installer(w: &ReleaseWorld, dir: &Path) -> String {
     let bin = w.work.path("bin");
     let ambiguous = extract(w, dir, "4.15.1", "openshift-install", &bin, &[]);
     assert!(!ambiguous.ok);
@@ -224,6 +225,7 @@ fn check_installer(w: &ReleaseWorld, dir: &Path) {
     assert_eq!(mode & 0o777, 0o755);
     assert_eq!(out["sha256"], ferry_e2e::digest_of(&written));
     assert_no_leftovers(&bin);
+    out["layer"].as_str().unwrap().to_string()
 }
 
 /// oc gets the version only; from the multi release the installer is the chosen
@@ -276,8 +278,8 @@ fn check_oc_and_multi(w: &ReleaseWorld, dir: &Path) {
 }
 
 /// A command the payload lacks, a binary without the placeholder, damaged media: refused,
-/// and nothing left behind.
-fn check_refusals(w: &ReleaseWorld, dir: &Path) {
+/// and nothing left behind. `layer`: the installer's layer.
+fn check_refusals(w: &ReleaseWorld, dir: &Path, layer: &str) {
     let bin = w.work.path("bin-refused");
     let r = extract(w, dir, "4.15.1-amd64", "ccoctl", &bin, &[]);
     assert!(!r.ok);
@@ -311,19 +313,6 @@ fn check_refusals(w: &ReleaseWorld, dir: &Path) {
     assert_no_leftovers(&bin);
 
     // One byte of the installer's layer flipped on a copy of the media.
-    let good = w.work.path("bin");
-    let layer = {
-        let r = extract(
-            w,
-            dir,
-            "4.15.1-amd64",
-            "openshift-install",
-            &good,
-            &["--arch", "amd64", "--json"],
-        );
-        let v: Value = serde_json::from_str(&r.stdout).unwrap();
-        v["layer"].as_str().unwrap().to_string()
-    };
     let damaged = w.work.path("damaged");
     copy_dir(dir, &damaged);
     let index =

@@ -51,7 +51,8 @@ pub fn index(
             false
         }
     });
-    // A bundle lists only the images that were packed.
+    // A bundle lists only the images that were packed; a sample image stream whose image was
+    // left out is no longer mirrored.
     let packed: BTreeSet<&str> = images.iter().map(|i| i.source.as_str()).collect();
     for b in catalogs
         .iter_mut()
@@ -80,11 +81,10 @@ pub fn index(
         .cloned()
         .collect();
     let attachments = plan.attachments.clone();
-    // A stream whose image was left out (a blob failed) is no longer mirrored.
     let samples = plan
         .samples
         .as_ref()
-        .map(|s| crate::samples::record(s, &images));
+        .map(|s| crate::samples::record(s, &packed));
     failures.sort_by(|a, b| (&a.kind, &a.subject).cmp(&(&b.kind, &b.subject)));
     Ok(Index {
         format: ferry_format::FORMAT.into(),

@@ -9,7 +9,6 @@
 
 use anyhow::Result;
 use ferry_format::index::{Index, SampleStream};
-use ferry_registry::Reference;
 use serde_json::json;
 
 use super::OutFile;
@@ -59,12 +58,15 @@ pub fn samples_config(index: &Index, target: &Target) -> Result<Option<OutFile>>
 /// (`--max-nested-paths` flattened its repository).
 fn displaced(index: &Index, target: &Target, s: &SampleStream) -> Option<String> {
     for image in &s.images {
-        let carried = index.images.iter().find(|i| &i.source == image)?;
+        // A validated index carries every image of a mirrored stream.
+        let Some(carried) = index.images.iter().find(|i| &i.source == image) else {
+            continue;
+        };
+        // The operator asks for the source repository under samplesRegistry.
         let at = target.repository(carried.target_repository());
-        let repo = image.parse::<Reference>().ok()?.repository;
         let wanted = match &target.namespace {
-            Some(n) => format!("{n}/{repo}"),
-            None => repo,
+            Some(n) => format!("{n}/{}", carried.repository),
+            None => carried.repository.clone(),
         };
         if at != wanted {
             return Some(format!(

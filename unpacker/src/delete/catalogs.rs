@@ -39,15 +39,14 @@ pub struct CatalogClaims {
     pub notes: Vec<String>,
 }
 
-/// Adds the claims of the archive's catalogs. `matched[i]` is set when `ops[i]` names one.
+/// The claims of the archive's catalogs. `matched[i]` is set when `ops[i]` names one.
 pub fn claims(
     ops: &[Operator],
     index: &Index,
     archive_id: &str,
     matched: &mut [bool],
-    out: &mut CatalogClaims,
-) -> Result<()> {
-    let claims = &mut out.claims;
+) -> Result<CatalogClaims> {
+    let mut out = CatalogClaims::default();
     for c in &index.catalogs {
         let hit = ops.iter().position(|op| names(op, c));
         let op = hit.map(|i| &ops[i]);
@@ -57,16 +56,18 @@ pub fn claims(
             partial_notes(&ops[i], c, &mut out.not_found, &mut out.notes);
         }
         let whole = op.is_some_and(|op| op.packages.is_empty());
-        claims.push((c.source.clone(), whole, format!("catalog {}", c.source)));
+        out.claims
+            .push((c.source.clone(), whole, format!("catalog {}", c.source)));
         for p in &c.packages {
             for b in &p.bundles {
                 let retire = op.is_some_and(|op| bundle_retired(op, p, b));
                 let why = format!("catalog {} bundle {}", c.source, b.name);
-                claims.extend(b.images.iter().map(|i| (i.clone(), retire, why.clone())));
+                out.claims
+                    .extend(b.images.iter().map(|i| (i.clone(), retire, why.clone())));
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Whether the entry names the recorded catalog: the same reference, and where the mirror
@@ -111,15 +112,12 @@ fn partial_notes(op: &Operator, c: &Catalog, not_found: &mut Vec<String>, notes:
             ));
         }
     }
-    let note = format!(
+    notes.push(format!(
         "catalog {} stays at the site and still lists the retired bundles: installing them \
          fails until an archive brings a catalog without them (pack one without those \
          packages and push it)",
         c.source
-    );
-    if !notes.contains(&note) {
-        notes.push(note);
-    }
+    ));
 }
 
 /// Whether the entry retires this bundle of this package.

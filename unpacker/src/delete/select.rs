@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
-use ferry_format::index::{Index, Release};
+use ferry_format::index::{Image, Index, Release};
 use ferry_format::Digest;
 use ferry_registry::{Client, Reference};
 
@@ -66,6 +66,14 @@ pub struct Selection {
 /// Each recorded image's claims: (retired by the config, why).
 type Claims = BTreeMap<Root, Vec<(bool, String)>>;
 
+/// Records one claim on a recorded image.
+fn claim(claims: &mut Claims, target: &Target, img: &Image, retire: bool, why: String) {
+    claims
+        .entry(root_of(target, img))
+        .or_default()
+        .push((retire, why));
+}
+
 /// Applies the config to the recorded archives.
 pub fn select(config: &DeleteConfig, archives: &[Recorded], target: &Target) -> Result<Selection> {
     let mut claims = Claims::new();
@@ -117,8 +125,7 @@ fn claim_releases(
             let why = format!("release {} ({})", r.version, r.architecture);
             for d in std::iter::once(&r.digest).chain(&r.component_digests) {
                 for img in a.index.images.iter().filter(|i| &i.digest == d) {
-                    let root = root_of(target, img);
-                    claims.entry(root).or_default().push((retire, why.clone()));
+                    claim(claims, target, img, retire, why.clone());
                 }
             }
         }
@@ -164,10 +171,7 @@ fn claim_images(
                 Some(_) => format!("additionalImages {}", img.source),
                 None => format!("{} ({}), not in the delete set", img.source, img.reason),
             };
-            claims
-                .entry(root_of(target, img))
-                .or_default()
-                .push((hit.is_some(), why));
+            claim(claims, target, img, hit.is_some(), why);
         }
     }
     for (i, r) in images.iter().enumerate() {
@@ -190,21 +194,17 @@ fn claim_catalogs(
     let ops = &config.delete.operators;
     let mut matched = vec![false; ops.len()];
     for a in archives {
-        let mut c = super::catalogs::CatalogClaims::default();
-        super::catalogs::claims(ops, &a.index, &a.archive_id, &mut matched, &mut c)?;
+        let c = super::catalogs::claims(ops, &a.index, &a.archive_id, &mut matched)?;
         for (source, retire, why) in c.claims {
             // Validated for bundle images; a catalog image recorded under another source
             // gets no claim, so it is never deleted.
-            let Some(img) = a.index.images.iter().find(|i| i.source == source) else {
-                continue;
-            };
-            claims
-                .entry(root_of(target, img))
-                .or_default()
-                .push((retire, why));
+            if let Some(img) = a.index.images.iter().find(|i| i.source == source) {
+                claim(claims, target, img, retire, why);
+            }
         }
         out.not_found.extend(c.not_found);
         for n in c.notes {
+            // The same catalog may come in several archives.
             if !out.notes.contains(&n) {
                 out.notes.push(n);
             }
@@ -219,7 +219,7 @@ fn claim_catalogs(
     Ok(())
 }
 
-fn root_of(target: &Target, img: &ferry_format::index::Image) -> Root {
+fn root_of(target: &Target, img: &Image) -> Root {
     Root {
         repository: target.repo(img.target_repository()).name,
         digest: img.digest.clone(),
@@ -257,7 +257,7 @@ fn release_matches(p: &Platform, r: &Release) -> bool {
 
 /// Whether an `additionalImages` entry names this recorded image: the same reference as
 /// written, or the same repository and its digest or one of its tags.
-fn image_matches(r: &Reference, img: &ferry_format::index::Image) -> bool {
+fn image_matches(r: &Reference, img: &Image) -> bool {
     if img.source == r.to_string() {
         return true;
     }

@@ -70,7 +70,13 @@ fn scan_layer(
         anyhow!("layer {digest} is not on the media (for a delta, give --base-media with the archive that carries it)")
     })?;
     let mut blob = BufReader::with_capacity(1 << 20, located.reader("layer")?);
-    let head = blob.fill_buf().context("reading a layer")?.to_vec();
+    let head: Vec<u8> = blob
+        .fill_buf()
+        .context("reading a layer")?
+        .iter()
+        .take(4)
+        .copied()
+        .collect();
     let walked = if head.starts_with(&[0x1f, 0x8b]) {
         walk(flate2::read::MultiGzDecoder::new(&mut blob), path, sink)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -87,7 +93,7 @@ fn scan_layer(
     walked.with_context(|| format!("reading layer {digest}"))
 }
 
-/// Reads the tar stream to its end (so that the whole blob passes the hash).
+/// Walks the tar entries (the caller reads the blob to its end for the hash).
 fn walk<R: Read>(layer: R, path: &str, sink: &mut Sink<'_>) -> Result<InLayer> {
     let mut archive = tar::Archive::new(layer);
     let mut seen = InLayer::Nothing;
@@ -112,8 +118,6 @@ fn walk<R: Read>(layer: R, path: &str, sink: &mut Sink<'_>) -> Result<InLayer> {
             seen = whiteout(&name, path);
         }
     }
-    let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink())?;
     Ok(seen)
 }
 

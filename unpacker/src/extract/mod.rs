@@ -40,17 +40,13 @@ pub enum Command {
 impl std::str::FromStr for Command {
     type Err = String;
     fn from_str(s: &str) -> Result<Command, String> {
-        Ok(match s {
-            "openshift-install" => Command::OpenshiftInstall,
-            "openshift-baremetal-install" => Command::OpenshiftBaremetalInstall,
-            "oc" => Command::Oc,
-            "ccoctl" => Command::Ccoctl,
-            _ => {
-                return Err(format!(
-                    "{s:?}: expected openshift-install, openshift-baremetal-install, oc or ccoctl"
-                ))
-            }
-        })
+        Command::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Command::ALL.iter().map(|c| c.name()).collect();
+                format!("{s:?}: expected one of {}", names.join(", "))
+            })
     }
 }
 
@@ -62,7 +58,14 @@ pub struct Source {
 }
 
 impl Command {
-    /// The file name written.
+    pub const ALL: [Command; 4] = [
+        Command::OpenshiftInstall,
+        Command::OpenshiftBaremetalInstall,
+        Command::Oc,
+        Command::Ccoctl,
+    ];
+
+    /// The file name written (and the `--command` value).
     pub fn name(self) -> &'static str {
         match self {
             Command::OpenshiftInstall => "openshift-install",
@@ -226,13 +229,12 @@ fn write_injected(
         file: BufWriter::with_capacity(1 << 20, file),
         hash: DualHasher::new(),
     };
-    let mut injector = Some(Injector::new(tee, replacements.to_vec())?);
+    let mut injector = Injector::new(tee, replacements.to_vec())?;
     let found = layers::find_file(archives, layers, path, &mut |r: &mut dyn Read| {
-        let w = injector.as_mut().expect("one file per search");
-        std::io::copy(r, w)?;
+        std::io::copy(r, &mut injector)?;
         Ok(())
     })?;
-    let (tee, missing) = injector.take().expect("still here").finish()?;
+    let (tee, missing) = injector.finish()?;
     if let (Some(_), Some(p)) = (&found, missing.first()) {
         bail!(
             "the binary has no {} placeholder ({:?}), so it cannot be pinned to the mirrored release; is it an OpenShift build of the command?",
@@ -296,5 +298,22 @@ impl Drop for TempOut {
         if !self.keep {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_by_their_names() {
+        for c in Command::ALL {
+            assert_eq!(c.name().parse::<Command>(), Ok(c));
+        }
+        let e = "kubectl".parse::<Command>().unwrap_err();
+        assert!(
+            e.contains("openshift-install, openshift-baremetal-install, oc, ccoctl"),
+            "{e}"
+        );
     }
 }
