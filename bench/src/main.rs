@@ -2,11 +2,15 @@
 //!
 //!   ferry-bench seed HOST PROFILE OUTDIR     push a profile's images; write isc.yaml, sync.yaml, profile.json
 //!   ferry-bench put-raw DIR HOST/REPO JOBS   the ceiling: every blob file under DIR PUT in parallel, no checks
+//!   ferry-bench get-raw HOST PROFILE OUTDIR JOBS  the pack ceiling: every blob of the profile
+//!                                            fetched with one plain GET each, in parallel, to disk
 //!   ferry-bench hash THREADS FILE...         blake3 throughput of all bytes spread over THREADS
 //!   ferry-bench index BLOBS                  layout, index save and index load+validate for BLOBS blobs
 //!   ferry-bench catalog-gen DIR PKGS BUNDLES  a synthetic file-based catalog: PKGS packages, BUNDLES
 //!                                            bundles in all, each with a ~12 KiB base64 bundle object
 //!   ferry-bench catalog-filter DIR [full]    ferry's catalog parse + filter (catalog alone, or full)
+
+mod raw_get;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,6 +32,13 @@ fn main() -> Result<()> {
         Some("seed") if args.len() == 4 => seed(&args[1], &args[2], Path::new(&args[3])),
         Some("put-raw") if args.len() == 4 => {
             put_raw(Path::new(&args[1]), &args[2], args[3].parse()?)
+        }
+        Some("get-raw") if args.len() == 5 => {
+            let refs: Vec<(String, String)> = profile(&args[2])?
+                .into_iter()
+                .map(|s| (s.repo, s.tag))
+                .collect();
+            raw_get::get_raw(&args[1], &refs, Path::new(&args[3]), args[4].parse()?)
         }
         Some("hash") if args.len() >= 3 => hash(args[1].parse()?, &args[2..]),
         Some("index") if args.len() == 2 => index_scaling(args[1].parse()?),
@@ -131,6 +142,21 @@ fn profile(name: &str) -> Result<Vec<Spec>> {
                 });
             }
         }
+        "huge" | "wan" => {
+            // One layer larger than FAT32's 4 GiB file limit beside the small profile's
+            // release-like set: the case where one blob dominates and one stream limits.
+            let big = if name == "huge" {
+                5 * 1024 * MIB
+            } else {
+                1024 * MIB
+            };
+            specs.push(Spec {
+                repo: "huge/big".into(),
+                tag: "v1".into(),
+                platforms: vec![("amd64".into(), vec![l(9, big)])],
+            });
+            specs.extend(profile("small")?);
+        }
         "many" => {
             for i in 0..500u64 {
                 specs.push(Spec {
@@ -143,7 +169,7 @@ fn profile(name: &str) -> Result<Vec<Spec>> {
                 });
             }
         }
-        other => bail!("unknown profile {other:?} (small, large, many)"),
+        other => bail!("unknown profile {other:?} (small, large, many, huge, wan)"),
     }
     Ok(specs)
 }

@@ -88,6 +88,17 @@ struct Cli {
     #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
     jobs: usize,
 
+    /// Connections for one large blob: it is fetched in segments with ranged GETs, in
+    /// parallel, and written at its offsets (one TCP stream over a long link is far slower
+    /// than the link). Falls back to one stream where the registry does not honour Range.
+    /// 1 turns this off.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    blob_connections: usize,
+
+    /// Blobs from this size on are fetched over --blob-connections connections.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = units::parse_size)]
+    blob_connections_from: u64,
+
     /// Keep only these platforms of multi-platform images and operator catalogs: an
     /// architecture (amd64, arm64, ppc64le, s390x) or os/arch[/variant]. Repeatable. Default:
     /// all platforms. (Release architectures come from mirror.platform.architectures.)
@@ -525,6 +536,10 @@ fn write(
         volume_size: volume_size(cli, config),
         parity: cli.parity.unwrap_or_default(),
         jobs: cli.jobs,
+        split: pack::Split {
+            connections: cli.blob_connections.max(1),
+            from: cli.blob_connections_from,
+        },
         sign_key,
         quiet: cli.quiet || cli.json,
         bases,

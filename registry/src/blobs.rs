@@ -17,6 +17,8 @@ pub struct BlobBody {
     pub size: Option<u64>,
     /// The blob offset this body starts at (non-zero only for an honoured `Range`).
     pub offset: u64,
+    /// Whether the registry honoured a `Range` (206 Partial Content).
+    pub partial: bool,
 }
 
 impl Client {
@@ -37,17 +39,56 @@ impl Client {
                 reader: Box::new(file),
                 size: Some(left),
                 offset,
+                partial: offset > 0,
             });
         }
+        let range = (offset > 0).then(|| format!("bytes={offset}-"));
+        self.get_blob_http(repo, digest, offset, range)
+    }
+
+    /// Starts streaming bytes `start..end` of a blob (HTTP `Range`), once, without retries:
+    /// one segment of a download spread over several connections. A registry that does not
+    /// honour ranges answers with the whole blob ([`BlobBody::partial`] is then false). Not for
+    /// OCI layouts (a local file gains nothing from being read in segments).
+    pub fn get_blob_range(
+        &self,
+        repo: &Repo,
+        digest: &Digest,
+        start: u64,
+        end: u64,
+    ) -> Result<BlobBody> {
+        if repo.layout_dir().is_some() || end <= start {
+            return Err(RegistryError::Protocol(format!(
+                "{repo}: no ranged request for blob {digest} bytes {start}..{end}"
+            )));
+        }
+        let range = format!("bytes={start}-{}", end - 1);
+        let body = self.get_blob_http(repo, digest, start, Some(range))?;
+        if body.partial && body.size.is_some_and(|n| n != end - start) {
+            // A lying or confused hop: worth another try, as a cut-off body is.
+            return Err(RegistryError::Transport {
+                method: "GET",
+                url: format!("{repo}/blobs/{digest}"),
+                detail: format!(
+                    "asked bytes {start}..{end}, the registry announces {} bytes",
+                    body.size.unwrap_or(0)
+                ),
+            });
+        }
+        Ok(body)
+    }
+
+    fn get_blob_http(
+        &self,
+        repo: &Repo,
+        digest: &Digest,
+        offset: u64,
+        range: Option<String>,
+    ) -> Result<BlobBody> {
         let path = format!("/v2/{}/blobs/{digest}", repo.name);
         let scope = pull_scope(repo);
-        let range = format!("bytes={offset}-");
-        let headers: &[(&str, &str)] = if offset > 0 {
-            &[("Range", range.as_str())]
-        } else {
-            &[]
-        };
-        let resp = self.exchange(repo, &scope, "GET", &path, headers, Payload::Empty)?;
+        let headers: Vec<(&str, &str)> = range.iter().map(|r| ("Range", r.as_str())).collect();
+        let resp = self.exchange(repo, &scope, "GET", &path, &headers, Payload::Empty)?;
         let resp = self.expect(
             resp,
             repo,
@@ -56,14 +97,15 @@ impl Client {
             &[200, 206],
             &format!("blob {digest}"),
         )?;
-        let start = if resp.status().as_u16() == 206 {
+        let partial = resp.status().as_u16() == 206;
+        let start = if partial {
             header(&resp, "content-range")
                 .and_then(|r| r.strip_prefix("bytes ")?.split('-').next()?.parse().ok())
                 .unwrap_or(u64::MAX)
         } else {
             0
         };
-        if start != 0 && start != offset {
+        if partial && start != offset {
             return Err(RegistryError::Protocol(format!(
                 "{repo}: asked blob {digest} from byte {offset}, got a range from {start}"
             )));
@@ -73,6 +115,7 @@ impl Client {
             reader: Box::new(resp.into_body().into_reader()),
             size,
             offset: start,
+            partial,
         })
     }
 

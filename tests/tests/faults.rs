@@ -52,7 +52,9 @@ fn pack_and_push_through_injected_faults() {
     std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
     let archive = work.path().join("archive");
     let t = std::time::Instant::now();
-    let pack = ferry_e2e::pack(&config, &archive, &key, &[]);
+    // The big layer (4.5 MiB) goes over 4 connections in ranged segments, through the faults.
+    let split = ["--blob-connections-from", "1MiB"];
+    let pack = ferry_e2e::pack(&config, &archive, &key, &split);
     assert!(pack.ok, "pack through faults failed: {}", pack.text());
     let faulty_pack = t.elapsed();
     let pack_faults = src_proxy.faults();
@@ -71,6 +73,19 @@ fn pack_and_push_through_injected_faults() {
         "no download was resumed with Range: {}",
         pack.stderr
     );
+    // Every one of its 16 segments of 288 KiB was answered 206 at least once.
+    assert!(
+        resumed >= 16,
+        "the big layer was not fetched in ranged segments ({resumed} ranged answers)"
+    );
+    // Its bytes are exactly those of the clean single-stream pack (the index records the
+    // blake3 read back from the volumes, which verify checks again).
+    assert_eq!(blob_hashes(&archive), blob_hashes(&clean_dir));
+    let verify = ferry(
+        "ferry-unpack",
+        &["verify", archive.to_str().unwrap(), "--trust", &pubkey],
+    );
+    assert!(verify.ok, "{}", verify.text());
 
     let to = format!("{}/mirror", dst_proxy.host);
     let t = std::time::Instant::now();
@@ -92,6 +107,63 @@ fn pack_and_push_through_injected_faults() {
 
     // Same result as without faults: every manifest digest equal at the target (read directly).
     ferry_e2e::assert_all_at(&target.host, "mirror", &seeded);
+}
+
+/// digest -> blake3 of every blob an archive's index records.
+fn blob_hashes(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ferry-index.json")).unwrap()).unwrap();
+    index["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["digest"].as_str().unwrap().into(),
+                b["blake3"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+/// A registry (or a proxy before it) that ignores `Range`: a large blob meant for several
+/// connections is fetched in one stream instead, and the archive is the same.
+#[test]
+fn a_registry_that_ignores_ranges_gets_one_stream_per_blob() {
+    let source = TestRegistry::start().unwrap();
+    let client = ferry_fixtures::seed::client().unwrap();
+    let seeded = sets::seed_standard(&client, &source.host, None).unwrap();
+    let proxy = FaultProxy::start_without_ranges(&source.host).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = keygen(work.path(), "k");
+    let direct_cfg = work.path().join("direct.yaml");
+    std::fs::write(&direct_cfg, sets::imageset_yaml(&seeded)).unwrap();
+    let split = ["--blob-connections-from", "1MiB", "--blob-connections", "3"];
+    let direct = work.path().join("direct");
+    let run = ferry_e2e::pack(&direct_cfg, &direct, &key, &split);
+    assert!(run.ok, "{}", run.text());
+
+    let through = ferry_e2e::through(&seeded, &source.host, &proxy.host);
+    let config = work.path().join("isc.yaml");
+    std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
+    let archive = work.path().join("archive");
+    let run = ferry_e2e::pack(&config, &archive, &key, &split);
+    assert!(run.ok, "{}", run.text());
+    let ranged = proxy
+        .stats
+        .ranged
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        ranged, 0,
+        "the proxy strips Range, yet {ranged} answers were partial"
+    );
+    let pubkey = format!("{}.pub", key.display());
+    let verify = ferry(
+        "ferry-unpack",
+        &["verify", archive.to_str().unwrap(), "--trust", &pubkey],
+    );
+    assert!(verify.ok, "{}", verify.text());
+    assert_eq!(blob_hashes(&archive), blob_hashes(&direct));
 }
 
 /// `--continue-on-error`: what can be packed is packed, the index says the archive is

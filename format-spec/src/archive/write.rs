@@ -24,7 +24,7 @@ use crate::index::{Blob, File, Index, IndexError, ParityRecord, Part, Volume};
 use crate::layout::{self, Content, LayoutError, Placement};
 use crate::oci::{self, LayoutRef};
 use crate::sign::{self, PrivateKey, SignError};
-use crate::volume::{PartsWriter, VolumeSet, PARTIAL_SUFFIX};
+use crate::volume::{PartsWriter, Region, VolumeSet, PARTIAL_SUFFIX};
 use crate::{Digest, INDEX_FILE, SIGNATURE_FILE};
 
 /// The machine-readable list of what an incomplete archive lacks, beside its index.
@@ -69,6 +69,15 @@ pub struct Object {
 struct Stored {
     blake3: String,
     parts: Vec<String>,
+}
+
+/// What a filler of [`ArchiveWriter::fill_at`] checked and hashed.
+#[derive(Debug)]
+pub struct Filled {
+    /// blake3 of the whole object.
+    pub blake3: String,
+    /// blake3 of each part, from [`Region::part_hasher`].
+    pub parts: Vec<String>,
 }
 
 /// What [`ArchiveWriter::finish`] returns: the records of the volumes and of what is in them.
@@ -181,6 +190,32 @@ impl ArchiveWriter {
         let blake3 = f(&mut w)?;
         let parts = w.finish()?;
         self.record(i, blake3, parts);
+        Ok(())
+    }
+
+    /// Fills object `i` out of order: `f` writes anywhere in its [`Region`] (several
+    /// connections at once) and returns, once it has checked the bytes' sha256, the object's
+    /// blake3 and its part hashes ([`Region::part_hasher`], fed the bytes in order). Only
+    /// then is the object recorded as stored.
+    pub fn fill_at<E: From<io::Error>>(
+        &self,
+        i: usize,
+        f: impl FnOnce(Region<'_>) -> Result<Filled, E>,
+    ) -> Result<(), E> {
+        let placements = &self.placements[i];
+        let filled = f(self.set.region(placements))?;
+        if filled.parts.len() != placements.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} part hash(es) for an object in {} part(s)",
+                    filled.parts.len(),
+                    placements.len()
+                ),
+            )
+            .into());
+        }
+        self.record(i, filled.blake3, filled.parts);
         Ok(())
     }
 
@@ -497,4 +532,125 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     f.sync_all().map_err(io_err("sync", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err("rename to", path))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(len: usize) -> Vec<u8> {
+        let mut x = 0x9E37_79B9u32;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// A blob larger than a 1 MiB volume, and a small one.
+    fn create(dir: &Path, big: &[u8], small: &[u8]) -> ArchiveWriter {
+        let objects = vec![
+            Object {
+                digest: Digest::of(big),
+                size: big.len() as u64,
+            },
+            Object {
+                digest: Digest::of(small),
+                size: small.len() as u64,
+            },
+        ];
+        ArchiveWriter::create(dir, objects, &[], 1 << 20).unwrap()
+    }
+
+    fn fill_out_of_order(w: &ArchiveWriter, i: usize, bytes: &[u8]) -> Result<(), io::Error> {
+        w.fill_at(i, |region| {
+            // Segments written last to first, hashed in order behind them.
+            for (k, seg) in bytes.chunks(100_000).enumerate().rev() {
+                region.write_at(seg, k as u64 * 100_000)?;
+            }
+            let mut parts = region.part_hasher();
+            let mut back = vec![0u8; bytes.len()];
+            region.read_at(&mut back, 0)?;
+            parts.update(&back)?;
+            Ok(Filled {
+                blake3: blake3_hex(&back),
+                parts: parts.finish()?,
+            })
+        })
+    }
+
+    #[test]
+    fn filling_out_of_order_writes_what_filling_in_order_writes() {
+        let (big, small) = (noise(2_500_017), noise(4_321));
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (wa, wb) = (
+            create(a.path(), &big, &small),
+            create(b.path(), &big, &small),
+        );
+        for (i, bytes) in [(0, &big), (1, &small)] {
+            wa.fill(i, |w| -> Result<String, io::Error> {
+                w.write_all(bytes)?;
+                Ok(blake3_hex(bytes))
+            })
+            .unwrap();
+            fill_out_of_order(&wb, i, bytes).unwrap();
+        }
+        let (ra, rb) = (
+            wa.finish(Parity::None).unwrap(),
+            wb.finish(Parity::None).unwrap(),
+        );
+        assert!(ra.blobs[0].parts.len() >= 3, "the big blob spans volumes");
+        for (x, y) in ra.blobs.iter().zip(&rb.blobs) {
+            assert_eq!(x.blake3, y.blake3);
+            let (px, py): (Vec<_>, Vec<_>) = (
+                x.parts.iter().map(|p| &p.blake3).collect(),
+                y.parts.iter().map(|p| &p.blake3).collect(),
+            );
+            assert_eq!(px, py);
+        }
+        assert_eq!(ra.volumes.len(), rb.volumes.len());
+        for v in &ra.volumes {
+            let (fa, fb) = (a.path().join(&v.name), b.path().join(&v.name));
+            assert_eq!(
+                std::fs::read(fa).unwrap(),
+                std::fs::read(fb).unwrap(),
+                "{}",
+                v.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_region_refuses_bytes_past_its_end_and_wrong_part_counts() {
+        let (big, small) = (noise(1_500_000), noise(10));
+        let d = tempfile::tempdir().unwrap();
+        let w = create(d.path(), &big, &small);
+        let r = w.fill_at(1, |region| -> Result<Filled, io::Error> {
+            assert!(region.write_at(&[1, 2, 3], 8).is_err(), "past the end");
+            assert!(region.write_at(&small, 0).is_ok());
+            let mut parts = region.part_hasher();
+            assert!(parts.update(&noise(11)).is_err(), "more than the blob");
+            Ok(Filled {
+                blake3: blake3_hex(&small),
+                parts: vec![String::new(), String::new()],
+            })
+        });
+        assert!(r.unwrap_err().to_string().contains("2 part hash(es)"));
+        assert!(!w.is_stored(1));
+        let short = w.fill_at(0, |region| -> Result<Filled, io::Error> {
+            let mut parts = region.part_hasher();
+            parts.update(&big[..1000])?;
+            Ok(Filled {
+                blake3: String::new(),
+                parts: parts.finish()?,
+            })
+        });
+        assert!(short
+            .unwrap_err()
+            .to_string()
+            .contains("ended after 1000 of 1500000"));
+    }
 }

@@ -60,7 +60,6 @@ impl VolumeSet {
         self.dir.join(format!("{}{PARTIAL_SUFFIX}", self.names[i]))
     }
 
-    /// A writer that puts a blob's bytes, in order, at its placements.
     /// The number of volumes.
     pub fn len(&self) -> usize {
         self.names.len()
@@ -70,14 +69,21 @@ impl VolumeSet {
         self.names.is_empty()
     }
 
+    /// A writer that puts a blob's bytes, in order, at its placements.
     pub fn writer<'a>(&'a self, placements: &'a [Placement]) -> PartsWriter<'a> {
+        let region = self.region(placements);
         PartsWriter {
+            region,
+            written: 0,
+            parts: region.part_hasher(),
+        }
+    }
+
+    /// A blob's placements as one range, for reads and writes at any offset.
+    pub fn region<'a>(&'a self, placements: &'a [Placement]) -> Region<'a> {
+        Region {
             files: &self.files,
             placements,
-            part: 0,
-            written: 0,
-            part_hasher: blake3::Hasher::new(),
-            part_hashes: Vec::new(),
         }
     }
 
@@ -213,55 +219,169 @@ fn ctx(e: io::Error, path: &Path, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
 
-/// Writes a blob's bytes at its placements. Refuses more bytes than the placements hold.
-pub struct PartsWriter<'a> {
+/// A blob's placements seen as one byte range `0..len`: positional reads and writes that cross
+/// from one part to the next, so that several downloads can fill one blob out of order while a
+/// reader hashes it in order behind them (from the page cache, just written).
+#[derive(Clone, Copy)]
+pub struct Region<'a> {
     files: &'a [File],
     placements: &'a [Placement],
-    part: usize,
-    written: u64,
-    part_hasher: blake3::Hasher,
-    part_hashes: Vec<String>,
 }
 
-impl PartsWriter<'_> {
-    /// Starts the blob over from its first byte (the source sent it again from the start).
-    pub fn restart(&mut self) {
-        self.part = 0;
-        self.written = 0;
-        self.part_hasher = blake3::Hasher::new();
-        self.part_hashes.clear();
+impl<'a> Region<'a> {
+    /// The blob's size.
+    pub fn len(&self) -> u64 {
+        self.placements.iter().map(|p| p.size).sum()
     }
 
-    /// Checks that every placement was filled and returns the blake3 of each part (an empty
-    /// string for the only part of an unsplit blob, whose hash is the blob's own).
-    pub fn finish(mut self) -> io::Result<Vec<String>> {
-        self.close_full_parts();
-        if self.part != self.placements.len() {
-            let expected: u64 = self.placements.iter().map(|p| p.size).sum();
-            let got: u64 = self.placements[..self.part]
-                .iter()
-                .map(|p| p.size)
-                .sum::<u64>()
-                + self.written;
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f(file, file offset, range of buf)` for each piece of `len` bytes from `at`.
+    fn each_piece(
+        &self,
+        mut at: u64,
+        len: usize,
+        mut f: impl FnMut(&File, u64, std::ops::Range<usize>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut done = 0usize;
+        for p in self.placements {
+            if done == len {
+                break;
+            }
+            if at >= p.size {
+                at -= p.size;
+                continue;
+            }
+            let n = (len - done).min((p.size - at) as usize);
+            f(
+                &self.files[p.volume as usize],
+                p.offset + at,
+                done..done + n,
+            )?;
+            done += n;
+            at = 0;
+        }
+        if done < len {
             return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("blob ended after {got} of {expected} bytes"),
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{len} bytes from the given offset run past the blob's {} bytes",
+                    self.len()
+                ),
             ));
         }
-        Ok(self.part_hashes)
+        Ok(())
+    }
+
+    /// Writes `buf` at blob offset `at`.
+    pub fn write_at(&self, buf: &[u8], at: u64) -> io::Result<()> {
+        self.each_piece(at, buf.len(), |f, off, r| f.write_all_at(&buf[r], off))
+    }
+
+    /// Reads `buf.len()` bytes from blob offset `at`.
+    pub fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        let len = buf.len();
+        self.each_piece(at, len, |f, off, r| f.read_exact_at(&mut buf[r], off))
+    }
+
+    /// A hasher of the blob's parts, to be fed its bytes in order.
+    pub fn part_hasher(&self) -> PartHasher {
+        PartHasher {
+            sizes: self.placements.iter().map(|p| p.size).collect(),
+            part: 0,
+            in_part: 0,
+            hasher: blake3::Hasher::new(),
+            hashes: Vec::new(),
+        }
+    }
+}
+
+/// The blake3 of each part of a blob, fed the blob's bytes in order. An unsplit blob's only
+/// part hash is recorded as an empty string (its hash is the blob's own, which the caller
+/// computes anyway), so nothing is hashed for it.
+pub struct PartHasher {
+    sizes: Vec<u64>,
+    part: usize,
+    in_part: u64,
+    hasher: blake3::Hasher,
+    hashes: Vec<String>,
+}
+
+impl PartHasher {
+    /// Hashes the next bytes of the blob; refuses bytes past its end.
+    pub fn update(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            self.close_full_parts();
+            let Some(size) = self.sizes.get(self.part) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "blob is longer than its recorded size",
+                ));
+            };
+            let n = bytes.len().min((size - self.in_part) as usize);
+            if self.sizes.len() > 1 {
+                self.hasher.update(&bytes[..n]);
+            }
+            self.in_part += n as u64;
+            bytes = &bytes[n..];
+        }
+        Ok(())
     }
 
     fn close_full_parts(&mut self) {
-        while self.part < self.placements.len() && self.written == self.placements[self.part].size {
-            let h = std::mem::replace(&mut self.part_hasher, blake3::Hasher::new());
-            self.part_hashes.push(if self.placements.len() > 1 {
+        while self.part < self.sizes.len() && self.in_part == self.sizes[self.part] {
+            let h = std::mem::replace(&mut self.hasher, blake3::Hasher::new());
+            self.hashes.push(if self.sizes.len() > 1 {
                 h.finalize().to_hex().to_string()
             } else {
                 String::new()
             });
             self.part += 1;
-            self.written = 0;
+            self.in_part = 0;
         }
+    }
+
+    /// Checks that every part was fed in full; returns the part hashes.
+    pub fn finish(mut self) -> io::Result<Vec<String>> {
+        self.close_full_parts();
+        if self.part != self.sizes.len() {
+            let expected: u64 = self.sizes.iter().sum();
+            let got: u64 = self.sizes[..self.part].iter().sum::<u64>() + self.in_part;
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("blob ended after {got} of {expected} bytes"),
+            ));
+        }
+        Ok(self.hashes)
+    }
+}
+
+/// Writes a blob's bytes, in order, at its placements. Refuses more bytes than they hold.
+pub struct PartsWriter<'a> {
+    region: Region<'a>,
+    written: u64,
+    parts: PartHasher,
+}
+
+impl<'a> PartsWriter<'a> {
+    /// Starts the blob over from its first byte (the source sent it again from the start).
+    pub fn restart(&mut self) {
+        self.written = 0;
+        self.parts = self.region.part_hasher();
+    }
+
+    /// The blob's placements as one range, for filling it out of order
+    /// ([`crate::archive::write::ArchiveWriter::fill_at`]).
+    pub fn region(&self) -> Region<'a> {
+        self.region
+    }
+
+    /// Checks that every placement was filled and returns the blake3 of each part (an empty
+    /// string for the only part of an unsplit blob, whose hash is the blob's own).
+    pub fn finish(self) -> io::Result<Vec<String>> {
+        self.parts.finish()
     }
 }
 
@@ -270,19 +390,15 @@ impl Write for PartsWriter<'_> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.close_full_parts();
-        let Some(p) = self.placements.get(self.part) else {
+        let n = buf.len().min((self.region.len() - self.written) as usize);
+        if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "blob is longer than its recorded size",
             ));
-        };
-        let n = buf.len().min((p.size - self.written) as usize);
-        self.files[p.volume as usize].write_all_at(&buf[..n], p.offset + self.written)?;
-        // A single part's hash is the whole blob's, which the caller computes anyway.
-        if self.placements.len() > 1 {
-            self.part_hasher.update(&buf[..n]);
         }
+        self.region.write_at(&buf[..n], self.written)?;
+        self.parts.update(&buf[..n])?;
         self.written += n as u64;
         Ok(n)
     }

@@ -75,7 +75,7 @@ impl Volumes<'_> {
 #[cfg(feature = "write")]
 mod fill;
 #[cfg(feature = "write")]
-pub use fill::{PartsWriter, VolumeSet};
+pub use fill::{PartHasher, PartsWriter, Region, VolumeSet};
 
 /// Suffix of a volume that is still being written.
 pub const PARTIAL_SUFFIX: &str = ".partial";

@@ -3,9 +3,10 @@
 //! registry allows it; other transient failures are retried with backoff. Only a body whose
 //! sha256 matches is recorded as stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 
 use anyhow::Result;
 use ferry_format::archive::write::ArchiveWriter;
@@ -16,17 +17,20 @@ use ferry_registry::{Client, RegistryError, Repo};
 use ferry_term::{Counters, Progress};
 use rayon::prelude::*;
 
+use super::ranged::{self, Split};
 use crate::plan::Plan;
 
 /// Blobs from this size on are hashed on helper threads and read in larger chunks.
 const LARGE: u64 = 32 * 1024 * 1024;
 
 /// Fetches every object of `writer` that is not stored yet (all of them are planned blobs),
-/// largest first, on the current rayon pool. Returns the blobs that failed, with the reason.
+/// largest first, on the current rayon pool; a blob `split` applies to goes over several
+/// connections. Returns the blobs that failed, with the reason.
 pub fn fetch_all(
     client: &Client,
     writer: &ArchiveWriter,
     plan: &Plan,
+    split: Split,
     quiet: bool,
 ) -> (HashMap<Digest, String>, String) {
     let objects = writer.objects();
@@ -36,14 +40,36 @@ pub fn fetch_all(
     todo.sort_by_key(|i| std::cmp::Reverse(objects[*i].size));
     let total: u64 = todo.iter().map(|i| objects[*i].size).sum();
     let progress = Progress::start("pulled", todo.len() as u64, total, quiet);
+    // Hosts that answered a ranged GET with the whole blob: not asked again in this run.
+    let no_ranges = Mutex::new(HashSet::new());
     let failed: Vec<(Digest, String)> = todo
         .par_iter()
         .filter_map(|&i| {
             let o = &objects[i];
             let from = &plan.blobs[&o.digest].from;
-            let r = writer.fill(i, |w| {
-                fetch_blob(client, w, &o.digest, o.size, from, &progress.counters)
-            });
+            let counters = &progress.counters;
+            let whole = || {
+                writer.fill(i, |w| {
+                    fetch_blob(client, w, &o.digest, o.size, from, counters)
+                })
+            };
+            let r = if split.applies(o.size, from)
+                && !no_ranges.lock().expect("lock").contains(&from.host)
+            {
+                let r = writer.fill_at(i, |region| {
+                    ranged::fetch(client, region, &o.digest, from, counters, split)
+                });
+                match r {
+                    Err(ranged::Error::RangeRefused) => {
+                        no_ranges.lock().expect("lock").insert(from.host.clone());
+                        whole()
+                    }
+                    Err(ranged::Error::Failed(e)) => Err(e),
+                    Ok(()) => Ok(()),
+                }
+            } else {
+                whole()
+            };
             r.err().map(|e| (o.digest.clone(), format!("{e:#}")))
         })
         .collect();

@@ -8,6 +8,9 @@ mod assemble;
 mod contents;
 mod fetch;
 pub mod media;
+mod ranged;
+
+pub use ranged::Split;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,6 +35,8 @@ pub struct PackOptions {
     /// Parity volumes to write beside the data volumes.
     pub parity: write::Parity,
     pub jobs: usize,
+    /// When one large blob is fetched over several connections.
+    pub split: Split,
     pub sign_key: PrivateKey,
     pub quiet: bool,
     /// What the site already has (a delta carries none of it).
@@ -63,9 +68,27 @@ pub struct PackSummary {
     pub parity_bytes: u64,
     pub index_bytes: u64,
     pub seconds: f64,
+    /// Where the time went.
+    pub phases: Phases,
     /// What could not be packed (`--continue-on-error`).
     pub failures: Vec<Failure>,
     pub dir: PathBuf,
+}
+
+/// Seconds spent in each phase of writing (`--json`), to tell a slow source from slow media.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Phases {
+    /// Laying out the volumes and writing what is in memory (manifests, layout files).
+    pub layout: f64,
+    /// Hashing what an interrupted run left in the partial volumes.
+    pub reuse: f64,
+    /// Downloading, hashing and writing the blobs.
+    pub fetch: f64,
+    /// Syncing the volumes to the media, hashing them, and parity.
+    pub volumes: f64,
+    /// Building, writing and signing the index.
+    pub index: f64,
 }
 
 impl std::fmt::Display for PackSummary {
@@ -119,6 +142,9 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         );
     }
     write_in_memory(&writer, plan)?;
+    let mut phases = Phases::default();
+    let mut lap = Lap(started);
+    phases.layout = lap.next();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()?;
@@ -130,7 +156,10 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
             human(reused_bytes)
         );
     }
-    let (failed, line) = pool.install(|| fetch::fetch_all(client, &writer, plan, opts.quiet));
+    phases.reuse = lap.next();
+    let (failed, line) =
+        pool.install(|| fetch::fetch_all(client, &writer, plan, opts.split, opts.quiet));
+    phases.fetch = lap.next();
     if !failed.is_empty() && !opts.continue_on_error {
         let list: Vec<String> = failed.iter().map(|(d, e)| format!("{d}: {e}")).collect();
         bail!(
@@ -144,6 +173,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         eprintln!("{line}");
     }
     let written = writer.finish(opts.parity)?;
+    phases.volumes = lap.next();
     let expected = contents::expected(plan, &opts.bases);
     let from_bases = expected.len();
     let settings = assemble::Settings {
@@ -153,6 +183,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     };
     let index = assemble::index(plan, written, expected, &failed, &settings)?;
     let bytes = write::seal(&opts.to, &index, &opts.sign_key)?;
+    phases.index = lap.next();
     Ok(PackSummary {
         archive_id: index.archive_id.clone(),
         images: index.images.len(),
@@ -171,9 +202,22 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
             .map_or(0, |p| p.volumes.iter().map(|v| v.size).sum()),
         index_bytes: bytes.len() as u64,
         seconds: started.elapsed().as_secs_f64(),
+        phases,
         failures: index.failures,
         dir: opts.to.clone(),
     })
+}
+
+/// Seconds since the last call.
+struct Lap(Instant);
+
+impl Lap {
+    fn next(&mut self) -> f64 {
+        let now = Instant::now();
+        let s = now.duration_since(self.0).as_secs_f64();
+        self.0 = now;
+        s
+    }
 }
 
 /// Manifests and objects the packer made are in memory already: written directly.
