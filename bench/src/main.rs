@@ -4,6 +4,10 @@
 //!   ferry-bench put-raw DIR HOST/REPO JOBS   the ceiling: every blob file under DIR PUT in parallel, no checks
 //!   ferry-bench get-raw HOST PROFILE OUTDIR JOBS  the pack ceiling: every blob of the profile
 //!                                            fetched with one plain GET each, in parallel, to disk
+//!   ferry-bench throttle UPSTREAM MIB_S MS    a WAN-like hop: MIB_S MiB/s per connection, MS
+//!                                            before each request; prints its 127.0.0.1:PORT
+//!   ferry-bench scale IMAGES BLOBS OUTDIR KEY  ferry's write_archive on a synthetic catalog-scale
+//!                                            plan (every blob in memory: nothing to download)
 //!   ferry-bench hash THREADS FILE...         blake3 throughput of all bytes spread over THREADS
 //!   ferry-bench index BLOBS                  layout, index save and index load+validate for BLOBS blobs
 //!   ferry-bench catalog-gen DIR PKGS BUNDLES  a synthetic file-based catalog: PKGS packages, BUNDLES
@@ -11,6 +15,8 @@
 //!   ferry-bench catalog-filter DIR [full]    ferry's catalog parse + filter (catalog alone, or full)
 
 mod raw_get;
+mod scale;
+mod throttle;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -40,6 +46,17 @@ fn main() -> Result<()> {
                 .collect();
             raw_get::get_raw(&args[1], &refs, Path::new(&args[3]), args[4].parse()?)
         }
+        Some("throttle") if args.len() == 4 => throttle::run(
+            &args[1],
+            args[2].parse::<u64>()? << 20,
+            std::time::Duration::from_millis(args[3].parse()?),
+        ),
+        Some("scale") if args.len() == 5 => scale::run(
+            args[1].parse()?,
+            args[2].parse()?,
+            Path::new(&args[3]),
+            Path::new(&args[4]),
+        ),
         Some("hash") if args.len() >= 3 => hash(args[1].parse()?, &args[2..]),
         Some("index") if args.len() == 2 => index_scaling(args[1].parse()?),
         Some("catalog-gen") if args.len() == 4 => {

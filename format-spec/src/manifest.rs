@@ -75,6 +75,8 @@ impl Platform {
 }
 
 /// A parsed manifest or index.
+// A parsed manifest lives only while it is walked: boxing its config would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Manifest {
     /// An image manifest: one config and its layers.

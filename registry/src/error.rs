@@ -37,8 +37,9 @@ pub enum RegistryError {
         host: String,
         repo: String,
         what: String,
-        expected: Digest,
-        found: Digest,
+        // Boxed: every registry result carries this error's size.
+        expected: Box<Digest>,
+        found: Box<Digest>,
     },
     #[error("{host} refuses to delete manifests (405 Unsupported): deletes are switched off in its configuration. For CNCF distribution set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it; Quay and Harbor allow deletes to users with write or admin rights on the repository")]
     DeleteRefused { host: String },

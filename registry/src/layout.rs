@@ -155,8 +155,8 @@ pub fn get_manifest(dir: &Path, reference: &str, max_bytes: u64) -> Result<Manif
             host: format!("{SCHEME}{}", dir.display()),
             repo: String::new(),
             what: format!("manifest {reference}"),
-            expected: digest,
-            found,
+            expected: digest.into(),
+            found: found.into(),
         });
     }
     let media_type = announced.unwrap_or_else(|| media_type_of(&bytes));

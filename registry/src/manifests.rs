@@ -66,8 +66,8 @@ impl Client {
                         host: repo.host.clone(),
                         repo: repo.name.clone(),
                         what: format!("manifest {reference}"),
-                        expected,
-                        found: digest,
+                        expected: expected.into(),
+                        found: digest.into(),
                     });
                 }
             }

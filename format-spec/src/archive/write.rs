@@ -513,14 +513,26 @@ fn remove_extra_partials(dir: &Path, count: usize) -> Result<(), WriteError> {
 /// signature and, last, the index, each atomically. Returns the index bytes as written.
 pub fn seal(dir: &Path, index: &Index, key: &PrivateKey) -> Result<Vec<u8>, WriteError> {
     index.validate().map_err(WriteError::Invalid)?;
-    let bytes = index.to_vec();
+    // Streamed to its file and read back at its exact size for signing: a catalog-scale
+    // index is never held twice (a growing buffer) in memory.
+    let path = dir.join(INDEX_FILE);
+    let tmp = path.with_extension("tmp");
+    let f = std::fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
+    let mut w = io::BufWriter::with_capacity(1 << 20, f);
+    index.write_to(&mut w).map_err(io_err("write", &tmp))?;
+    let f = w
+        .into_inner()
+        .map_err(|e| io_err("write", &tmp)(e.into_error()))?;
+    f.sync_all().map_err(io_err("sync", &tmp))?;
+    drop(f);
+    let bytes = std::fs::read(&tmp).map_err(io_err("read back", &tmp))?;
     let signature = sign::sign(&bytes, key)?;
     if !index.failures.is_empty() {
         let list = serde_json::to_vec_pretty(&index.failures).expect("failures serialize");
         write_atomic(&dir.join(FAILURES_FILE), &list)?;
     }
     write_atomic(&dir.join(SIGNATURE_FILE), signature.as_bytes())?;
-    write_atomic(&dir.join(INDEX_FILE), &bytes)?;
+    std::fs::rename(&tmp, &path).map_err(io_err("rename to", &path))?;
     Ok(bytes)
 }
 

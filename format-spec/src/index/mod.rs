@@ -183,6 +183,9 @@ pub struct Attachment {
     pub verified_by: Vec<String>,
 }
 
+/// Indexes of up to this many blobs are pretty-printed.
+pub const PRETTY_BLOBS: usize = 20_000;
+
 impl Index {
     /// The repository an attachment's own image lands in at the target (beside its subject).
     pub fn attachment_target_repository<'a>(&'a self, a: &'a Attachment) -> &'a str {
@@ -652,11 +655,25 @@ impl Index {
         Ok(index)
     }
 
-    /// Serializes the index (pretty JSON with a final newline, stable field order).
+    /// Serializes the index (JSON with a final newline, stable field order; pretty-printed up
+    /// to [`PRETTY_BLOBS`] blobs).
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(self).expect("index serializes");
-        v.push(b'\n');
+        let mut v = Vec::new();
+        self.write_to(&mut v).expect("index serializes");
         v
+    }
+
+    /// Writes the index as [`Index::to_vec`] gives it, streaming (a catalog-scale index is
+    /// tens of MB: it is not built in memory first).
+    pub fn write_to(&self, mut w: impl std::io::Write) -> std::io::Result<()> {
+        // Indentation is a third of a large index's bytes, and nobody reads 20,000 blob
+        // records by eye: those are written on one line, for tools.
+        if self.blobs.len() <= PRETTY_BLOBS {
+            serde_json::to_writer_pretty(&mut w, self)?;
+        } else {
+            serde_json::to_writer(&mut w, self)?;
+        }
+        w.write_all(b"\n")
     }
 
     /// Whether an image with this identity is one of the images.
@@ -764,5 +781,58 @@ mod tests {
             r#""inventory""#
         );
         assert!(serde_json::from_str::<ParentKind>(r#""cousin""#).is_err());
+    }
+
+    fn with_blobs(n: usize) -> Index {
+        let blob = |i: u64| Blob {
+            digest: Digest::of(&i.to_le_bytes()),
+            size: 1,
+            blake3: "0".repeat(64),
+            parts: Vec::new(),
+            base: None,
+            missing: false,
+        };
+        Index {
+            format: "ferry-archive".into(),
+            format_version: "1.5".into(),
+            archive_id: "0".repeat(32),
+            created: "2026-01-01T00:00:00Z".into(),
+            tool: "test".into(),
+            volume_size: 1 << 30,
+            volumes: vec![],
+            images: vec![],
+            manifests: vec![],
+            blobs: (0..n as u64).map(blob).collect(),
+            files: vec![],
+            stream: None,
+            parents: vec![],
+            incomplete: false,
+            failures: vec![],
+            releases: vec![],
+            catalogs: vec![],
+            graph_data: None,
+            charts: vec![],
+            attachments: vec![],
+            sigstore_keys: vec![],
+            parity: None,
+            samples: None,
+        }
+    }
+
+    #[test]
+    fn large_indexes_are_written_on_one_line_and_read_back_the_same() {
+        for (n, lines) in [(3, 20), (PRETTY_BLOBS + 1, 1)] {
+            let index = with_blobs(n);
+            let bytes = index.to_vec();
+            let newlines = bytes.iter().filter(|b| **b == b'\n').count();
+            assert!(bytes.ends_with(b"\n"));
+            if lines == 1 {
+                assert_eq!(newlines, 1, "{n} blobs: one line");
+            } else {
+                assert!(newlines > lines, "{n} blobs: pretty-printed");
+            }
+            let back: Index = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(back, index);
+        }
     }
 }

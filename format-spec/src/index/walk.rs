@@ -194,6 +194,9 @@ impl Index {
     /// Drops the attachments whose image or subject is no longer in the index (an image left
     /// out takes its attachments with it), and their images.
     pub fn without_orphan_attachments(mut self) -> Index {
+        if self.attachments.is_empty() {
+            return self;
+        }
         let mut subjects = Closure::default();
         for img in self.images.iter().filter(|i| !self.is_attachment(i)) {
             subjects.add(&self.manifests, &img.digest);

@@ -293,7 +293,7 @@ impl<'a> Region<'a> {
             part: 0,
             in_part: 0,
             hasher: blake3::Hasher::new(),
-            hashes: Vec::new(),
+            hashes: Vec::with_capacity(self.placements.len()),
         }
     }
 }

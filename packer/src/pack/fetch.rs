@@ -166,8 +166,8 @@ fn fetch_blob(
             host: from.host.clone(),
             repo: from.name.clone(),
             what: "blob".into(),
-            expected: digest.clone(),
-            found: hashes.sha256,
+            expected: digest.clone().into(),
+            found: hashes.sha256.into(),
         }
         .into());
     }

@@ -210,8 +210,8 @@ pub fn fetch(
                 host: from.host.clone(),
                 repo: from.name.clone(),
                 what: "blob".into(),
-                expected: digest.clone(),
-                found: hashes.0,
+                expected: digest.clone().into(),
+                found: hashes.0.into(),
             }
             .into(),
         ));

@@ -189,6 +189,8 @@ pub fn tag_all(
     (pushed, failed, tags)
 }
 
+// NotPushed names a digest (64 bytes inline): large, but returned once per image.
+#[allow(clippy::result_large_err)]
 fn tag_image(
     client: &Client,
     archives: &ArchiveSet,
