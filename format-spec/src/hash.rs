@@ -2,6 +2,8 @@
 //! address) and blake3 (fast integrity checks of the media) at the same time.
 
 use std::io::{self, Read, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use sha2::Digest as _;
 
@@ -99,12 +101,15 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// sha256 and blake3 computed on two helper threads, for large streams: the caller hands over
 /// chunks and goes on receiving and writing, so that hashing a multi-GiB blob does not hold up
-/// its download. Memory is bounded by the channels (4 chunks each).
+/// its download. Memory is bounded by the channels (4 chunks each), and chunks the hashers are
+/// done with come back through [`OffloadHasher::buffer`]: a 5 GiB blob reuses a dozen buffers
+/// instead of faulting in 5 GiB of fresh pages.
 pub struct OffloadHasher {
-    sha: Option<std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>>,
-    b3: Option<std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>>,
+    sha: Option<SyncSender<Arc<Vec<u8>>>>,
+    b3: Option<SyncSender<Arc<Vec<u8>>>>,
     sha_done: Option<std::thread::JoinHandle<[u8; 32]>>,
     b3_done: Option<std::thread::JoinHandle<String>>,
+    spare: Receiver<Vec<u8>>,
     size: u64,
 }
 
@@ -116,12 +121,15 @@ impl Default for OffloadHasher {
 
 impl OffloadHasher {
     pub fn new() -> Self {
-        let (sha_tx, sha_rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
-        let (b3_tx, b3_rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(4);
+        let (sha_tx, sha_rx) = sync_channel::<Arc<Vec<u8>>>(4);
+        let (b3_tx, b3_rx) = sync_channel::<Arc<Vec<u8>>>(4);
+        let (spare_tx, spare) = sync_channel::<Vec<u8>>(8);
+        let back = spare_tx.clone();
         let sha_done = std::thread::spawn(move || {
             let mut h = sha2::Sha256::new();
             for chunk in sha_rx {
                 h.update(&chunk[..]);
+                give_back(chunk, &back);
             }
             h.finalize().into()
         });
@@ -129,6 +137,7 @@ impl OffloadHasher {
             let mut h = blake3::Hasher::new();
             for chunk in b3_rx {
                 h.update(&chunk[..]);
+                give_back(chunk, &spare_tx);
             }
             h.finalize().to_hex().to_string()
         });
@@ -137,13 +146,29 @@ impl OffloadHasher {
             b3: Some(b3_tx),
             sha_done: Some(sha_done),
             b3_done: Some(b3_done),
+            spare,
             size: 0,
         }
     }
 
+    /// A buffer of `len` bytes to fill and pass to [`OffloadHasher::update`]: one the hashers
+    /// are done with where there is one (its bytes are left over from that use), else a new one.
+    pub fn buffer(&self, len: usize) -> Vec<u8> {
+        let mut b = self.spare.try_recv().unwrap_or_default();
+        b.resize(len, 0);
+        b
+    }
+
+    /// Hashes a copy of `bytes` (in a recycled buffer).
+    pub fn update_from(&mut self, bytes: &[u8]) {
+        let mut b = self.buffer(0);
+        b.extend_from_slice(bytes);
+        self.update(b);
+    }
+
     pub fn update(&mut self, chunk: Vec<u8>) {
         self.size += chunk.len() as u64;
-        let chunk = std::sync::Arc::new(chunk);
+        let chunk = Arc::new(chunk);
         if let Some(tx) = &self.sha {
             let _ = tx.send(chunk.clone());
         }
@@ -172,6 +197,13 @@ impl OffloadHasher {
             blake3,
             size: self.size,
         }
+    }
+}
+
+/// Whichever hasher thread is last done with a chunk offers it back for reuse.
+fn give_back(chunk: Arc<Vec<u8>>, spare: &SyncSender<Vec<u8>>) {
+    if let Some(b) = Arc::into_inner(chunk) {
+        let _ = spare.try_send(b);
     }
 }
 
@@ -211,6 +243,16 @@ pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
+/// (size, blake3 hex) of a file this process wrote and holds open, hashed where it lies in the
+/// page cache (mapped, no copy) on all cores. Only for such files: a mapped file that another
+/// process shrinks meanwhile kills the reader (SIGBUS), so media from elsewhere are read with
+/// [`blake3_of_file`].
+pub fn blake3_of_own_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+    let mut h = blake3::Hasher::new();
+    h.update_mmap_rayon(path)?;
+    Ok((h.count(), h.finalize().to_hex().to_string()))
+}
+
 /// (size, blake3 hex) of a whole file, read by offset in 4 MiB chunks (blake3 hashes big inputs
 /// on several lanes at once).
 pub fn blake3_of_file(f: &std::fs::File) -> std::io::Result<(u64, String)> {
@@ -242,5 +284,31 @@ mod tests {
         assert_eq!(h.size, 100_000);
         assert_eq!(h.sha256, Digest::of(&data));
         assert_eq!(h.blake3, blake3_hex(&data));
+    }
+
+    #[test]
+    fn offload_hasher_recycles_buffers_without_mixing_bytes() {
+        // Chunks of varying sizes through recycled buffers (whose old bytes are left over)
+        // must hash exactly like the concatenation.
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut h = OffloadHasher::new();
+        let mut at = 0;
+        let mut len = 1;
+        while at < data.len() {
+            let n = len.min(data.len() - at);
+            let mut b = h.buffer(n);
+            assert_eq!(b.len(), n);
+            b.copy_from_slice(&data[at..at + n]);
+            h.update(b);
+            at += n;
+            len = (len * 3 + 17) % 200_000 + 1;
+        }
+        h.update_from(b"tail");
+        let mut all = data.clone();
+        all.extend_from_slice(b"tail");
+        let got = h.finish();
+        assert_eq!(got.size, all.len() as u64);
+        assert_eq!(got.sha256, Digest::of(&all));
+        assert_eq!(got.blake3, blake3_hex(&all));
     }
 }

@@ -95,7 +95,7 @@ impl WholeHasher {
     fn update(&mut self, bytes: &[u8]) {
         match self {
             WholeHasher::Inline(h) => h.update(bytes),
-            WholeHasher::Offload(h) => h.update(bytes.to_vec()),
+            WholeHasher::Offload(h) => h.update_from(bytes),
         }
     }
 

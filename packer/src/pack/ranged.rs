@@ -228,7 +228,7 @@ fn hash_in_order(job: &Job) -> Result<(Digest, Filled), Error> {
         job.wait_for(k)?;
         let (mut at, end) = job.bounds(k);
         while at < end {
-            let mut chunk = vec![0u8; (end - at).min(1 << 20) as usize];
+            let mut chunk = whole.buffer((end - at).min(1 << 20) as usize);
             job.region.read_at(&mut chunk, at)?;
             parts.update(&chunk)?;
             at += chunk.len() as u64;
