@@ -244,13 +244,25 @@ pub fn blake3_hex(bytes: &[u8]) -> String {
 }
 
 /// (size, blake3 hex) of a file this process wrote and holds open, hashed where it lies in the
-/// page cache (mapped, no copy) on all cores. Only for such files: a mapped file that another
-/// process shrinks meanwhile kills the reader (SIGBUS), so media from elsewhere are read with
+/// page cache on all cores: mapped 16 MiB at a time (no copy, and no more than a window counts
+/// toward the process's resident memory). Only for such files: a mapped file that someone
+/// shrinks meanwhile kills the reader (SIGBUS), so media from elsewhere are read with
 /// [`blake3_of_file`].
-pub fn blake3_of_own_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+#[cfg(feature = "write")]
+pub fn blake3_of_own_file(f: &std::fs::File) -> std::io::Result<(u64, String)> {
+    const WINDOW: u64 = 16 << 20;
+    let size = f.metadata()?.len();
     let mut h = blake3::Hasher::new();
-    h.update_mmap_rayon(path)?;
-    Ok((h.count(), h.finalize().to_hex().to_string()))
+    let mut at = 0u64;
+    while at < size {
+        let n = WINDOW.min(size - at) as usize;
+        // SAFETY: the file is one this process created and keeps open, and nothing truncates
+        // it while the window is mapped (the callers' contract above); the map is read only.
+        let map = unsafe { memmap2::MmapOptions::new().offset(at).len(n).map(f)? };
+        h.update_rayon(&map);
+        at += n as u64;
+    }
+    Ok((size, h.finalize().to_hex().to_string()))
 }
 
 /// (size, blake3 hex) of a whole file, read by offset in 4 MiB chunks (blake3 hashes big inputs

@@ -148,15 +148,22 @@ impl VolumeSet {
     pub fn finish_with_parity(self, parity: usize) -> io::Result<(Finished, Finished)> {
         use rayon::prelude::*;
         let (sizes, data_b3, parity_files) = if parity == 0 {
-            let hashed: Vec<(u64, String)> = (0..self.files.len())
-                .into_par_iter()
-                .map(|i| {
-                    let path = self.partial_path(i);
-                    let f = &self.files[i];
-                    f.sync_all().map_err(|e| ctx(e, &path, "sync"))?;
-                    crate::hash::blake3_of_own_file(&path).map_err(|e| ctx(e, &path, "read back"))
-                })
-                .collect::<io::Result<_>>()?;
+            // The page cache holds what will reach the media: hash it while the write-back
+            // runs, instead of after.
+            let (synced, hashed) = rayon::join(
+                || self.sync_volumes(),
+                || {
+                    (0..self.files.len())
+                        .into_par_iter()
+                        .map(|i| {
+                            crate::hash::blake3_of_own_file(&self.files[i])
+                                .map_err(|e| ctx(e, &self.partial_path(i), "read back"))
+                        })
+                        .collect::<io::Result<Vec<(u64, String)>>>()
+                },
+            );
+            synced?;
+            let hashed = hashed?;
             let (sizes, b3) = hashed.into_iter().unzip();
             (sizes, b3, Vec::new())
         } else {
@@ -175,13 +182,20 @@ impl VolumeSet {
         Ok((data, parity_files))
     }
 
-    /// Syncs the data volumes, computes and syncs the parity volumes, renames those. Returns the
-    /// data volumes' sizes and blake3, and the parity volumes.
-    fn write_parity(&self, count: usize) -> io::Result<(Vec<u64>, Vec<String>, Finished)> {
-        let mut sizes = Vec::new();
+    fn sync_volumes(&self) -> io::Result<()> {
         for (i, f) in self.files.iter().enumerate() {
             f.sync_all()
                 .map_err(|e| ctx(e, &self.partial_path(i), "sync"))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the data volumes, computes and syncs the parity volumes, renames those. Returns the
+    /// data volumes' sizes and blake3, and the parity volumes.
+    fn write_parity(&self, count: usize) -> io::Result<(Vec<u64>, Vec<String>, Finished)> {
+        self.sync_volumes()?;
+        let mut sizes = Vec::new();
+        for f in &self.files {
             sizes.push(f.metadata()?.len());
         }
         let shard = sizes.iter().copied().max().unwrap_or(0);
