@@ -79,6 +79,7 @@ pub fn run(images: usize, blobs: usize, out: &Path, key: &Path) -> Result<()> {
     let t = Instant::now();
     let p = plan(images, blobs)?;
     let plan_s = t.elapsed().as_secs_f64();
+    let plan_rss = rss_mib();
     let opts = PackOptions {
         to: out.to_path_buf(),
         volume_size: 4 << 30,
@@ -101,8 +102,20 @@ pub fn run(images: usize, blobs: usize, out: &Path, key: &Path) -> Result<()> {
     .into();
     println!(
         "{}",
-        json!({"counts": counts, "syntheticPlanSeconds": plan_s, "phases": s.phases,
+        json!({"counts": counts, "syntheticPlanSeconds": plan_s, "rssWithPlanMiB": plan_rss, "phases": s.phases,
                "indexBytes": s.index_bytes, "writeSeconds": s.seconds})
     );
     Ok(())
+}
+
+/// This process's resident memory now (VmRSS), in MiB: what the synthetic plan alone holds.
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
 }
