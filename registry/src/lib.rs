@@ -41,3 +41,4 @@ pub use client::{Client, ClientOptions, Repo};
 pub use error::RegistryError;
 pub use manifests::{FetchedManifest, MAX_MANIFEST_BYTES};
 pub use reference::Reference;
+pub use retry::Tries;

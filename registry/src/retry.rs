@@ -35,10 +35,72 @@ impl Client {
     }
 }
 
+/// The tries of a download that resumes where it stopped. A try that brought bytes before it
+/// failed starts the count afresh (up to [`Tries::MAX_RESUMES`] times): a link that drops every
+/// few MiB still finishes a 5 GiB layer, and one that sends a byte at a time still gives up.
+#[derive(Debug, Default)]
+pub struct Tries {
+    failed: u32,
+    resumes: u32,
+}
+
+impl Tries {
+    pub const MAX_RESUMES: u32 = 64;
+
+    /// After a failed try (`progressed`: it received bytes): waits and returns true if the
+    /// download should go on, as [`Client::backoff`] decides.
+    pub fn again(
+        &mut self,
+        client: &Client,
+        what: &str,
+        e: &RegistryError,
+        progressed: bool,
+    ) -> bool {
+        if progressed && self.resumes < Self::MAX_RESUMES {
+            self.resumes += 1;
+            self.failed = 0;
+        }
+        let go = client.backoff(what, self.failed, e);
+        self.failed += 1;
+        go
+    }
+}
+
 fn jitter_ms(max: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
     nanos % max.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientOptions;
+
+    #[test]
+    fn a_try_that_brought_bytes_starts_the_count_afresh() {
+        let client = Client::new(ClientOptions {
+            retries: 1,
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let e = RegistryError::Transport {
+            method: "GET",
+            url: "http://127.0.0.1:1/v2/r/blobs/x".into(),
+            detail: "connection reset".into(),
+        };
+        assert!(e.is_transient());
+        let mut t = Tries::default();
+        assert!(t.again(&client, "x", &e, false), "one retry is allowed");
+        assert!(!t.again(&client, "x", &e, false), "and only one");
+        let mut t = Tries::default();
+        assert!(t.again(&client, "x", &e, false));
+        assert!(t.again(&client, "x", &e, true), "bytes arrived: a resume");
+        assert!(
+            !t.again(&client, "x", &e, false),
+            "then one retry again, no more"
+        );
+    }
 }

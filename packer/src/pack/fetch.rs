@@ -13,7 +13,7 @@ use ferry_format::archive::write::ArchiveWriter;
 use ferry_format::hash::{DualHasher, Hashes, OffloadHasher};
 use ferry_format::volume::PartsWriter;
 use ferry_format::Digest;
-use ferry_registry::{Client, RegistryError, Repo};
+use ferry_registry::{Client, RegistryError, Repo, Tries};
 use ferry_term::{Counters, Progress};
 use rayon::prelude::*;
 
@@ -152,11 +152,12 @@ fn fetch_blob(
         url: format!("{from}/blobs/{digest}"),
     };
     let mut buf = vec![0u8; if size >= LARGE { 1 << 20 } else { 256 << 10 }];
-    let mut attempt = 0u32;
+    let mut tries = Tries::default();
     loop {
+        let before = d.got;
         match fetch_pass(client, &mut d, digest, from, counters, &mut buf) {
             Ok(()) => break,
-            Err(e) if client.backoff(&what, attempt, &e) => attempt += 1,
+            Err(e) if tries.again(client, &what, &e, d.got > before) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -14,7 +14,7 @@ use ferry_format::archive::write::Filled;
 use ferry_format::hash::OffloadHasher;
 use ferry_format::volume::Region;
 use ferry_format::Digest;
-use ferry_registry::{BlobBody, Client, RegistryError, Repo};
+use ferry_registry::{BlobBody, Client, RegistryError, Repo, Tries};
 use ferry_term::Counters;
 
 /// When a blob is fetched over several connections.
@@ -275,15 +275,16 @@ fn segment(
         job.digest, job.from
     );
     let mut at = start;
-    let mut attempt = 0u32;
+    let mut tries = Tries::default();
     loop {
+        let before = at;
         let b = match body.take() {
             Some(b) => Ok(b),
             None => job.client.get_blob_range(job.from, job.digest, at, end),
         };
         match b.and_then(|b| receive(job, b, &mut at, end, buf)) {
             Ok(()) => return Ok(()),
-            Err(e) if job.client.backoff(&what, attempt, &e) => attempt += 1,
+            Err(e) if tries.again(job.client, &what, &e, at > before) => {}
             Err(e) => return Err(e),
         }
     }
