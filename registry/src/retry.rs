@@ -9,10 +9,10 @@ use crate::{Client, RegistryError};
 impl Client {
     /// Runs an idempotent call, retrying transient failures with exponential backoff and jitter.
     pub fn retry<T>(&self, what: &str, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-        let mut attempt = 0u32;
+        let mut tries = Tries::default();
         loop {
             match f() {
-                Err(e) if self.backoff(what, attempt, &e) => attempt += 1,
+                Err(e) if tries.again(self, what, &e, false) => {}
                 other => return other,
             }
         }
@@ -21,7 +21,7 @@ impl Client {
     /// After failed attempt number `attempt` (from 0): if the error is transient and retries
     /// remain, says so, waits (exponential backoff with jitter, at least the registry's
     /// `Retry-After`) and returns true.
-    pub fn backoff(&self, what: &str, attempt: u32, e: &RegistryError) -> bool {
+    pub(crate) fn backoff(&self, what: &str, attempt: u32, e: &RegistryError) -> bool {
         if !e.is_transient() || attempt >= self.opts.retries {
             return false;
         }
@@ -48,7 +48,7 @@ impl Tries {
     pub const MAX_RESUMES: u32 = 64;
 
     /// After a failed try (`progressed`: it received bytes): waits and returns true if the
-    /// download should go on, as [`Client::backoff`] decides.
+    /// download should go on (transient error, retries left: exponential backoff with jitter).
     pub fn again(
         &mut self,
         client: &Client,

@@ -183,7 +183,7 @@ fn upload_from(client: &Client, located: Located, repo: &Repo) -> Result<(), Fai
     // started over (with the client's backoff and retry budget); bytes that do not match are
     // the media's fault, and not retried from the same volumes.
     let what = format!("upload of {} to {repo}", blob.digest);
-    let mut attempt = 0;
+    let mut tries = ferry_registry::Tries::default();
     loop {
         let reader = located.reader("blob").map_err(media)?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
@@ -203,9 +203,8 @@ fn upload_from(client: &Client, located: Located, repo: &Repo) -> Result<(), Fai
         if let Some(why) = mismatch.take() {
             return Err(Failed::Media(anyhow::anyhow!(why)));
         }
-        if !client.backoff(&what, attempt, &e) {
+        if !tries.again(client, &what, &e, false) {
             return Err(Failed::Target(e.into()));
         }
-        attempt += 1;
     }
 }
