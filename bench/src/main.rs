@@ -469,7 +469,7 @@ fn index_scaling(n: usize) -> Result<()> {
     let manifest = Digest::of(b"manifest");
     let mut blobs: Vec<Blob> = sorted
         .iter()
-        .zip(&l.placements)
+        .zip(l.items())
         .map(|(d, ps)| Blob {
             digest: d.clone(),
             size: ps[0].size,

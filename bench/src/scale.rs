@@ -21,7 +21,7 @@ fn plan(images: usize, blobs: usize) -> Result<Plan> {
     let mut next = 0usize;
     for k in 0..images {
         let repo = format!("catalog/op{:04}", k / 10);
-        let from = Repo::new("bench.invalid", repo.clone());
+        let from = std::sync::Arc::new(Repo::new("bench.invalid", repo.clone()));
         let mut layers = Vec::new();
         for _ in 0..per {
             let bytes = format!("blob {next}").into_bytes();
@@ -47,8 +47,11 @@ fn plan(images: usize, blobs: usize) -> Result<Plan> {
             })).collect::<Vec<_>>(),
         }))?;
         let md = Digest::of(&manifest);
-        let mut named: Vec<Digest> = layers.iter().map(|(d, _)| d.clone()).collect();
-        named.push(config.0.clone());
+        // As the planner records it: config and layers, no spare capacity.
+        let named: Vec<Digest> = std::iter::once(config)
+            .chain(layers)
+            .map(|(d, _)| d.clone())
+            .collect();
         p.manifests.insert(
             md.clone(),
             PlannedManifest {
@@ -93,7 +96,7 @@ pub fn run(images: usize, blobs: usize, out: &Path, key: &Path) -> Result<()> {
         continue_on_error: false,
     };
     let client = Client::new(ClientOptions::default())?;
-    let s = pack::write_archive(&client, &p, &opts)?;
+    let s = pack::write_archive(&client, p, &opts)?;
     let counts: BTreeMap<&str, usize> = [
         ("images", s.images),
         ("manifests", s.manifests),

@@ -27,6 +27,8 @@ pub enum SignError {
     Encrypted { path: String },
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error("cannot read what is to be signed: {0}")]
+    Read(#[from] std::io::Error),
     #[error("signature is not an armored SSHSIG: {0}")]
     Malformed(String),
     #[error("signature namespace is {0:?}, expected {SIGNATURE_NAMESPACE:?}")]
@@ -114,6 +116,51 @@ pub fn sign_in(message: &[u8], key: &PrivateKey, namespace: &str) -> Result<Stri
         .map_err(|e| SignError::Sign(e.to_string()))
 }
 
+/// Signs the bytes `message` yields in the ferry index namespace, reading them once in 1 MiB
+/// pieces: the signature `sign` makes of the same bytes (ed25519 is deterministic), without
+/// holding a catalog-scale index in memory.
+#[cfg(feature = "sign")]
+pub fn sign_stream(mut message: impl std::io::Read, key: &PrivateKey) -> Result<String, SignError> {
+    use ssh_key::sha2::{Digest as _, Sha512};
+    let mut hash = Sha512::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match message.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hash.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    sign_prehashed(&hash.finalize(), key, SIGNATURE_NAMESPACE)
+}
+
+/// An SSHSIG over a message of which `sha512` is the hash. What is signed is the blob of
+/// PROTOCOL.sshsig: `"SSHSIG"`, then the namespace, the reserved field (empty), the hash
+/// algorithm's name and the hash, each as an SSH string (a u32 big-endian length, the bytes).
+#[cfg(feature = "sign")]
+fn sign_prehashed(sha512: &[u8], key: &PrivateKey, namespace: &str) -> Result<String, SignError> {
+    let mut signed = b"SSHSIG".to_vec();
+    for field in [namespace.as_bytes(), b"", b"sha512", sha512] {
+        let len = u32::try_from(field.len()).expect("short fields");
+        signed.extend_from_slice(&len.to_be_bytes());
+        signed.extend_from_slice(field);
+    }
+    let signature = try_sign(key, &signed)?;
+    let public = key.public_key().key_data().clone();
+    SshSig::new(public, namespace, HashAlg::Sha512, signature)
+        .and_then(|sig| sig.to_pem(LineEnding::LF))
+        .map_err(|e| SignError::Sign(e.to_string()))
+}
+
+/// `key`'s signature of `data` (generic so that the `Signer` supertrait's method is in reach
+/// without depending on the `signature` crate).
+#[cfg(feature = "sign")]
+fn try_sign<S: ssh_key::SigningKey>(key: &S, data: &[u8]) -> Result<ssh_key::Signature, SignError> {
+    key.try_sign(data)
+        .map_err(|e| SignError::Sign(e.to_string()))
+}
+
 /// The length of an armored index signature: the same for every ed25519 key and message (a
 /// fixed key, made from a constant seed, measures it).
 #[cfg(feature = "sign")]
@@ -179,6 +226,21 @@ mod tests {
             verify(b"testing", &sig, &key),
             Err(SignError::Namespace(_))
         ));
+    }
+
+    /// A streamed signature is byte for byte the one ssh-key's SSHSIG makes of the same bytes
+    /// (which `ssh-keygen -Y verify` accepts, see tests/volumes.rs), read in several pieces.
+    #[cfg(feature = "sign")]
+    #[test]
+    fn a_streamed_signature_is_the_one_made_in_memory() {
+        let key = PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[5u8; 32]));
+        let message: Vec<u8> = (0..3_000_017u32).map(|i| (i * 31 % 251) as u8).collect();
+        let streamed = sign_stream(&message[..], &key).unwrap();
+        assert_eq!(streamed, sign(&message, &key).unwrap());
+        verify(&message, streamed.as_bytes(), key.public_key()).unwrap();
+        let mut other = message.clone();
+        other[2_000_000] ^= 1;
+        assert_ne!(sign_stream(&other[..], &key).unwrap(), streamed);
     }
 
     #[test]

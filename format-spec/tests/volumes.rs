@@ -41,11 +41,11 @@ fn write_archive(dir: &std::path::Path) -> Index {
         size: o.len() as u64,
     }));
     let layout = layout::plan(&items, 1024 * 1024).unwrap();
-    let set = VolumeSet::create(dir, &layout).unwrap();
-    set.write_item(&layout.placements[0], &oci_layout).unwrap();
+    let set = VolumeSet::create(dir, &layout, &items).unwrap();
+    set.write_item(layout.item(0), &oci_layout).unwrap();
     let mut blobs = Vec::new();
     for (i, o) in objects.iter().enumerate() {
-        let ps = &layout.placements[i + 1];
+        let ps = layout.item(i + 1);
         let mut w = set.writer(ps);
         w.write_all(o).unwrap();
         let part_hashes = w.finish().unwrap();
@@ -76,7 +76,7 @@ fn write_archive(dir: &std::path::Path) -> Index {
         .into_iter()
         .map(|(name, size, blake3)| Volume { name, size, blake3 })
         .collect();
-    let p0 = &layout.placements[0][0];
+    let p0 = &layout.item(0)[0];
     let md = Digest::of(&manifest);
     let index = Index {
         format: "ferry-archive".into(),
@@ -352,7 +352,7 @@ mod properties {
                 .collect();
             let l = layout::plan(&items, volume_size).unwrap();
             let mut per_volume: Vec<Vec<(u64, u64)>> = vec![Vec::new(); l.volume_sizes.len()];
-            for (item, ps) in items.iter().zip(&l.placements) {
+            for (item, ps) in items.iter().zip(l.items()) {
                 let Content::Blob { size, .. } = item else { unreachable!() };
                 prop_assert_eq!(ps.iter().map(|p| p.size).sum::<u64>(), *size);
                 for p in ps {

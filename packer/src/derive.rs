@@ -155,6 +155,7 @@ pub fn append_layer(
     let digest = Digest::of(&bytes);
     let mut blobs = vec![config_digest.clone()];
     let mut carried = Vec::new();
+    let from = std::sync::Arc::new(from.clone());
     for (d, size, _) in &img.layers {
         blobs.push(d.clone());
         carried.push((

@@ -311,7 +311,7 @@ fn run(cli: Cli) -> Result<bool> {
     }
     match output {
         None => dry_run(&cli, &config, &plan, &bases),
-        Some((to, sign_key)) => write(&cli, &config, &client, &plan, bases, to, sign_key),
+        Some((to, sign_key)) => write(&cli, &config, &client, plan, bases, to, sign_key),
     }
 }
 
@@ -526,7 +526,7 @@ fn write(
     cli: &Cli,
     config: &ImageSetConfig,
     client: &ferry_registry::Client,
-    plan: &Plan,
+    plan: Plan,
     bases: Bases,
     to: PathBuf,
     sign_key: PrivateKey,

@@ -2,6 +2,7 @@
 //! manifests (small), and deduplicate blobs across images and repositories.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ferry_format::index::{
@@ -46,11 +47,12 @@ pub struct PlannedManifest {
     pub blobs: Vec<Digest>,
 }
 
-/// A blob to fetch, and a repository to fetch it from.
+/// A blob to fetch, and a repository to fetch it from (shared by the blobs of an image: at
+/// catalog scale, a copy per blob would be tens of MiB).
 #[derive(Debug, Clone)]
 pub struct PlannedBlob {
     pub size: u64,
-    pub from: Repo,
+    pub from: Arc<Repo>,
 }
 
 /// Everything pack will store, deduplicated.
@@ -108,6 +110,38 @@ impl Plan {
         self.catalogs.iter().any(|c| c.image_id() == id)
             || self.graph_data.as_ref().is_some_and(|g| g.image_id() == id)
             || self.charts.iter().any(|c| c.image_id() == id)
+    }
+
+    /// A copy of what the index records of this plan: everything but the bytes in memory and
+    /// where the blobs come from. Builds an index without spending the plan (`--dry-run`).
+    pub fn records(&self) -> Plan {
+        Plan {
+            images: self.images.clone(),
+            manifests: self
+                .manifests
+                .iter()
+                .map(|(d, m)| {
+                    let record = PlannedManifest {
+                        bytes: Vec::new(),
+                        media_type: m.media_type.clone(),
+                        children: m.children.clone(),
+                        blobs: m.blobs.clone(),
+                    };
+                    (d.clone(), record)
+                })
+                .collect(),
+            blobs: BTreeMap::new(),
+            notes: self.notes.clone(),
+            failures: self.failures.clone(),
+            releases: self.releases.clone(),
+            catalogs: self.catalogs.clone(),
+            graph_data: self.graph_data.clone(),
+            inline: BTreeMap::new(),
+            attachments: self.attachments.clone(),
+            sigstore_keys: self.sigstore_keys.clone(),
+            charts: self.charts.clone(),
+            samples: self.samples.clone(),
+        }
     }
 
     pub fn blob_bytes(&self) -> u64 {
@@ -341,7 +375,7 @@ fn merge_image(
 
 fn resolve(client: &Client, w: &Wanted) -> Result<Resolved> {
     let r = &w.reference;
-    let repo = Repo::new(r.registry.clone(), r.repository.clone());
+    let repo = Arc::new(Repo::new(r.registry.clone(), r.repository.clone()));
     let top = client.get_manifest(&repo, &r.manifest_reference())?;
     let mut res = Resolved {
         image: Image {
@@ -384,7 +418,7 @@ fn resolve(client: &Client, w: &Wanted) -> Result<Resolved> {
 #[allow(clippy::too_many_arguments)]
 fn walk(
     client: &Client,
-    repo: &Repo,
+    repo: &Arc<Repo>,
     w: &Wanted,
     bytes: Vec<u8>,
     announced: &str,
@@ -482,6 +516,9 @@ fn walk(
             }
         }
     }
+    // Held until the index is written: at catalog scale, a list's spare capacity adds up.
+    planned.blobs.shrink_to_fit();
+    planned.children.shrink_to_fit();
     res.manifests.push((digest.clone(), planned));
     Ok(media_type)
 }

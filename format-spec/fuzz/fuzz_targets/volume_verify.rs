@@ -21,9 +21,9 @@ fn fixture() -> &'static (Index, Vec<u8>) {
             .map(|b| Content::Blob { digest: ferry_format::Digest::of(b), size: b.len() as u64 })
             .collect();
         let l = layout::plan(&items, 1024 * 1024).unwrap();
-        let set = ferry_format::volume::VolumeSet::create(dir.path(), &l).unwrap();
+        let set = ferry_format::volume::VolumeSet::create(dir.path(), &l, &items).unwrap();
         let mut index_blobs = Vec::new();
-        for (b, ps) in sorted.iter().zip(&l.placements) {
+        for (b, ps) in sorted.iter().zip(l.items()) {
             set.write_item(ps, b).unwrap();
             index_blobs.push(Blob {
                 digest: ferry_format::Digest::of(b),

@@ -64,11 +64,31 @@ pub struct Object {
     pub size: u64,
 }
 
-/// What filling an object produced: its blake3 and that of each part (split blobs).
+/// What filling an object produced: its blake3 and that of each part (split blobs only).
+/// Held per object until the index is built: 56 bytes, and an allocation only for the parts
+/// of a split blob.
 #[derive(Debug, Clone)]
 struct Stored {
-    blake3: String,
+    blake3: blake3::Hash,
     parts: Vec<String>,
+}
+
+impl Stored {
+    /// From the hex hashes a filler returns; an unsplit blob's only part hash (empty, see
+    /// [`crate::volume::PartHasher`]) is not kept.
+    fn new(blake3: &str, mut parts: Vec<String>) -> Result<Stored, io::Error> {
+        let blake3 = blake3::Hash::from_hex(blake3).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("blake3 {blake3:?}: {e}"),
+            )
+        })?;
+        if parts.len() == 1 {
+            parts.clear();
+        }
+        parts.shrink_to_fit();
+        Ok(Stored { blake3, parts })
+    }
 }
 
 /// What a filler of [`ArchiveWriter::fill_at`] checked and hashed.
@@ -95,8 +115,8 @@ pub struct Written {
 pub struct ArchiveWriter {
     dir: PathBuf,
     objects: Vec<Object>,
-    /// Placements of each object (index `i + 1` of the layout: the marker file is first).
-    placements: Vec<Vec<Placement>>,
+    /// Object `i` is item `i + 1` of the layout (the marker file is first, `index.json` last).
+    layout: layout::Layout,
     set: VolumeSet,
     files: Vec<File>,
     stored: Mutex<Vec<Option<Stored>>>,
@@ -118,19 +138,19 @@ impl ArchiveWriter {
             Some(old) => keep_places(objects, old),
             None => objects,
         };
-        let Planned {
-            mut layout,
-            oci_layout,
-            oci_index,
-        } = lay_out(&objects, refs, volume_size)?;
+        let planned = lay_out(&objects, refs, volume_size)?;
+        let layout = &planned.layout;
         remove_extra_partials(dir, layout.volume_sizes.len())?;
-        let set = VolumeSet::create(dir, &layout).map_err(io_err("create volumes in", dir))?;
-        let index_placement = layout.placements.pop().expect("index.json is laid out");
-        let marker_placement = layout.placements.remove(0);
+        let set = VolumeSet::create(dir, layout, planned.items(&objects))
+            .map_err(io_err("create volumes in", dir))?;
         let mut files = Vec::new();
         for (p, bytes, path) in [
-            (&marker_placement, &oci_layout, oci::OCI_LAYOUT_PATH),
-            (&index_placement, &oci_index, oci::OCI_INDEX_PATH),
+            (layout.item(0), &planned.oci_layout, oci::OCI_LAYOUT_PATH),
+            (
+                layout.item(layout.len() - 1),
+                &planned.oci_index,
+                oci::OCI_INDEX_PATH,
+            ),
         ] {
             set.write_item(p, bytes)
                 .map_err(io_err("write the layout file into", dir))?;
@@ -146,7 +166,7 @@ impl ArchiveWriter {
             dir: dir.to_path_buf(),
             stored: Mutex::new(vec![None; objects.len()]),
             objects,
-            placements: layout.placements,
+            layout: planned.layout,
             set,
             files,
             completing,
@@ -163,6 +183,11 @@ impl ArchiveWriter {
         &self.objects
     }
 
+    /// Where object `i` goes.
+    fn placements(&self, i: usize) -> &[Placement] {
+        self.layout.item(i + 1)
+    }
+
     /// Whether object `i` is stored.
     pub fn is_stored(&self, i: usize) -> bool {
         self.stored.lock().expect("lock")[i].is_some()
@@ -172,10 +197,10 @@ impl ArchiveWriter {
     pub fn write_small(&self, i: usize, bytes: &[u8]) -> Result<(), WriteError> {
         let parts = self
             .set
-            .write_item(&self.placements[i], bytes)
+            .write_item(self.placements(i), bytes)
             .map_err(io_err("write into", &self.dir))?;
-        self.record(i, blake3_hex(bytes), parts);
-        Ok(())
+        self.record(i, &blake3_hex(bytes), parts)
+            .map_err(io_err("write into", &self.dir))
     }
 
     /// Fills object `i` with what `f` writes into its placements. `f` returns the object's
@@ -186,11 +211,10 @@ impl ArchiveWriter {
         i: usize,
         f: impl FnOnce(&mut PartsWriter<'_>) -> Result<String, E>,
     ) -> Result<(), E> {
-        let mut w = self.set.writer(&self.placements[i]);
+        let mut w = self.set.writer(self.placements(i));
         let blake3 = f(&mut w)?;
         let parts = w.finish()?;
-        self.record(i, blake3, parts);
-        Ok(())
+        Ok(self.record(i, &blake3, parts)?)
     }
 
     /// Fills object `i` out of order: `f` writes anywhere in its [`Region`] (several
@@ -202,7 +226,7 @@ impl ArchiveWriter {
         i: usize,
         f: impl FnOnce(Region<'_>) -> Result<Filled, E>,
     ) -> Result<(), E> {
-        let placements = &self.placements[i];
+        let placements = self.placements(i);
         let filled = f(self.set.region(placements))?;
         if filled.parts.len() != placements.len() {
             return Err(io::Error::new(
@@ -215,31 +239,33 @@ impl ArchiveWriter {
             )
             .into());
         }
-        self.record(i, filled.blake3, filled.parts);
-        Ok(())
+        Ok(self.record(i, &filled.blake3, filled.parts)?)
     }
 
-    fn record(&self, i: usize, blake3: String, parts: Vec<String>) {
-        self.stored.lock().expect("lock")[i] = Some(Stored { blake3, parts });
+    fn record(&self, i: usize, blake3: &str, parts: Vec<String>) -> Result<(), io::Error> {
+        let stored = Stored::new(blake3, parts)?;
+        self.stored.lock().expect("lock")[i] = Some(stored);
+        Ok(())
     }
 
     /// Finds objects an interrupted run already wrote at their places (hashing them, in
     /// parallel on the current rayon pool) and records them. Returns how many, and their bytes.
     pub fn reuse(&self) -> (usize, u64) {
-        let found: Vec<(usize, (String, Vec<String>))> = (0..self.objects.len())
+        let found: Vec<(usize, Stored)> = (0..self.objects.len())
             .into_par_iter()
             .filter(|i| !self.is_stored(*i))
             .filter_map(|i| {
-                let held = self
+                let (blake3, parts) = self
                     .set
-                    .holds(&self.placements[i], &self.objects[i].digest)?;
-                Some((i, held))
+                    .holds(self.placements(i), &self.objects[i].digest)?;
+                Some((i, Stored::new(&blake3, parts).ok()?))
             })
             .collect();
         let bytes = found.iter().map(|(i, _)| self.objects[*i].size).sum();
         let count = found.len();
-        for (i, (blake3, parts)) in found {
-            self.record(i, blake3, parts);
+        let mut stored = self.stored.lock().expect("lock");
+        for (i, s) in found {
+            stored[i] = Some(s);
         }
         (count, bytes)
     }
@@ -258,9 +284,9 @@ impl ArchiveWriter {
         let blobs = self
             .objects
             .iter()
-            .zip(&self.placements)
+            .enumerate()
             .zip(stored)
-            .map(|((o, placements), s)| blob_record(o, placements, s))
+            .map(|((i, o), s)| blob_record(o, self.layout.item(i + 1), s))
             .collect();
         Ok(Written {
             volumes: finished
@@ -297,32 +323,37 @@ struct Planned {
     oci_index: Vec<u8>,
 }
 
+impl Planned {
+    /// What was laid out, made again as it is needed: the marker file, the objects,
+    /// `v2/index.json`.
+    fn items<'a>(&self, objects: &'a [Object]) -> impl Iterator<Item = Content> + 'a {
+        let file = |path: &str, bytes: &[u8]| Content::File {
+            path: path.into(),
+            size: bytes.len() as u64,
+        };
+        let marker = file(oci::OCI_LAYOUT_PATH, &self.oci_layout);
+        let index = file(oci::OCI_INDEX_PATH, &self.oci_index);
+        let blobs = objects.iter().map(|o| Content::Blob {
+            digest: o.digest.clone(),
+            size: o.size,
+        });
+        std::iter::once(marker).chain(blobs).chain([index])
+    }
+}
+
 /// Lays out the marker file first, the objects in order, `v2/index.json` last.
 fn lay_out(
     objects: &[Object],
     refs: &[LayoutRef],
     volume_size: u64,
 ) -> Result<Planned, WriteError> {
-    let oci_layout = oci::oci_layout_bytes();
-    let oci_index = oci::index_json_bytes(refs);
-    let mut items = vec![Content::File {
-        path: oci::OCI_LAYOUT_PATH.into(),
-        size: oci_layout.len() as u64,
-    }];
-    items.extend(objects.iter().map(|o| Content::Blob {
-        digest: o.digest.clone(),
-        size: o.size,
-    }));
-    items.push(Content::File {
-        path: oci::OCI_INDEX_PATH.into(),
-        size: oci_index.len() as u64,
-    });
-    let layout = layout::plan(&items, volume_size)?;
-    Ok(Planned {
-        layout,
-        oci_layout,
-        oci_index,
-    })
+    let mut planned = Planned {
+        layout: layout::Layout::default(),
+        oci_layout: oci::oci_layout_bytes(),
+        oci_index: oci::index_json_bytes(refs),
+    };
+    planned.layout = layout::plan(planned.items(objects), volume_size)?;
+    Ok(planned)
 }
 
 /// What [`ArchiveWriter::finish`] would return for these objects, without writing anything:
@@ -335,16 +366,18 @@ pub fn plan(
     parity: Parity,
 ) -> Result<Written, WriteError> {
     let Planned {
-        mut layout,
+        layout,
         oci_layout,
         oci_index,
     } = lay_out(objects, refs, volume_size)?;
     let zero = "0".repeat(64);
-    let index_placement = layout.placements.pop().expect("index.json is laid out");
-    let marker_placement = layout.placements.remove(0);
     let files = [
-        (&marker_placement, &oci_layout, oci::OCI_LAYOUT_PATH),
-        (&index_placement, &oci_index, oci::OCI_INDEX_PATH),
+        (layout.item(0), &oci_layout, oci::OCI_LAYOUT_PATH),
+        (
+            layout.item(layout.len() - 1),
+            &oci_index,
+            oci::OCI_INDEX_PATH,
+        ),
     ]
     .into_iter()
     .map(|(p, bytes, path)| File {
@@ -357,12 +390,10 @@ pub fn plan(
     .collect();
     let blobs = objects
         .iter()
-        .zip(&layout.placements)
+        .zip(layout.items().skip(1))
         .map(|(o, placements)| {
-            let stored = Stored {
-                blake3: zero.clone(),
-                parts: vec![zero.clone(); placements.len()],
-            };
+            let parts = vec![zero.clone(); placements.len()];
+            let stored = Stored::new(&zero, parts).expect("zero is a hash");
             blob_record(o, placements, Some(stored))
         })
         .collect();
@@ -417,10 +448,11 @@ impl Parity {
 fn blob_record(o: &Object, placements: &[Placement], stored: Option<Stored>) -> Blob {
     let split = placements.len() > 1;
     let missing = stored.is_none();
-    let (blake3, part_hashes) = match stored {
-        Some(s) => (s.blake3, s.parts),
-        None => (String::new(), vec![String::new(); placements.len()]),
+    let (blake3, mut part_hashes) = match stored {
+        Some(s) => (s.blake3.to_hex().to_string(), s.parts),
+        None => (String::new(), Vec::new()),
     };
+    part_hashes.resize(placements.len(), String::new());
     Blob {
         digest: o.digest.clone(),
         size: o.size,
@@ -510,11 +542,11 @@ fn remove_extra_partials(dir: &Path, count: usize) -> Result<(), WriteError> {
 }
 
 /// Validates and signs `index`, then writes `failures.json` (when it lists failures), the
-/// signature and, last, the index, each atomically. Returns the index bytes as written.
-pub fn seal(dir: &Path, index: &Index, key: &PrivateKey) -> Result<Vec<u8>, WriteError> {
+/// signature and, last, the index, each atomically. Returns the size of the index as written.
+pub fn seal(dir: &Path, index: &Index, key: &PrivateKey) -> Result<u64, WriteError> {
     index.validate().map_err(WriteError::Invalid)?;
-    // Streamed to its file and read back at its exact size for signing: a catalog-scale
-    // index is never held twice (a growing buffer) in memory.
+    // Streamed to its file and signed as it is read back: a catalog-scale index is never
+    // held in memory as bytes.
     let path = dir.join(INDEX_FILE);
     let tmp = path.with_extension("tmp");
     let f = std::fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
@@ -524,16 +556,20 @@ pub fn seal(dir: &Path, index: &Index, key: &PrivateKey) -> Result<Vec<u8>, Writ
         .into_inner()
         .map_err(|e| io_err("write", &tmp)(e.into_error()))?;
     f.sync_all().map_err(io_err("sync", &tmp))?;
+    let written = f.metadata().map_err(io_err("read back", &tmp))?.len();
     drop(f);
-    let bytes = std::fs::read(&tmp).map_err(io_err("read back", &tmp))?;
-    let signature = sign::sign(&bytes, key)?;
+    let back = std::fs::File::open(&tmp).map_err(io_err("read back", &tmp))?;
+    let signature = sign::sign_stream(back, key).map_err(|e| match e {
+        SignError::Read(cause) => io_err("read back", &tmp)(cause),
+        other => other.into(),
+    })?;
     if !index.failures.is_empty() {
         let list = serde_json::to_vec_pretty(&index.failures).expect("failures serialize");
         write_atomic(&dir.join(FAILURES_FILE), &list)?;
     }
     write_atomic(&dir.join(SIGNATURE_FILE), signature.as_bytes())?;
     std::fs::rename(&tmp, &path).map_err(io_err("rename to", &path))?;
-    Ok(bytes)
+    Ok(written)
 }
 
 /// Writes a file under a temporary name, syncs it and renames it into place.

@@ -4,6 +4,7 @@
 //! no staging copy. [`VolumeSet::finish`] hashes each volume, syncs it, and renames it to its
 //! final name: a volume under its final name is always complete.
 
+use std::borrow::Borrow;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::PARTIAL_SUFFIX;
-use crate::layout::{self, Layout, Placement};
+use crate::layout::{self, Content, Layout, Placement};
 use crate::Digest;
 
 /// The volumes of an archive being written.
@@ -25,9 +26,14 @@ pub struct VolumeSet {
 
 impl VolumeSet {
     /// Opens (creating where missing) every volume as `NAME.partial` at its final size and
-    /// writes the headers of all entries. Bytes already in a `.partial` file from an interrupted
-    /// run are kept, so that [`VolumeSet::holds`] can find blobs that need no new download.
-    pub fn create(dir: &Path, layout: &Layout) -> io::Result<VolumeSet> {
+    /// writes the headers of all entries of `items`, the content `layout` was made of. Bytes
+    /// already in a `.partial` file from an interrupted run are kept, so that
+    /// [`VolumeSet::holds`] can find blobs that need no new download.
+    pub fn create<C: Borrow<Content>>(
+        dir: &Path,
+        layout: &Layout,
+        items: impl IntoIterator<Item = C>,
+    ) -> io::Result<VolumeSet> {
         let mut names = Vec::new();
         let mut files = Vec::new();
         for (i, size) in layout.volume_sizes.iter().enumerate() {
@@ -50,12 +56,23 @@ impl VolumeSet {
             names,
             files,
         };
-        for p in layout.placements.iter().flatten() {
-            let h = layout::entry_header(&p.path, p.size);
-            let at = p.offset - h.len() as u64;
-            set.files[p.volume as usize]
-                .write_all_at(&h, at)
-                .map_err(|e| ctx(e, &set.partial_path(p.volume as usize), "write"))?;
+        let mut count = 0;
+        for (item, entries) in items.into_iter().zip(layout.items()) {
+            count += 1;
+            for (k, p) in entries.iter().enumerate() {
+                let path = item.borrow().entry_path(k, entries.len());
+                let h = layout::entry_header(&path, p.size);
+                let at = p.offset - h.len() as u64;
+                set.files[p.volume as usize]
+                    .write_all_at(&h, at)
+                    .map_err(|e| ctx(e, &set.partial_path(p.volume as usize), "write"))?;
+            }
+        }
+        if count != layout.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{count} item(s) given for a layout of {}", layout.len()),
+            ));
         }
         Ok(set)
     }

@@ -19,9 +19,9 @@ pub struct Settings<'a> {
     pub bases: &'a Bases,
 }
 
-/// Builds the index of the archive `written` holds for `plan`.
+/// Builds the index of the archive `written` holds for `plan` (whose records move into it).
 pub fn index(
-    plan: &Plan,
+    plan: Plan,
     written: Written,
     expected: Vec<Blob>,
     failed_blobs: &HashMap<Digest, String>,
@@ -33,18 +33,18 @@ pub fn index(
     blobs.dedup_by(|a, b| a.digest == b.digest);
     let manifests: Vec<ManifestRecord> = plan
         .manifests
-        .iter()
-        .map(|(d, m)| ManifestRecord {
-            digest: d.clone(),
-            media_type: m.media_type.clone(),
-            children: m.children.clone(),
-            blobs: m.blobs.clone(),
+        .into_iter()
+        .map(|(digest, m)| ManifestRecord {
+            digest,
+            media_type: m.media_type,
+            children: m.children,
+            blobs: m.blobs,
         })
         .collect();
-    let mut failures = plan.failures.clone();
-    let images = without_failed(&plan.images, &manifests, failed_blobs, &mut failures);
+    let mut failures = plan.failures;
+    let images = without_failed(plan.images, &manifests, failed_blobs, &mut failures);
     let kept = |d: &Digest| images.iter().any(|i| &i.digest == d);
-    let mut catalogs = plan.catalogs.clone();
+    let mut catalogs = plan.catalogs;
     catalogs.retain(|c| {
         kept(&c.digest) || {
             failures.push(left_out(FailureKind::Catalog, c.source.clone(), "rebuilt"));
@@ -61,7 +61,7 @@ pub fn index(
     {
         b.images.retain(|i| packed.contains(i.as_str()));
     }
-    let mut releases = plan.releases.clone();
+    let mut releases = plan.releases;
     releases.retain(|r| {
         kept(&r.digest) || {
             let subject = format!("{} ({})", r.version, r.architecture);
@@ -73,14 +73,10 @@ pub fn index(
     for r in &mut releases {
         r.component_digests.retain(|d| kept(d));
     }
-    let graph_data = plan.graph_data.clone().filter(|g| kept(&g.digest));
-    let charts = plan
-        .charts
-        .iter()
-        .filter(|c| kept(&c.digest))
-        .cloned()
-        .collect();
-    let attachments = plan.attachments.clone();
+    let graph_data = plan.graph_data.filter(|g| kept(&g.digest));
+    let mut charts = plan.charts;
+    charts.retain(|c| kept(&c.digest));
+    let attachments = plan.attachments;
     let samples = plan
         .samples
         .as_ref()
@@ -111,7 +107,7 @@ pub fn index(
         catalogs,
         graph_data,
         attachments,
-        sigstore_keys: plan.sigstore_keys.clone(),
+        sigstore_keys: plan.sigstore_keys,
         charts,
         samples,
     }
@@ -130,13 +126,13 @@ fn left_out(kind: FailureKind, subject: String, image: &str) -> Failure {
 /// The images that need none of the failed blobs; a failure per failed blob, naming the
 /// images it cost.
 fn without_failed(
-    images: &[Image],
+    images: Vec<Image>,
     manifests: &[ManifestRecord],
     failed: &HashMap<Digest, String>,
     failures: &mut Vec<Failure>,
 ) -> Vec<Image> {
     if failed.is_empty() {
-        return images.to_vec();
+        return images;
     }
     let needs: Vec<BTreeSet<&Digest>> = images
         .iter()
@@ -162,10 +158,10 @@ fn without_failed(
         });
     }
     images
-        .iter()
+        .into_iter()
         .zip(&needs)
         .filter(|(_, n)| n.is_empty())
-        .map(|(i, _)| i.clone())
+        .map(|(i, _)| i)
         .collect()
 }
 

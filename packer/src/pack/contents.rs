@@ -43,7 +43,9 @@ pub fn objects(plan: &Plan, bases: &Bases) -> Vec<Object> {
             digest: d.clone(),
             size: b.len() as u64,
         });
-    manifests.chain(blobs).chain(inline).collect()
+    let mut all: Vec<Object> = manifests.chain(blobs).chain(inline).collect();
+    all.shrink_to_fit();
+    all
 }
 
 /// The records of what a delta expects the site to hold: every planned manifest and blob a

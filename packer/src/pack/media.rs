@@ -83,7 +83,13 @@ pub fn media_plan(
         bases,
     };
     let expected = contents::expected(plan, bases);
-    let index = assemble::index(plan, written, expected, &HashMap::new(), &settings)?;
+    let index = assemble::index(
+        plan.records(),
+        written,
+        expected,
+        &HashMap::new(),
+        &settings,
+    )?;
     let index_bytes = index.to_vec().len() as u64;
     let signature_bytes = ferry_format::sign::signature_len() as u64;
     let all: Vec<PlannedVolume> = volumes.iter().chain(&parity_volumes).cloned().collect();

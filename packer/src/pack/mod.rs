@@ -124,16 +124,20 @@ impl std::fmt::Display for PackSummary {
     }
 }
 
-/// Writes the archive for `plan` into `opts.to`.
-pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result<PackSummary> {
+/// Writes the archive for `plan` into `opts.to`. The plan is spent on the way: what is in the
+/// volumes is let go of as soon as it is there, so that a catalog-scale plan does not hold
+/// every manifest's bytes while the blobs download and the index is built.
+pub fn write_archive(client: &Client, mut plan: Plan, opts: &PackOptions) -> Result<PackSummary> {
     let started = Instant::now();
-    let refs = contents::layout_refs(plan);
+    let refs = contents::layout_refs(&plan);
+    let expected = contents::expected(&plan, &opts.bases);
     let writer = ArchiveWriter::create(
         &opts.to,
-        contents::objects(plan, &opts.bases),
+        contents::objects(&plan, &opts.bases),
         &refs,
         opts.volume_size,
     )?;
+    drop(refs);
     if let Some(old) = writer.completing() {
         eprintln!(
             "completing the incomplete archive in {} ({} failure(s) last time)",
@@ -141,7 +145,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
             old.failures.len()
         );
     }
-    write_in_memory(&writer, plan)?;
+    write_in_memory(&writer, &mut plan)?;
     let mut phases = Phases::default();
     let mut lap = Lap(started);
     phases.layout = lap.next();
@@ -158,8 +162,10 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     }
     phases.reuse = lap.next();
     let (failed, line) =
-        pool.install(|| fetch::fetch_all(client, &writer, plan, opts.split, opts.quiet));
+        pool.install(|| fetch::fetch_all(client, &writer, &plan, opts.split, opts.quiet));
     phases.fetch = lap.next();
+    // Where each blob comes from is no longer needed.
+    plan.blobs = Default::default();
     if !failed.is_empty() && !opts.continue_on_error {
         let list: Vec<String> = failed.iter().map(|(d, e)| format!("{d}: {e}")).collect();
         bail!(
@@ -174,7 +180,6 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
     }
     let written = writer.finish(opts.parity)?;
     phases.volumes = lap.next();
-    let expected = contents::expected(plan, &opts.bases);
     let from_bases = expected.len();
     let settings = assemble::Settings {
         volume_size: opts.volume_size,
@@ -182,7 +187,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
         bases: &opts.bases,
     };
     let index = assemble::index(plan, written, expected, &failed, &settings)?;
-    let bytes = write::seal(&opts.to, &index, &opts.sign_key)?;
+    let index_bytes = write::seal(&opts.to, &index, &opts.sign_key)?;
     phases.index = lap.next();
     Ok(PackSummary {
         archive_id: index.archive_id.clone(),
@@ -200,7 +205,7 @@ pub fn write_archive(client: &Client, plan: &Plan, opts: &PackOptions) -> Result
             .parity
             .as_ref()
             .map_or(0, |p| p.volumes.iter().map(|v| v.size).sum()),
-        index_bytes: bytes.len() as u64,
+        index_bytes,
         seconds: started.elapsed().as_secs_f64(),
         phases,
         failures: index.failures,
@@ -220,8 +225,9 @@ impl Lap {
     }
 }
 
-/// Manifests and objects the packer made are in memory already: written directly.
-fn write_in_memory(writer: &ArchiveWriter, plan: &Plan) -> Result<()> {
+/// Manifests and objects the packer made are in memory already: written directly, then let
+/// go of (the manifests keep their records for the index).
+fn write_in_memory(writer: &ArchiveWriter, plan: &mut Plan) -> Result<()> {
     for (i, o) in writer.objects().iter().enumerate() {
         let bytes = match (plan.manifests.get(&o.digest), plan.inline.get(&o.digest)) {
             (Some(m), _) => &m.bytes,
@@ -229,6 +235,10 @@ fn write_in_memory(writer: &ArchiveWriter, plan: &Plan) -> Result<()> {
             (None, None) => continue,
         };
         writer.write_small(i, bytes)?;
+    }
+    plan.inline = Default::default();
+    for m in plan.manifests.values_mut() {
+        m.bytes = Vec::new();
     }
     Ok(())
 }
