@@ -36,7 +36,7 @@ mod transport;
 pub mod uploads;
 pub mod web;
 
-pub use blobs::BlobBody;
+pub use blobs::{read_full, BlobBody};
 pub use client::{Client, ClientOptions, Repo};
 pub use error::RegistryError;
 pub use manifests::{FetchedManifest, MAX_MANIFEST_BYTES};

@@ -4,7 +4,7 @@
 //! sha256 matches is recorded as stored.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
@@ -13,7 +13,7 @@ use ferry_format::archive::write::ArchiveWriter;
 use ferry_format::hash::{DualHasher, Hashes, OffloadHasher};
 use ferry_format::volume::PartsWriter;
 use ferry_format::Digest;
-use ferry_registry::{Client, RegistryError, Repo, Tries};
+use ferry_registry::{read_full, Client, RegistryError, Repo, Tries};
 use ferry_term::{Counters, Progress};
 use rayon::prelude::*;
 
@@ -199,17 +199,7 @@ fn fetch_pass(
     }
     let mut reader = body.reader.take(remaining + 1);
     loop {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let (got, size) = (d.got, d.size);
-                return Err(
-                    d.transport(format!("connection lost after {got} of {size} bytes: {e}"))
-                );
-            }
-        };
+        let (n, lost) = read_full(&mut reader, buf);
         if d.got + n as u64 > d.size {
             return Err(RegistryError::Protocol(format!(
                 "{from} sends more than the {} bytes the manifest gives for blob {digest}",
@@ -222,6 +212,13 @@ fn fetch_pass(
         d.hasher.update(&buf[..n]);
         d.got += n as u64;
         counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(e) = lost {
+            let (got, size) = (d.got, d.size);
+            return Err(d.transport(format!("connection lost after {got} of {size} bytes: {e}")));
+        }
+        if n < buf.len() {
+            break;
+        }
     }
     if d.got < d.size {
         let (got, size) = (d.got, d.size);

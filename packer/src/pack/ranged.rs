@@ -6,7 +6,6 @@
 //! memory. A registry that does not honour `Range` is told apart on the first segment: the
 //! caller then falls back to one stream ([`Error::RangeRefused`]).
 
-use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex};
 
@@ -14,7 +13,7 @@ use ferry_format::archive::write::Filled;
 use ferry_format::hash::OffloadHasher;
 use ferry_format::volume::Region;
 use ferry_format::Digest;
-use ferry_registry::{BlobBody, Client, RegistryError, Repo, Tries};
+use ferry_registry::{read_full, BlobBody, Client, RegistryError, Repo, Tries};
 use ferry_term::Counters;
 
 /// When a blob is fetched over several connections.
@@ -318,12 +317,7 @@ fn receive(
     }
     let mut reader = std::io::Read::take(body.reader, end - *at + 1);
     while *at < end {
-        let n = match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(transport(format!("connection lost at byte {}: {e}", *at))),
-        };
+        let (n, lost) = read_full(&mut reader, buf);
         if *at + n as u64 > end {
             return Err(RegistryError::Protocol(format!(
                 "{url}: the registry sends more than the bytes {}..{end} asked for",
@@ -335,6 +329,12 @@ fn receive(
             .map_err(|e| RegistryError::Config(format!("writing to the archive failed: {e}")))?;
         *at += n as u64;
         job.counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(e) = lost {
+            return Err(transport(format!("connection lost at byte {}: {e}", *at)));
+        }
+        if n < buf.len() {
+            break;
+        }
     }
     if *at < end {
         return Err(transport(format!(
