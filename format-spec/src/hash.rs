@@ -246,9 +246,9 @@ pub fn blake3_hex(bytes: &[u8]) -> String {
 /// (size, blake3 hex) of a file this process wrote and holds open, hashed where it lies in the
 /// page cache on all cores: mapped 16 MiB at a time (no copy, and no more than a window counts
 /// toward the process's resident memory), each window populated when mapped (one call sets up
-/// its 4,096 pages instead of a page fault per 16 of them). Only for such files: a mapped file that someone
-/// shrinks meanwhile kills the reader (SIGBUS), so media from elsewhere are read with
-/// [`blake3_of_file`].
+/// its 4,096 pages instead of a page fault per 16 of them). Only for such files: a mapped file
+/// that someone shrinks meanwhile kills the reader (SIGBUS), so media from elsewhere are read
+/// with [`blake3_of_file`].
 #[cfg(feature = "write")]
 pub fn blake3_of_own_file(f: &std::fs::File) -> std::io::Result<(u64, String)> {
     const WINDOW: u64 = 16 << 20;

@@ -42,6 +42,12 @@ pub fn blob_entry_path(digest: &Digest, part: Option<usize>) -> String {
     }
 }
 
+/// Entry path of part `part` (0-based) of a blob stored in `parts` entries: numbered only
+/// when it is split.
+pub fn part_entry_path(digest: &Digest, part: usize, parts: usize) -> String {
+    blob_entry_path(digest, (parts > 1).then_some(part + 1))
+}
+
 /// Data rounded up to whole blocks.
 pub fn padded(size: u64) -> u64 {
     size.div_ceil(BLOCK) * BLOCK
@@ -141,9 +147,7 @@ impl Content {
     /// blob's own path, numbered `.partNNNNNN` when it is split; a file's path.
     pub fn entry_path(&self, part: usize, parts: usize) -> String {
         match self {
-            Content::Blob { digest, .. } => {
-                blob_entry_path(digest, (parts > 1).then_some(part + 1))
-            }
+            Content::Blob { digest, .. } => part_entry_path(digest, part, parts),
             Content::File { path, .. } => path.clone(),
         }
     }
@@ -169,17 +173,6 @@ pub struct Layout {
     placements: Vec<Placement>,
     /// Item `i`'s entries are `placements[starts[i]..starts[i + 1]]`.
     starts: Vec<usize>,
-}
-
-impl Default for Layout {
-    /// No items, no volumes.
-    fn default() -> Self {
-        Layout {
-            volume_sizes: Vec::new(),
-            placements: Vec::new(),
-            starts: vec![0],
-        }
-    }
 }
 
 impl Layout {
@@ -239,11 +232,10 @@ pub fn plan<C: Borrow<Content>>(
             Content::Blob { size, .. } | Content::File { size, .. } => *size,
         };
         let whole = header_len(size) + padded(size);
-        let cur = *used.last().expect("one volume");
-        if cur + whole > cap && whole <= cap {
-            used.push(0);
-        }
         if whole <= cap {
+            if used.last().expect("one volume") + whole > cap {
+                used.push(0);
+            }
             placements.push(place(&mut used, size));
             starts.push(placements.len());
             continue;

@@ -116,22 +116,14 @@ pub fn sign_in(message: &[u8], key: &PrivateKey, namespace: &str) -> Result<Stri
         .map_err(|e| SignError::Sign(e.to_string()))
 }
 
-/// Signs the bytes `message` yields in the ferry index namespace, reading them once in 1 MiB
-/// pieces: the signature `sign` makes of the same bytes (ed25519 is deterministic), without
-/// holding a catalog-scale index in memory.
+/// Signs the bytes `message` yields in the ferry index namespace, reading them once: the
+/// signature `sign` makes of the same bytes (ed25519 is deterministic), without holding a
+/// catalog-scale index in memory.
 #[cfg(feature = "sign")]
 pub fn sign_stream(mut message: impl std::io::Read, key: &PrivateKey) -> Result<String, SignError> {
-    use ssh_key::sha2::{Digest as _, Sha512};
-    let mut hash = Sha512::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match message.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hash.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha512::new();
+    std::io::copy(&mut message, &mut hash)?;
     sign_prehashed(&hash.finalize(), key, SIGNATURE_NAMESPACE)
 }
 

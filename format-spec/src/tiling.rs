@@ -3,7 +3,7 @@
 //! marker).
 
 use crate::index::Index;
-use crate::layout::{blob_entry_path, header_len, padded, END_OF_ARCHIVE};
+use crate::layout::{header_len, padded, part_entry_path, END_OF_ARCHIVE};
 
 /// What an entry of a volume holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +29,8 @@ pub struct Entry {
 pub fn entries(index: &Index) -> Vec<Vec<Entry>> {
     let mut out: Vec<Vec<Entry>> = vec![Vec::new(); index.volumes.len()];
     for (bi, b) in index.blobs.iter().enumerate() {
-        let split = b.parts.len() > 1;
         for (pi, p) in b.parts.iter().enumerate() {
-            let path = blob_entry_path(&b.digest, split.then_some(pi + 1));
+            let path = part_entry_path(&b.digest, pi, b.parts.len());
             if let Some(v) = out.get_mut(p.volume as usize) {
                 v.push(Entry {
                     kind: EntryKind::Blob { blob: bi, part: pi },

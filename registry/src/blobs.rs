@@ -181,7 +181,7 @@ pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<std::io::E
 }
 
 #[cfg(test)]
-mod read_full_tests {
+mod tests {
     use super::read_full;
     use std::io::{self, Read};
 

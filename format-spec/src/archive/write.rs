@@ -74,21 +74,17 @@ struct Stored {
 }
 
 impl Stored {
-    /// From the hex hashes a filler returns; an unsplit blob's only part hash (empty, see
-    /// [`crate::volume::PartHasher`]) is not kept.
-    fn new(blake3: &str, mut parts: Vec<String>) -> Result<Stored, io::Error> {
-        let blake3 = blake3::Hash::from_hex(blake3).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("blake3 {blake3:?}: {e}"),
-            )
-        })?;
-        if parts.len() == 1 {
-            parts.clear();
-        }
-        parts.shrink_to_fit();
-        Ok(Stored { blake3, parts })
+    /// An unsplit blob's only part hash (empty, see [`crate::volume::PartHasher`]) is not kept.
+    fn new(blake3: blake3::Hash, parts: Vec<String>) -> Stored {
+        let parts = if parts.len() > 1 { parts } else { Vec::new() };
+        Stored { blake3, parts }
     }
+}
+
+/// The blake3 a filler returns, as hex.
+fn parse_blake3(hex: &str) -> Result<blake3::Hash, io::Error> {
+    blake3::Hash::from_hex(hex)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("blake3 {hex:?}: {e}")))
 }
 
 /// What a filler of [`ArchiveWriter::fill_at`] checked and hashed.
@@ -199,8 +195,8 @@ impl ArchiveWriter {
             .set
             .write_item(self.placements(i), bytes)
             .map_err(io_err("write into", &self.dir))?;
-        self.record(i, &blake3_hex(bytes), parts)
-            .map_err(io_err("write into", &self.dir))
+        self.record(i, blake3::hash(bytes), parts);
+        Ok(())
     }
 
     /// Fills object `i` with what `f` writes into its placements. `f` returns the object's
@@ -214,7 +210,8 @@ impl ArchiveWriter {
         let mut w = self.set.writer(self.placements(i));
         let blake3 = f(&mut w)?;
         let parts = w.finish()?;
-        Ok(self.record(i, &blake3, parts)?)
+        self.record(i, parse_blake3(&blake3)?, parts);
+        Ok(())
     }
 
     /// Fills object `i` out of order: `f` writes anywhere in its [`Region`] (several
@@ -239,13 +236,12 @@ impl ArchiveWriter {
             )
             .into());
         }
-        Ok(self.record(i, &filled.blake3, filled.parts)?)
+        self.record(i, parse_blake3(&filled.blake3)?, filled.parts);
+        Ok(())
     }
 
-    fn record(&self, i: usize, blake3: &str, parts: Vec<String>) -> Result<(), io::Error> {
-        let stored = Stored::new(blake3, parts)?;
-        self.stored.lock().expect("lock")[i] = Some(stored);
-        Ok(())
+    fn record(&self, i: usize, blake3: blake3::Hash, parts: Vec<String>) {
+        self.stored.lock().expect("lock")[i] = Some(Stored::new(blake3, parts));
     }
 
     /// Finds objects an interrupted run already wrote at their places (hashing them, in
@@ -258,7 +254,7 @@ impl ArchiveWriter {
                 let (blake3, parts) = self
                     .set
                     .holds(self.placements(i), &self.objects[i].digest)?;
-                Some((i, Stored::new(&blake3, parts).ok()?))
+                Some((i, Stored::new(parse_blake3(&blake3).ok()?, parts)))
             })
             .collect();
         let bytes = found.iter().map(|(i, _)| self.objects[*i].size).sum();
@@ -324,21 +320,29 @@ struct Planned {
 }
 
 impl Planned {
-    /// What was laid out, made again as it is needed: the marker file, the objects,
-    /// `v2/index.json`.
+    /// What was laid out, made again as it is needed.
     fn items<'a>(&self, objects: &'a [Object]) -> impl Iterator<Item = Content> + 'a {
-        let file = |path: &str, bytes: &[u8]| Content::File {
-            path: path.into(),
-            size: bytes.len() as u64,
-        };
-        let marker = file(oci::OCI_LAYOUT_PATH, &self.oci_layout);
-        let index = file(oci::OCI_INDEX_PATH, &self.oci_index);
-        let blobs = objects.iter().map(|o| Content::Blob {
-            digest: o.digest.clone(),
-            size: o.size,
-        });
-        std::iter::once(marker).chain(blobs).chain([index])
+        items(objects, &self.oci_layout, &self.oci_index)
     }
+}
+
+/// The content of an archive in layout order: the marker file, the objects, `v2/index.json`.
+fn items<'a>(
+    objects: &'a [Object],
+    oci_layout: &[u8],
+    oci_index: &[u8],
+) -> impl Iterator<Item = Content> + 'a {
+    let file = |path: &str, bytes: &[u8]| Content::File {
+        path: path.into(),
+        size: bytes.len() as u64,
+    };
+    let marker = file(oci::OCI_LAYOUT_PATH, oci_layout);
+    let index = file(oci::OCI_INDEX_PATH, oci_index);
+    let blobs = objects.iter().map(|o| Content::Blob {
+        digest: o.digest.clone(),
+        size: o.size,
+    });
+    std::iter::once(marker).chain(blobs).chain([index])
 }
 
 /// Lays out the marker file first, the objects in order, `v2/index.json` last.
@@ -347,13 +351,14 @@ fn lay_out(
     refs: &[LayoutRef],
     volume_size: u64,
 ) -> Result<Planned, WriteError> {
-    let mut planned = Planned {
-        layout: layout::Layout::default(),
-        oci_layout: oci::oci_layout_bytes(),
-        oci_index: oci::index_json_bytes(refs),
-    };
-    planned.layout = layout::plan(planned.items(objects), volume_size)?;
-    Ok(planned)
+    let oci_layout = oci::oci_layout_bytes();
+    let oci_index = oci::index_json_bytes(refs);
+    let layout = layout::plan(items(objects, &oci_layout, &oci_index), volume_size)?;
+    Ok(Planned {
+        layout,
+        oci_layout,
+        oci_index,
+    })
 }
 
 /// What [`ArchiveWriter::finish`] would return for these objects, without writing anything:
@@ -393,7 +398,7 @@ pub fn plan(
         .zip(layout.items().skip(1))
         .map(|(o, placements)| {
             let parts = vec![zero.clone(); placements.len()];
-            let stored = Stored::new(&zero, parts).expect("zero is a hash");
+            let stored = Stored::new(blake3::Hash::from_bytes([0; 32]), parts);
             blob_record(o, placements, Some(stored))
         })
         .collect();
