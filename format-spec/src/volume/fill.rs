@@ -44,6 +44,31 @@ fn reserve(f: &File, size: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// A blob written in order starts the write-back of every this many bytes behind it.
+const WRITE_BACK_EVERY: u64 = 64 << 20;
+
+/// Asks the kernel to start writing a range of `f` to the medium, without waiting
+/// (`sync_file_range`). The final sync of a multi-GiB volume then finds most of it written
+/// instead of waiting for gigabytes of dirty pages: in the huge benchmark the volumes phase
+/// fell from 0.9-1.7 s to 0.7 s. Only a hint: a failure changes nothing (the sync comes).
+fn start_write_back(f: &File, off: u64, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the duration of the call.
+        unsafe {
+            libc::sync_file_range(
+                f.as_raw_fd(),
+                off as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (f, off, len);
+}
+
 /// The volumes of an archive being written.
 pub struct VolumeSet {
     dir: PathBuf,
@@ -126,6 +151,7 @@ impl VolumeSet {
         PartsWriter {
             region,
             written: 0,
+            written_back: 0,
             parts: region.part_hasher(),
         }
     }
@@ -352,6 +378,15 @@ impl<'a> Region<'a> {
         })
     }
 
+    /// Starts writing the `len` bytes from blob offset `at` to the medium, without waiting
+    /// (a hint for bytes that are final: see [`start_write_back`]).
+    pub fn write_back(&self, at: u64, len: usize) {
+        let _ = self.each_piece(at, len, |v, off, r| {
+            start_write_back(&self.files[v], off, r.len());
+            Ok(())
+        });
+    }
+
     /// Reads `buf.len()` bytes from blob offset `at`.
     pub fn read_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
         let len = buf.len();
@@ -436,6 +471,8 @@ impl PartHasher {
 pub struct PartsWriter<'a> {
     region: Region<'a>,
     written: u64,
+    /// Where the last write-back hint ended.
+    written_back: u64,
     parts: PartHasher,
 }
 
@@ -443,6 +480,7 @@ impl<'a> PartsWriter<'a> {
     /// Starts the blob over from its first byte (the source sent it again from the start).
     pub fn restart(&mut self) {
         self.written = 0;
+        self.written_back = 0;
         self.parts = self.region.part_hasher();
     }
 
@@ -474,6 +512,11 @@ impl Write for PartsWriter<'_> {
         self.region.write_at(&buf[..n], self.written)?;
         self.parts.update(&buf[..n])?;
         self.written += n as u64;
+        if self.written - self.written_back >= WRITE_BACK_EVERY {
+            let len = (self.written - self.written_back) as usize;
+            self.region.write_back(self.written_back, len);
+            self.written_back = self.written;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
