@@ -3,8 +3,9 @@
 //! thread reads the finished segments back in order — from the page cache, just written — to
 //! compute the exact sha256 and blake3 of the whole blob and the blake3 of its parts, and then
 //! starts the segment's write-back. Workers never run more than a window of segments ahead of
-//! the hashing, so the read-back stays in memory. A registry that does not honour `Range` is told apart on the first segment: the
-//! caller then falls back to one stream ([`Error::RangeRefused`]).
+//! the hashing, so the read-back stays in memory. A registry that does not honour `Range` is
+//! told apart on the first segment: the caller then falls back to one stream
+//! ([`Error::RangeRefused`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex};
