@@ -44,7 +44,8 @@ fn reserve(f: &File, size: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// A blob written in order starts the write-back of every this many bytes behind it.
+/// A blob written in order starts the write-back of each block of this many bytes once it
+/// has written the block in full.
 const WRITE_BACK_EVERY: u64 = 64 << 20;
 
 /// Asks the kernel to start writing a range of `f` to the medium, without waiting
@@ -151,7 +152,6 @@ impl VolumeSet {
         PartsWriter {
             region,
             written: 0,
-            written_back: 0,
             parts: region.part_hasher(),
         }
     }
@@ -471,8 +471,6 @@ impl PartHasher {
 pub struct PartsWriter<'a> {
     region: Region<'a>,
     written: u64,
-    /// Where the last write-back hint ended.
-    written_back: u64,
     parts: PartHasher,
 }
 
@@ -480,7 +478,6 @@ impl<'a> PartsWriter<'a> {
     /// Starts the blob over from its first byte (the source sent it again from the start).
     pub fn restart(&mut self) {
         self.written = 0;
-        self.written_back = 0;
         self.parts = self.region.part_hasher();
     }
 
@@ -512,10 +509,14 @@ impl Write for PartsWriter<'_> {
         self.region.write_at(&buf[..n], self.written)?;
         self.parts.update(&buf[..n])?;
         self.written += n as u64;
-        if self.written - self.written_back >= WRITE_BACK_EVERY {
-            let len = (self.written - self.written_back) as usize;
-            self.region.write_back(self.written_back, len);
-            self.written_back = self.written;
+        // Each 64 MiB block this write completed is final: start its write-back.
+        let block_start = |w: u64| w - w % WRITE_BACK_EVERY;
+        let (from, to) = (
+            block_start(self.written - n as u64),
+            block_start(self.written),
+        );
+        if to > from {
+            self.region.write_back(from, (to - from) as usize);
         }
         Ok(n)
     }
