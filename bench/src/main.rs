@@ -212,14 +212,14 @@ fn put_layer(c: &Client, repo: &Repo, l: &Layer, d: &Digest) -> Result<()> {
     if l.size <= 8 * MIB {
         let mut b = vec![0u8; l.size as usize];
         fill(l.seed, 0, &mut b);
-        c.upload_blob_bytes(repo, d, &b)?;
+        c.upload_blob_bytes(repo, d, &b, None)?;
     } else {
         let mut r = Noise {
             seed: l.seed,
             pos: 0,
             len: l.size,
         };
-        c.upload_blob_stream(repo, d, l.size, &mut r, |_| Ok(()))?;
+        c.upload_blob_stream(repo, d, l.size, &mut r, None, |_| Ok(()))?;
     }
     Ok(())
 }
@@ -245,7 +245,7 @@ fn push_platform(
     }))?;
     let cd = Digest::of(&config);
     if !c.blob_exists(repo, &cd)? {
-        c.upload_blob_bytes(repo, &cd, &config)?;
+        c.upload_blob_bytes(repo, &cd, &config, None)?;
     }
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,

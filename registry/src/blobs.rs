@@ -1,5 +1,5 @@
-//! Blobs: streamed downloads (resumable with `Range`), existence checks, and cross-repository
-//! mounts.
+//! Blobs: streamed downloads (resumable with `Range`, or in ranged segments) and existence
+//! checks. Mounts and uploads are in [`crate::uploads`].
 
 use std::io::Read;
 
@@ -7,7 +7,7 @@ use ferry_format::Digest;
 
 use crate::error::Result;
 use crate::token::{pull_scope, push_scope};
-use crate::transport::{encode, header, Payload};
+use crate::transport::{header, Payload};
 use crate::{Client, RegistryError, Repo};
 
 /// A blob body being received.
@@ -136,30 +136,6 @@ impl Client {
                     .map(|_| false),
             }
         })
-    }
-
-    /// Asks the registry to link a blob from another repository of the same host.
-    /// Returns false when it did not (the caller then uploads).
-    pub fn mount_blob(&self, repo: &Repo, digest: &Digest, from: &str) -> Result<bool> {
-        let path = format!(
-            "/v2/{}/blobs/uploads/?mount={digest}&from={}",
-            repo.name,
-            encode(from)
-        );
-        let scope = format!("{} repository:{from}:pull", push_scope(repo));
-        let resp = self.exchange(repo, &scope, "POST", &path, &[], Payload::Bytes(b""))?;
-        match resp.status().as_u16() {
-            201 => Ok(true),
-            202 => {
-                // The registry opened an upload instead; close it, the caller will start its own.
-                if let Some(loc) = header(&resp, "location") {
-                    let _ =
-                        self.exchange(repo, &push_scope(repo), "DELETE", &loc, &[], Payload::Empty);
-                }
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! and Podman `auth.json`, OpenShift pull secrets; challenges).
 //!
 //! The [`Client`] ([`client`]) and its calls, one file per resource: [`manifests`] (exact
-//! bytes), [`blobs`] (streaming, `Range`, mounts), [`uploads`], [`listing`] (tags and catalog),
+//! bytes), [`blobs`] (streaming, `Range`), [`uploads`] (sessions, mounts), [`listing`] (tags and catalog),
 //! [`referrers`] (OCI 1.1, with the tag schema) and [`web`] (plain URLs). How they reach the
 //! wire: `transport` (one request), `tls` (system roots plus `--ca-file`), `token` (basic and
 //! bearer auth), `gate` (per-host concurrency, lowered on 429), `retry` (backoff with jitter).
@@ -42,3 +42,4 @@ pub use error::RegistryError;
 pub use manifests::{FetchedManifest, MAX_MANIFEST_BYTES};
 pub use reference::Reference;
 pub use retry::Tries;
+pub use uploads::{Mount, Session};

@@ -190,7 +190,7 @@ pub fn record(
     let index_digest = Digest::of(index_bytes);
     for (d, bytes) in [(&empty_digest, &empty[..]), (&index_digest, index_bytes)] {
         if !client.blob_exists(&repo, d)? {
-            client.upload_blob_bytes(&repo, d, bytes)?;
+            client.upload_blob_bytes(&repo, d, bytes, None)?;
         }
     }
     let mut layers = state.layers.clone();

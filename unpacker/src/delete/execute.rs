@@ -129,7 +129,7 @@ fn record(client: &Client, target: &Target, plan: &Plan, plan_bytes: &[u8]) -> R
     let empty_digest = Digest::of(empty);
     for (d, bytes) in [(&empty_digest, &empty[..]), (&digest, plan_bytes)] {
         if !client.blob_exists(&repo, d)? {
-            client.upload_blob_bytes(&repo, d, bytes)?;
+            client.upload_blob_bytes(&repo, d, bytes, None)?;
         }
     }
     let mut layers = layers;

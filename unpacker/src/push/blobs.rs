@@ -1,7 +1,9 @@
 //! Putting blobs in place at the target: one task per digest, in parallel. The first repository
 //! that lacks a blob gets the upload, straight from the media; the others get a cross-repository
-//! mount. Every uploaded byte is checked against the signed index while it streams, and the
-//! upload is committed only if it matched.
+//! mount. Where the target allows it ([`SelfMount`]), the request that checks a repository for
+//! a blob also opens its upload, so that a new blob costs what a bare upload does. Every
+//! uploaded byte is checked against the signed index while it streams, and the upload is
+//! committed only if it matched.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -11,12 +13,13 @@ use std::sync::Mutex;
 use anyhow::{bail, Result};
 use ferry_format::archive::{ArchiveSet, Located};
 use ferry_format::Digest;
-use ferry_registry::{Client, Repo};
+use ferry_registry::{Client, Mount, Repo, Session};
 use ferry_term::{Counters, Progress};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::plan::BlobTask;
+use super::selfmount::SelfMount;
 
 /// Blobs up to this size are read and verified in memory, then sent in one PUT.
 const SMALL_BLOB: u64 = 4 * 1024 * 1024;
@@ -56,9 +59,10 @@ pub fn push_all(
     let total = tasks.iter().map(|t| t.size).sum();
     let progress = Progress::start("pushed", tasks.len() as u64, total, quiet);
     let done = Mutex::new(BlobsDone::default());
+    let mounts = SelfMount::default();
     tasks.par_iter().for_each(|t| {
         let origin = origins.get(t.digest);
-        let r = push_blob(client, archives, t, origin, &progress.counters);
+        let r = push_blob(client, archives, t, (origin, &mounts), &progress.counters);
         let mut d = done.lock().expect("lock");
         match r {
             Ok(o) => {
@@ -98,33 +102,38 @@ fn push_blob(
     client: &Client,
     archives: &ArchiveSet,
     task: &BlobTask,
-    origin: Option<&Repo>,
+    (origin, mounts): (Option<&Repo>, &SelfMount),
     counters: &Counters,
 ) -> Result<Outcome> {
     let digest = task.digest;
     let mut out = Outcome::default();
     let mut present_in: Option<&Repo> = None;
     for repo in &task.repos {
-        if client.blob_exists(repo, digest)? {
-            out.skipped += 1;
-            counters.skipped.fetch_add(1, Ordering::Relaxed);
-            present_in.get_or_insert(repo);
-            continue;
-        }
-        if let Some(from) = present_in.or(origin) {
-            if client.mount_blob(repo, digest, &from.name)? {
+        let session = match place(client, repo, digest, present_in.or(origin), mounts)? {
+            Placed::There => {
+                out.skipped += 1;
+                counters.skipped.fetch_add(1, Ordering::Relaxed);
+                present_in.get_or_insert(repo);
+                continue;
+            }
+            Placed::Mounted => {
                 out.mounted += 1;
                 out.fresh_in.push(repo.name.clone());
                 present_in.get_or_insert(repo);
                 continue;
             }
-        }
+            Placed::Missing(session) => session,
+        };
         let Some(located) = archives.locate(digest) else {
+            if let Some(s) = session {
+                client.cancel_upload(repo, s);
+            }
             bail!("not carried by this archive (nor by --base-media) and not at the target");
         };
-        if upload(client, located, repo)? {
+        if upload(client, located, repo, session)? {
             out.rebuilt += 1;
         }
+        mounts.learn(client, repo, digest);
         out.uploaded += 1;
         out.fresh_in.push(repo.name.clone());
         out.bytes += located.blob.size;
@@ -136,15 +145,62 @@ fn push_blob(
     Ok(out)
 }
 
+/// Where a blob stands in one repository before its bytes are sent.
+enum Placed {
+    /// It was there already.
+    There,
+    /// It was linked from another repository of the target.
+    Mounted,
+    /// It has to be uploaded, into this session when one was opened.
+    Missing(Option<Session>),
+}
+
+/// Finds whether `repo` has the blob, or links it from `from` (a repository of the target
+/// that holds it). Where no repository is known to hold it, on a target whose self-mounts work
+/// ([`SelfMount`]), one POST both checks and opens the upload session. Otherwise a HEAD checks
+/// first, so that content already in place is read, never linked again: a blob this push
+/// uploaded to one repository may still be in another from an earlier archive.
+fn place(
+    client: &Client,
+    repo: &Repo,
+    digest: &Digest,
+    from: Option<&Repo>,
+    mounts: &SelfMount,
+) -> Result<Placed> {
+    if from.is_none() && mounts.works() {
+        return Ok(match client.mount_or_start(repo, digest, &repo.name)? {
+            Mount::Linked => {
+                mounts.found_present();
+                Placed::There
+            }
+            Mount::Start(session) => Placed::Missing(Some(session)),
+        });
+    }
+    if client.blob_exists(repo, digest)? {
+        return Ok(Placed::There);
+    }
+    if let Some(from) = from {
+        if client.mount_blob(repo, digest, &from.name)? {
+            return Ok(Placed::Mounted);
+        }
+    }
+    Ok(Placed::Missing(None))
+}
+
 /// Uploads one blob from the media, checking on the way that its bytes are the ones the signed
 /// index describes (blake3; the packer checked their sha256 when it fetched them, and the
 /// registry checks it again before it commits the upload). A blob that does not match is never
 /// committed; with parity volumes it is read again rebuilt from them. Returns whether it was.
-fn upload(client: &Client, located: Located, repo: &Repo) -> Result<bool> {
-    match upload_from(client, located, repo) {
+fn upload(
+    client: &Client,
+    located: Located,
+    repo: &Repo,
+    session: Option<Session>,
+) -> Result<bool> {
+    match upload_from(client, located, repo, session) {
         Ok(()) => Ok(located.is_rebuilt()),
         Err(Failed::Media(e)) => match located.rebuilt() {
-            Some(rebuilt) => match upload_from(client, rebuilt, repo) {
+            Some(rebuilt) => match upload_from(client, rebuilt, repo, None) {
                 Ok(()) => Ok(true),
                 Err(Failed::Media(again)) => Err(anyhow::anyhow!(
                     "{e}; read rebuilt from the parity volumes: {again}"
@@ -163,7 +219,12 @@ enum Failed {
     Target(anyhow::Error),
 }
 
-fn upload_from(client: &Client, located: Located, repo: &Repo) -> Result<(), Failed> {
+fn upload_from(
+    client: &Client,
+    located: Located,
+    repo: &Repo,
+    mut session: Option<Session>,
+) -> Result<(), Failed> {
     let blob = located.blob;
     let media = |e: ferry_format::archive::ReadError| {
         Failed::Media(anyhow::anyhow!("{e}; it was not pushed"))
@@ -176,7 +237,7 @@ fn upload_from(client: &Client, located: Located, repo: &Repo) -> Result<(), Fai
             .map_err(|e| Failed::Media(anyhow::anyhow!("cannot read it from the media: {e}")))?;
         reader.verdict().map_err(media)?;
         return client
-            .upload_blob_bytes(repo, &blob.digest, &bytes)
+            .upload_blob_bytes(repo, &blob.digest, &bytes, session)
             .map_err(|e| Failed::Target(e.into()));
     }
     // Large: stream it; commit only if the hash matches at the end. A failed attempt is
@@ -196,7 +257,9 @@ fn upload_from(client: &Client, located: Located, repo: &Repo) -> Result<(), Fai
                 why
             })
         };
-        let Err(e) = client.upload_blob_stream(repo, &blob.digest, blob.size, &mut reader, check)
+        let size = blob.size;
+        let into = session.take();
+        let Err(e) = client.upload_blob_stream(repo, &blob.digest, size, &mut reader, into, check)
         else {
             return Ok(());
         };

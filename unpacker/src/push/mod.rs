@@ -2,7 +2,8 @@
 //!
 //! Phases, each in its module: [`plan`] (per repository: manifests children first, and blobs,
 //! from the index alone), [`preflight`] (a delta's parents arrived; what it does not carry is at
-//! the target or in `--base-media`), [`blobs`] (upload or mount, verified while streaming),
+//! the target or in `--base-media`), [`blobs`] (upload or mount, verified while streaming;
+//! [`selfmount`]: whether one request can both check for a blob and open its upload),
 //! [`manifests`] (manifests by digest once all they reference is there, then tags; signatures
 //! and other attachments after their images), [`referrers`] (the tag schema's referrers
 //! indexes, for a target without the referrers API), and the
@@ -15,6 +16,7 @@ pub mod plan;
 pub mod preflight;
 pub mod referrers;
 pub mod report;
+pub mod selfmount;
 
 use std::time::Instant;
 

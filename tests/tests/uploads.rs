@@ -1,0 +1,207 @@
+//! What a push asks of the registry, counted by a proxy in front of a real one: a new blob
+//! costs what a bare upload does (the POST that checks for it opens its upload session), a
+//! re-run or a partly present target is checked with HEADs (which rewrite no links), and a
+//! registry that ignores mounts is never sent a blob it already holds.
+
+use ferry_e2e::{keygen, Run};
+use ferry_fixtures::faults::{Fault, FaultProxy, Stats};
+use ferry_fixtures::registry::TestRegistry;
+use ferry_fixtures::sets::{self, Seeded};
+use serde_json::Value;
+
+fn pack(
+    work: &std::path::Path,
+    name: &str,
+    key: &std::path::Path,
+    set: &[Seeded],
+) -> std::path::PathBuf {
+    let config = work.join(format!("{name}.yaml"));
+    std::fs::write(&config, sets::imageset_yaml(set)).unwrap();
+    let dir = work.join(name);
+    let run = ferry_e2e::pack(&config, &dir, key, &[]);
+    assert!(run.ok, "{}", run.text());
+    dir
+}
+
+/// The `blobs` counts of a `push --json` run.
+fn counts(run: &Run) -> Value {
+    assert!(run.ok, "{}", run.text());
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    report["blobs"].clone()
+}
+
+fn n(v: &Value, key: &str) -> usize {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}")) as usize
+}
+
+/// Blobs larger than the unpacker's in-memory limit (4 MiB) go in a PATCH before their PUT.
+fn large_blobs(archive: &std::path::Path) -> usize {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap()).unwrap();
+    index["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["size"].as_u64().unwrap() > 4 * 1024 * 1024)
+        .count()
+}
+
+/// Requests for the images' repositories (not for the push's record in `ferry-state`) with
+/// this method and a path containing `part`.
+fn images(s: &Stats, method: &str, part: &str) -> usize {
+    let log = s.log.lock().unwrap();
+    log.iter()
+        .filter(|(m, p)| m == method && p.contains(part) && !p.contains("/ferry-state/"))
+        .count()
+}
+
+/// A source seeded with the standard set, an empty target, a signing key and a work folder.
+struct World {
+    _source: TestRegistry,
+    target: TestRegistry,
+    seeded: Vec<Seeded>,
+    work: tempfile::TempDir,
+    key: std::path::PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let source = TestRegistry::start().unwrap();
+        let target = TestRegistry::start().unwrap();
+        let client = ferry_fixtures::seed::client().unwrap();
+        let seeded = sets::seed_standard(&client, &source.host, None).unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let key = keygen(work.path(), "k");
+        World {
+            _source: source,
+            target,
+            seeded,
+            work,
+            key,
+        }
+    }
+
+    /// An archive of these images, named `name`.
+    fn pack(&self, name: &str, set: &[Seeded]) -> std::path::PathBuf {
+        pack(self.work.path(), name, &self.key, set)
+    }
+}
+
+#[test]
+fn a_new_blob_costs_two_requests() {
+    let w = World::new();
+    let (target, seeded, key) = (&w.target, &w.seeded, &w.key);
+    let archive = w.pack("all", seeded);
+    let proxy = FaultProxy::start(&target.host, vec![Fault::None], 0, None).unwrap();
+
+    // One job: the order is fixed, so the counts below are exact.
+    let to = format!("{}/mirror", proxy.host);
+    let c = counts(&ferry_e2e::push(&archive, key, &to, &["-j", "1", "--json"]));
+    let (uploaded, mounted) = (n(&c, "uploaded"), n(&c, "mounted"));
+    let s: &Stats = &proxy.stats;
+    let (heads, posts) = (
+        images(s, "HEAD", "/blobs/"),
+        images(s, "POST", "/blobs/uploads/"),
+    );
+    let (patches, puts) = (images(s, "PATCH", "/blobs/"), images(s, "PUT", "/blobs/"));
+    eprintln!("{uploaded} uploaded, {mounted} mounted: {heads} HEAD, {posts} POST, {patches} PATCH, {puts} PUT");
+    assert!(uploaded >= 8 && mounted >= 2, "{c}");
+    // A HEAD for the first blob (before the registry was seen to link a blob into the
+    // repository that holds it) and one before each mount from another repository: the blob
+    // may be there already, and a mount would link it again.
+    assert_eq!(heads, 1 + mounted, "{c}");
+    // One POST per upload (it checked for the blob and opened the session), one per mount,
+    // and the probe's two: a self-mount of a blob the repository holds, and of one it lacks.
+    assert_eq!(posts, uploaded + mounted + 2, "{c}");
+    assert_eq!(puts, uploaded, "{c}");
+    assert_eq!(patches, large_blobs(&archive), "{c}");
+    ferry_e2e::assert_all_at(&target.host, "mirror", seeded);
+
+    // Again: everything is there, one HEAD per (repository, blob), nothing sent, and no
+    // POST (a mount answered "there" rewrites the blob's link, which a re-run must not do
+    // to content that clients pull).
+    let before = s.log.lock().unwrap().len();
+    let again = counts(&ferry_e2e::push(&archive, key, &to, &["--json"]));
+    assert_eq!(n(&again, "uploaded") + n(&again, "mounted"), 0, "{again}");
+    assert_eq!(n(&again, "skipped"), uploaded + mounted, "{again}");
+    let log = s.log.lock().unwrap();
+    let blob_requests = |method: &str| {
+        log[before..]
+            .iter()
+            .filter(|(m, p)| m == method && p.contains("/blobs/"))
+            .filter(|(_, p)| !p.contains("/ferry-state/"))
+            .count()
+    };
+    assert_eq!(
+        blob_requests("PUT") + blob_requests("PATCH"),
+        0,
+        "blobs were sent again"
+    );
+    assert_eq!(blob_requests("POST"), 0, "a re-run asked for mounts");
+    assert_eq!(blob_requests("HEAD"), uploaded + mounted, "{again}");
+}
+
+#[test]
+fn a_partly_present_target_goes_back_to_head_checks() {
+    let w = World::new();
+    let (target, seeded, key) = (&w.target, &w.seeded, &w.key);
+    let all = w.pack("all", seeded);
+    let proxy = FaultProxy::start(&target.host, vec![Fault::None], 0, None).unwrap();
+    let to = format!("{}/mirror", proxy.host);
+    // Half the images first, then all of them: the second push meets blobs that are there.
+    let half = w.pack("half", &seeded[seeded.len() / 2..]);
+    counts(&ferry_e2e::push(&half, key, &to, &["--json"]));
+    let before = proxy.stats.log.lock().unwrap().len();
+    let c = counts(&ferry_e2e::push(&all, key, &to, &["-j", "1", "--json"]));
+    let (uploaded, mounted, skipped) = (n(&c, "uploaded"), n(&c, "mounted"), n(&c, "skipped"));
+    assert!(uploaded >= 3 && skipped >= 3, "{c}");
+    let log = proxy.stats.log.lock().unwrap();
+    let posts = log[before..]
+        .iter()
+        .filter(|(m, p)| m == "POST" && p.contains("/blobs/uploads/"))
+        .filter(|(_, p)| !p.contains("/ferry-state/"))
+        .count();
+    // One POST per upload and per mount, two for the probe, and at most one that found a
+    // blob present (after which the push checks with HEADs): never one per skipped blob.
+    let base = uploaded + mounted;
+    assert!(
+        (base..=base + 3).contains(&posts),
+        "{posts} POSTs for {c}: the push kept asking for self-mounts of present blobs"
+    );
+    drop(log);
+    ferry_e2e::assert_all_at(&target.host, "mirror", seeded);
+}
+
+#[test]
+fn a_registry_that_ignores_mounts_is_never_sent_a_blob_it_holds() {
+    let w = World::new();
+    let (target, seeded, key) = (&w.target, &w.seeded, &w.key);
+    // app-a first: its base layers are then at the target when the rest arrives.
+    let first = w.pack("first", &seeded[..1]);
+    let all = w.pack("all", seeded);
+    let proxy = FaultProxy::start_ignoring_mounts(&target.host).unwrap();
+
+    // The same two pushes, into a namespace of the registry itself and one behind the proxy.
+    let direct = format!("{}/direct", target.host);
+    let behind = format!("{}/behind", proxy.host);
+    for to in [&direct, &behind] {
+        let c = counts(&ferry_e2e::push(&first, key, to, &["--json"]));
+        assert!(n(&c, "uploaded") >= 3, "{c}");
+    }
+    let honoured = counts(&ferry_e2e::push(&all, key, &direct, &["--json"]));
+    let ignored = counts(&ferry_e2e::push(&all, key, &behind, &["--json"]));
+    assert!(
+        n(&honoured, "skipped") >= 3 && n(&honoured, "mounted") >= 2,
+        "{honoured}"
+    );
+    // What app-a brought is skipped behind the proxy too; what would have been mounted is
+    // uploaded instead.
+    assert_eq!(n(&ignored, "skipped"), n(&honoured, "skipped"), "{ignored}");
+    assert_eq!(n(&ignored, "mounted"), 0, "{ignored}");
+    assert_eq!(
+        n(&ignored, "uploaded"),
+        n(&honoured, "uploaded") + n(&honoured, "mounted"),
+        "{ignored} vs {honoured}"
+    );
+    ferry_e2e::assert_all_at(&target.host, "behind", seeded);
+}
