@@ -1,7 +1,7 @@
-//! What the client knows of one registry host: the URL scheme chosen for it, its auth state and
-//! its concurrency gate.
+//! What the client knows of one registry host: the URL scheme chosen for it, its auth state, its
+//! concurrency gate, and the repositories that showed they have no referrers API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::auth::Challenge;
@@ -12,6 +12,10 @@ pub(crate) struct HostState {
     pub(crate) base: String,
     pub(crate) auth: Mutex<AuthState>,
     pub(crate) gate: Gate,
+    /// Repositories whose referrers API answered 404 (or 405, 501): asked once, then their
+    /// referrers are read from the tag schema directly. Kept per repository, not per host: one
+    /// host can serve repositories of several kinds (a proxy cache beside local ones).
+    pub(crate) no_referrers_api: Mutex<HashSet<String>>,
 }
 
 impl HostState {
@@ -20,6 +24,7 @@ impl HostState {
             base,
             auth: Mutex::new(AuthState::default()),
             gate: Gate::new(),
+            no_referrers_api: Mutex::new(HashSet::new()),
         }
     }
 }

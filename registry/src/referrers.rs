@@ -1,7 +1,9 @@
 //! OCI 1.1 referrers: the manifests whose `subject` is a given manifest. Asked of the
 //! referrers API (`GET /v2/<name>/referrers/<digest>`); a registry without it (404, as CNCF
 //! distribution 2.8 answers, or another refusal of the unknown route) keeps them, by client
-//! convention, in an index tagged `sha256-<hex>` (the tag schema), which is read instead.
+//! convention, in an index tagged `sha256-<hex>` (the tag schema), which is read instead. A
+//! repository whose API answered 404 is not asked again (a release's 183 components share
+//! one repository: one request each, not two).
 
 use ferry_format::manifest::{Descriptor, OCI_INDEX};
 use ferry_format::Digest;
@@ -71,6 +73,15 @@ impl Client {
         if let Some(t) = artifact_type {
             path.push_str(&format!("?artifactType={}", crate::transport::encode(t)));
         }
+        let host = self.host_state(&repo.host)?;
+        if host
+            .no_referrers_api
+            .lock()
+            .expect("lock")
+            .contains(&repo.name)
+        {
+            return self.referrers_by_tag(repo, subject);
+        }
         let scope = pull_scope(repo);
         let api = self.retry(&format!("referrers of {subject} in {repo}"), || {
             let resp = self.exchange(
@@ -81,19 +92,26 @@ impl Client {
                 &[("Accept", OCI_INDEX)],
                 Payload::Empty,
             )?;
-            // 404 is the distribution spec's "no referrers API"; registries that predate it
-            // answer an unknown route in other ways. The tag schema then tells the truth.
-            if matches!(
-                resp.status().as_u16(),
-                400 | 401 | 403 | 404 | 405 | 406 | 501
-            ) {
-                return Ok(None);
+            // 404 is the distribution spec's "no referrers API" (a registry that has one
+            // answers 404 only for a repository it does not know: NAME_UNKNOWN); registries
+            // that predate it answer an unknown route in other ways. The tag schema then tells
+            // the truth. A route refused outright is remembered for the repository.
+            let status = resp.status().as_u16();
+            if !matches!(status, 400 | 401 | 403 | 404 | 405 | 406 | 501) {
+                let resp = self.expect(resp, repo, "GET", &path, &[200], "referrers")?;
+                let filtered = header(&resp, "oci-filters-applied")
+                    .is_some_and(|h| h.split(',').any(|f| f.trim() == "artifactType"));
+                let bytes = read_limited(resp, MAX_MANIFEST_BYTES, "GET", &path)?;
+                return Ok(Some((bytes, filtered)));
             }
-            let resp = self.expect(resp, repo, "GET", &path, &[200], "referrers")?;
-            let filtered = header(&resp, "oci-filters-applied")
-                .is_some_and(|h| h.split(',').any(|f| f.trim() == "artifactType"));
-            let bytes = read_limited(resp, MAX_MANIFEST_BYTES, "GET", &path)?;
-            Ok(Some((bytes, filtered)))
+            if matches!(status, 404 | 405 | 501) {
+                let body = read_limited(resp, 64 << 10, "GET", &path).unwrap_or_default();
+                if !String::from_utf8_lossy(&body).contains("NAME_UNKNOWN") {
+                    let mut absent = host.no_referrers_api.lock().expect("lock");
+                    absent.insert(repo.name.clone());
+                }
+            }
+            Ok(None)
         })?;
         match api {
             Some((bytes, filtered)) => Ok(Referrers {

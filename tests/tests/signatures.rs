@@ -466,7 +466,7 @@ fn referrers_api_and_tag_schema_on_the_client() {
     assert_eq!(old.descriptors.len(), 2);
     // Neither: no referrers, no error.
     let none = c
-        .referrers(&Repo::new(host, "org/none"), &subject, None)
+        .referrers(&Repo::new(host.clone(), "org/none"), &subject, None)
         .unwrap();
     assert_eq!(
         (none.source, none.descriptors.len()),
@@ -475,6 +475,28 @@ fn referrers_api_and_tag_schema_on_the_client() {
     let asked = server.requests();
     assert!(
         asked.contains(&format!("/v2/org/old/referrers/{subject}")),
+        "{asked:?}"
+    );
+    // A repository whose API answered 404 goes to the tag schema directly the next time; one
+    // whose API answered is still asked.
+    let other = Digest::of(b"another subject manifest");
+    let again = c
+        .referrers(&Repo::new(host.clone(), "org/old"), &other, None)
+        .unwrap();
+    assert_eq!(again.source, ReferrersSource::TagSchema);
+    c.referrers(&Repo::new(host, "org/app"), &other, None)
+        .unwrap();
+    let asked = server.requests();
+    assert!(
+        !asked.contains(&format!("/v2/org/old/referrers/{other}")),
+        "{asked:?}"
+    );
+    assert!(
+        asked.contains(&format!("/v2/org/old/manifests/sha256-{}", other.hex())),
+        "{asked:?}"
+    );
+    assert!(
+        asked.contains(&format!("/v2/org/app/referrers/{other}")),
         "{asked:?}"
     );
 }
