@@ -96,22 +96,24 @@ impl Client {
             // answers 404 only for a repository it does not know: NAME_UNKNOWN); registries
             // that predate it answer an unknown route in other ways. The tag schema then tells
             // the truth. A route refused outright is remembered for the repository.
-            let status = resp.status().as_u16();
-            if !matches!(status, 400 | 401 | 403 | 404 | 405 | 406 | 501) {
-                let resp = self.expect(resp, repo, "GET", &path, &[200], "referrers")?;
-                let filtered = header(&resp, "oci-filters-applied")
-                    .is_some_and(|h| h.split(',').any(|f| f.trim() == "artifactType"));
-                let bytes = read_limited(resp, MAX_MANIFEST_BYTES, "GET", &path)?;
-                return Ok(Some((bytes, filtered)));
-            }
-            if matches!(status, 404 | 405 | 501) {
-                let body = read_limited(resp, 64 << 10, "GET", &path).unwrap_or_default();
-                if !String::from_utf8_lossy(&body).contains("NAME_UNKNOWN") {
-                    let mut absent = host.no_referrers_api.lock().expect("lock");
-                    absent.insert(repo.name.clone());
+            match resp.status().as_u16() {
+                404 | 405 | 501 => {
+                    let body = read_limited(resp, 64 << 10, "GET", &path).unwrap_or_default();
+                    if !String::from_utf8_lossy(&body).contains("NAME_UNKNOWN") {
+                        let mut absent = host.no_referrers_api.lock().expect("lock");
+                        absent.insert(repo.name.clone());
+                    }
+                    Ok(None)
+                }
+                400 | 401 | 403 | 406 => Ok(None),
+                _ => {
+                    let resp = self.expect(resp, repo, "GET", &path, &[200], "referrers")?;
+                    let filtered = header(&resp, "oci-filters-applied")
+                        .is_some_and(|h| h.split(',').any(|f| f.trim() == "artifactType"));
+                    let bytes = read_limited(resp, MAX_MANIFEST_BYTES, "GET", &path)?;
+                    Ok(Some((bytes, filtered)))
                 }
             }
-            Ok(None)
         })?;
         match api {
             Some((bytes, filtered)) => Ok(Referrers {

@@ -28,6 +28,9 @@ pub enum Mount {
     /// It is not: the registry opened an upload session instead (the blob is not in the other
     /// repository, or the registry does not mount).
     Start(Session),
+    /// Neither (another answer, or 202 without a Location): nothing is known of the blob, and
+    /// an upload opens its own session.
+    Refused,
 }
 
 impl Client {
@@ -47,8 +50,7 @@ impl Client {
     /// Asks the registry to link blob `digest` into `repo` from repository `from` of the same
     /// host, in the request that would otherwise open an upload: one request whichever way it
     /// goes. `from` may be `repo` itself, which makes the request an existence check that opens
-    /// the session a missing blob needs. A registry that answers neither 201 nor 202 gets a
-    /// plain upload request (with the usual retries) instead.
+    /// the session a missing blob needs.
     pub fn mount_or_start(&self, repo: &Repo, digest: &Digest, from: &str) -> Result<Mount> {
         let path = format!(
             "/v2/{}/blobs/uploads/?mount={digest}&from={}",
@@ -66,7 +68,7 @@ impl Client {
         match (resp.status().as_u16(), header(&resp, "location")) {
             (201, _) => Ok(Mount::Linked),
             (202, Some(location)) => Ok(Mount::Start(Session { location })),
-            _ => Ok(Mount::Start(self.start_upload(repo)?)),
+            _ => Ok(Mount::Refused),
         }
     }
 
@@ -79,6 +81,7 @@ impl Client {
                 self.cancel_upload(repo, session);
                 Ok(false)
             }
+            Mount::Refused => Ok(false),
         }
     }
 
@@ -102,9 +105,8 @@ impl Client {
         repo: &Repo,
         digest: &Digest,
         bytes: &[u8],
-        session: Option<Session>,
+        mut session: Option<Session>,
     ) -> Result<()> {
-        let mut session = session;
         self.retry(&format!("blob {digest} to {repo}"), || {
             let session = match session.take() {
                 Some(s) => s,

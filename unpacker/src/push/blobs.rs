@@ -168,13 +168,15 @@ fn place(
     mounts: &SelfMount,
 ) -> Result<Placed> {
     if from.is_none() && mounts.works() {
-        return Ok(match client.mount_or_start(repo, digest, &repo.name)? {
+        match client.mount_or_start(repo, digest, &repo.name)? {
             Mount::Linked => {
                 mounts.found_present();
-                Placed::There
+                return Ok(Placed::There);
             }
-            Mount::Start(session) => Placed::Missing(Some(session)),
-        });
+            Mount::Start(session) => return Ok(Placed::Missing(Some(session))),
+            // Nothing learned of the blob: the HEAD below asks.
+            Mount::Refused => {}
+        }
     }
     if client.blob_exists(repo, digest)? {
         return Ok(Placed::There);

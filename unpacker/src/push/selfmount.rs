@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferry_format::Digest;
-use ferry_registry::{Client, Mount, Repo};
+use ferry_registry::{Client, Repo};
 
 /// What a push knows of the target's self-mounts; shared by the blob tasks.
 #[derive(Debug, Default)]
@@ -56,24 +56,13 @@ impl SelfMount {
         {
             return;
         }
-        let works = answers(client, repo, digest) == Some(true)
-            && answers(client, repo, &unheld_digest()) == Some(false);
+        let answers = |d: &Digest| client.mount_blob(repo, d, &repo.name).ok();
+        let works = answers(digest) == Some(true) && answers(&unheld_digest()) == Some(false);
         let state = if works { WORKS } else { HEAD_FIRST };
         // A blob found present while probing has already asked for HEAD_FIRST: keep it.
         let _ = self
             .0
             .compare_exchange(PROBING, state, Ordering::Relaxed, Ordering::Relaxed);
-    }
-}
-
-/// Whether a self-mount of `digest` in `repo` said the blob is there (None: it failed).
-fn answers(client: &Client, repo: &Repo, digest: &Digest) -> Option<bool> {
-    match client.mount_or_start(repo, digest, &repo.name).ok()? {
-        Mount::Linked => Some(true),
-        Mount::Start(session) => {
-            client.cancel_upload(repo, session);
-            Some(false)
-        }
     }
 }
 
