@@ -99,14 +99,34 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Bytes handed to the [`OffloadHasher`]'s threads: a buffer, given back for reuse once both
+/// are done with it, or (feature `write`) a read-only map of part of a file this process wrote
+/// and holds open, hashed where it lies in the page cache instead of copied out of it.
+pub enum Chunk {
+    Buf(Vec<u8>),
+    #[cfg(feature = "write")]
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Chunk::Buf(b) => b,
+            #[cfg(feature = "write")]
+            Chunk::Mapped(m) => m,
+        }
+    }
+}
+
 /// sha256 and blake3 computed on two helper threads, for large streams: the caller hands over
 /// chunks and goes on receiving and writing, so that hashing a multi-GiB blob does not hold up
 /// its download. Memory is bounded by the channels (4 chunks each), and chunks the hashers are
 /// done with come back through [`OffloadHasher::buffer`]: a 5 GiB blob reuses a dozen buffers
 /// instead of faulting in 5 GiB of fresh pages.
 pub struct OffloadHasher {
-    sha: Option<SyncSender<Arc<Vec<u8>>>>,
-    b3: Option<SyncSender<Arc<Vec<u8>>>>,
+    sha: Option<SyncSender<Arc<Chunk>>>,
+    b3: Option<SyncSender<Arc<Chunk>>>,
     sha_done: Option<std::thread::JoinHandle<[u8; 32]>>,
     b3_done: Option<std::thread::JoinHandle<String>>,
     spare: Receiver<Vec<u8>>,
@@ -121,8 +141,8 @@ impl Default for OffloadHasher {
 
 impl OffloadHasher {
     pub fn new() -> Self {
-        let (sha_tx, sha_rx) = sync_channel::<Arc<Vec<u8>>>(4);
-        let (b3_tx, b3_rx) = sync_channel::<Arc<Vec<u8>>>(4);
+        let (sha_tx, sha_rx) = sync_channel::<Arc<Chunk>>(4);
+        let (b3_tx, b3_rx) = sync_channel::<Arc<Chunk>>(4);
         let (spare_tx, spare) = sync_channel::<Vec<u8>>(8);
         let back = spare_tx.clone();
         let sha_done = std::thread::spawn(move || {
@@ -159,14 +179,17 @@ impl OffloadHasher {
         b
     }
 
-    /// Hashes a copy of `bytes` (in a recycled buffer).
-    pub fn update_from(&mut self, bytes: &[u8]) {
-        let mut b = self.buffer(0);
-        b.extend_from_slice(bytes);
-        self.update(b);
+    pub fn update(&mut self, chunk: Vec<u8>) {
+        self.send(Chunk::Buf(chunk));
     }
 
-    pub fn update(&mut self, chunk: Vec<u8>) {
+    /// Hashes a mapped range of a file (see [`Chunk::Mapped`]).
+    #[cfg(feature = "write")]
+    pub fn update_mapped(&mut self, map: memmap2::Mmap) {
+        self.send(Chunk::Mapped(map));
+    }
+
+    fn send(&mut self, chunk: Chunk) {
         self.size += chunk.len() as u64;
         let chunk = Arc::new(chunk);
         if let Some(tx) = &self.sha {
@@ -201,8 +224,8 @@ impl OffloadHasher {
 }
 
 /// Whichever hasher thread is last done with a chunk offers it back for reuse.
-fn give_back(chunk: Arc<Vec<u8>>, spare: &SyncSender<Vec<u8>>) {
-    if let Some(b) = Arc::into_inner(chunk) {
+fn give_back(chunk: Arc<Chunk>, spare: &SyncSender<Vec<u8>>) {
+    if let Some(Chunk::Buf(b)) = Arc::into_inner(chunk) {
         let _ = spare.try_send(b);
     }
 }
@@ -322,7 +345,7 @@ mod tests {
             at += n;
             len = (len * 3 + 17) % 200_000 + 1;
         }
-        h.update_from(b"tail");
+        h.update(b"tail".to_vec());
         let mut all = data.clone();
         all.extend_from_slice(b"tail");
         let got = h.finish();

@@ -398,6 +398,27 @@ impl<'a> Region<'a> {
         })
     }
 
+    /// Maps the `len` bytes from blob offset `at`, read only: one map per volume they lie in,
+    /// each populated when made. Only for bytes that are final (no write to them while they
+    /// are mapped): the volumes are files this process created, holds open and never shrinks,
+    /// so the maps cannot fault (the contract of [`crate::hash::blake3_of_own_file`]).
+    pub fn map(&self, at: u64, len: usize) -> io::Result<Vec<memmap2::Mmap>> {
+        let mut maps = Vec::new();
+        self.each_piece(at, len, |v, off, r| {
+            // SAFETY: see above; the map is read only.
+            let map = unsafe {
+                memmap2::MmapOptions::new()
+                    .offset(off)
+                    .len(r.len())
+                    .populate()
+                    .map(&self.files[v])?
+            };
+            maps.push(map);
+            Ok(())
+        })?;
+        Ok(maps)
+    }
+
     /// A hasher of the blob's parts, to be fed its bytes in order.
     pub fn part_hasher(&self) -> PartHasher {
         PartHasher {
@@ -573,5 +594,32 @@ mod tests {
             .read_at(&mut back, 1 << 20)
             .unwrap();
         assert_eq!(&back, b"kept");
+    }
+
+    /// A blob split over two volumes maps back, from any offset, as the bytes written there:
+    /// one map per volume the range touches, at offsets that are not page-aligned.
+    #[test]
+    fn a_split_blob_maps_back_across_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..3_000_000u32)
+            .map(|i| (i * 31 + i / 977) as u8)
+            .collect();
+        let items = [Content::Blob {
+            digest: Digest::of(&bytes),
+            size: bytes.len() as u64,
+        }];
+        let layout = layout::plan(&items, 2 << 20).unwrap();
+        let placements = layout.item(0);
+        assert_eq!(placements.len(), 2, "the blob is split");
+        let set = VolumeSet::create(dir.path(), &layout, &items).unwrap();
+        set.write_item(placements, &bytes).unwrap();
+        let region = set.region(placements);
+        for (at, len) in [(0usize, bytes.len()), (1_234_567, 1_500_000), (77, 4096)] {
+            let maps = region.map(at as u64, len).unwrap();
+            let back: Vec<u8> = maps.iter().flat_map(|m| m.iter().copied()).collect();
+            assert_eq!(back, bytes[at..at + len], "{len} bytes from {at}");
+        }
+        assert_eq!(region.map(0, bytes.len()).unwrap().len(), 2);
+        assert!(region.map(1, bytes.len()).is_err(), "a range past the end");
     }
 }

@@ -92,10 +92,16 @@ impl WholeHasher {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    /// Hashes the first `n` bytes of `buf`. The helper threads take the buffer itself and leave
+    /// a recycled one in its place: a large blob's bytes are not copied to be hashed.
+    fn update(&mut self, buf: &mut Vec<u8>, n: usize) {
         match self {
-            WholeHasher::Inline(h) => h.update(bytes),
-            WholeHasher::Offload(h) => h.update_from(bytes),
+            WholeHasher::Inline(h) => h.update(&buf[..n]),
+            WholeHasher::Offload(h) => {
+                let mut full = std::mem::replace(buf, h.buffer(buf.len()));
+                full.truncate(n);
+                h.update(full);
+            }
         }
     }
 
@@ -151,7 +157,7 @@ fn fetch_blob(
         size,
         url: format!("{from}/blobs/{digest}"),
     };
-    let mut buf = vec![0u8; if size >= LARGE { 1 << 20 } else { 256 << 10 }];
+    let mut buf: Vec<u8> = vec![0u8; if size >= LARGE { 1 << 20 } else { 256 << 10 }];
     let mut tries = Tries::default();
     loop {
         let before = d.got;
@@ -184,7 +190,7 @@ fn fetch_pass(
     digest: &Digest,
     from: &Repo,
     counters: &Counters,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
 ) -> std::result::Result<(), RegistryError> {
     let body = client.get_blob_from(from, digest, d.got)?;
     if body.offset != d.got {
@@ -209,14 +215,15 @@ fn fetch_pass(
         d.writer
             .write_all(&buf[..n])
             .map_err(|e| RegistryError::Config(format!("writing to the archive failed: {e}")))?;
-        d.hasher.update(&buf[..n]);
+        let full = n == buf.len();
+        d.hasher.update(buf, n);
         d.got += n as u64;
         counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
         if let Some(e) = lost {
             let (got, size) = (d.got, d.size);
             return Err(d.transport(format!("connection lost after {got} of {size} bytes: {e}")));
         }
-        if n < buf.len() {
+        if !full {
             break;
         }
     }

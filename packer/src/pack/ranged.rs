@@ -1,10 +1,10 @@
 //! One large blob over several connections: the blob is cut into segments, each fetched with a
 //! ranged GET (`Range: bytes=A-B`) and written at its offset in the volumes, while the calling
-//! thread reads the finished segments back in order — from the page cache, just written — to
-//! compute the exact sha256 and blake3 of the whole blob and the blake3 of its parts, and then
-//! starts the segment's write-back. Workers never run more than a window of segments ahead of
-//! the hashing, so the read-back stays in memory. A registry that does not honour `Range` is
-//! told apart on the first segment: the caller then falls back to one stream
+//! thread reads the finished segments back in order — mapped where they lie in the page cache,
+//! just written — to compute the exact sha256 and blake3 of the whole blob and the blake3 of its
+//! parts, and then starts the segment's write-back. Workers never run more than a window of
+//! segments ahead of the hashing, so the read-back stays in memory. A registry that does not
+//! honour `Range` is told apart on the first segment: the caller then falls back to one stream
 //! ([`Error::RangeRefused`]).
 
 use std::sync::atomic::Ordering;
@@ -12,10 +12,14 @@ use std::sync::{Condvar, Mutex};
 
 use ferry_format::archive::write::Filled;
 use ferry_format::hash::OffloadHasher;
-use ferry_format::volume::Region;
+use ferry_format::volume::{PartHasher, Region};
 use ferry_format::Digest;
 use ferry_registry::{read_full, BlobBody, Client, RegistryError, Repo, Tries};
 use ferry_term::Counters;
+
+/// The hashing reads back this many bytes at a time (each a map while the hashers use it: the
+/// maps of a blob in flight stay within a few times this).
+const READ_BACK: u64 = 4 << 20;
 
 /// How far the downloads of one blob may run ahead of its hashing, in bytes.
 const AHEAD: u64 = 1 << 30;
@@ -241,11 +245,9 @@ fn hash_in_order(job: &Job) -> Result<(Digest, Filled), Error> {
         let (start, end) = job.bounds(k);
         let mut at = start;
         while at < end {
-            let mut chunk = whole.buffer((end - at).min(1 << 20) as usize);
-            job.region.read_at(&mut chunk, at)?;
-            parts.update(&chunk)?;
-            at += chunk.len() as u64;
-            whole.update(chunk);
+            let n = (end - at).min(READ_BACK) as usize;
+            read_back(job.region, at, n, &mut whole, &mut parts)?;
+            at += n as u64;
         }
         // Final now: the medium can have it while the rest downloads.
         job.region.write_back(start, (end - start) as usize);
@@ -257,6 +259,29 @@ fn hash_in_order(job: &Job) -> Result<(Digest, Filled), Error> {
         parts: parts.finish()?,
     };
     Ok((h.sha256, filled))
+}
+
+/// Hashes the `n` bytes from `at`, which are final: mapped where they lie in the page cache
+/// (no copy), or read into a buffer where the volume cannot be mapped.
+fn read_back(
+    region: Region,
+    at: u64,
+    n: usize,
+    whole: &mut OffloadHasher,
+    parts: &mut PartHasher,
+) -> std::io::Result<()> {
+    if let Ok(maps) = region.map(at, n) {
+        for map in maps {
+            parts.update(&map)?;
+            whole.update_mapped(map);
+        }
+        return Ok(());
+    }
+    let mut chunk = whole.buffer(n);
+    region.read_at(&mut chunk, at)?;
+    parts.update(&chunk)?;
+    whole.update(chunk);
+    Ok(())
 }
 
 /// One connection: fetches segments until none are left.
