@@ -41,6 +41,36 @@ impl Client {
         }
     }
 
+    /// The tags of `repo` when one page of fewer than `limit` holds them all, with no `Link` to
+    /// a next page (the distribution spec's promise for a list cut short). A caller about to
+    /// look up many tags that mostly do not exist asks this once instead. `None` when the list
+    /// is longer, the registry will not list it (any other answer than 200), or `repo` is an
+    /// OCI layout: the caller then looks tags up one by one.
+    pub fn tags_if_fewer_than(&self, repo: &Repo, limit: usize) -> Result<Option<Vec<String>>> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        if repo.layout_dir().is_some() {
+            return Ok(None);
+        }
+        let path = format!("/v2/{}/tags/list?n={limit}", repo.name);
+        let scope = pull_scope(repo);
+        self.retry(&format!("tag list of {repo}"), || {
+            let resp = self.exchange(repo, &scope, "GET", &path, &[], Payload::Empty)?;
+            if resp.status().as_u16() != 200 || header(&resp, "link").is_some() {
+                return Ok(None);
+            }
+            let bytes = read_limited(resp, 64 << 20, "GET", &path)?;
+            let tags = serde_json::from_slice::<Tags>(&bytes)
+                .map_err(|e| RegistryError::Protocol(format!("{repo}: bad tag list: {e}")))?
+                .tags
+                .unwrap_or_default();
+            Ok((tags.len() < limit).then_some(tags))
+        })
+    }
+
     /// Follows `Link: <...>; rel="next"` pages of a list endpoint, collecting the names.
     fn paginate<P: serde::de::DeserializeOwned>(
         &self,

@@ -69,6 +69,20 @@ impl Client {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Referrers> {
+        match self.referrers_api(repo, subject, artifact_type)? {
+            Some(r) => Ok(r),
+            None => self.referrers_by_tag(repo, subject),
+        }
+    }
+
+    /// The referrers of `subject` from the referrers API; `None` when the registry has no such
+    /// API (the tag schema, [`Client::referrers_by_tag`], then holds them).
+    pub fn referrers_api(
+        &self,
+        repo: &Repo,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Referrers>> {
         let mut path = format!("/v2/{}/referrers/{subject}", repo.name);
         if let Some(t) = artifact_type {
             path.push_str(&format!("?artifactType={}", crate::transport::encode(t)));
@@ -80,7 +94,7 @@ impl Client {
             .expect("lock")
             .contains(&repo.name)
         {
-            return self.referrers_by_tag(repo, subject);
+            return Ok(None);
         }
         let scope = pull_scope(repo);
         let api = self.retry(&format!("referrers of {subject} in {repo}"), || {
@@ -116,17 +130,17 @@ impl Client {
             }
         })?;
         match api {
-            Some((bytes, filtered)) => Ok(Referrers {
+            Some((bytes, filtered)) => Ok(Some(Referrers {
                 source: ReferrersSource::Api,
                 descriptors: parse(repo, &bytes)?,
                 filtered,
-            }),
-            None => self.referrers_by_tag(repo, subject),
+            })),
+            None => Ok(None),
         }
     }
 
     /// The tag schema's referrers index for `subject` (empty when the tag does not exist).
-    fn referrers_by_tag(&self, repo: &Repo, subject: &Digest) -> Result<Referrers> {
+    pub fn referrers_by_tag(&self, repo: &Repo, subject: &Digest) -> Result<Referrers> {
         let descriptors = match self.get_manifest(repo, &fallback_tag(subject)) {
             Ok(m) => parse(repo, &m.bytes)?,
             Err(RegistryError::NotFound { .. }) => Vec::new(),

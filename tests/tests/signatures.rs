@@ -12,6 +12,7 @@ use std::process::Command;
 use base64::Engine;
 use ferry_e2e::{crd_problems, ferry, pack, push, skopeo_raw, Run, Workdir};
 use ferry_fixtures::cosign::{self, CosignKey};
+use ferry_fixtures::faults::{Fault, FaultProxy};
 use ferry_fixtures::http::{Routes, StaticServer};
 use ferry_fixtures::image::{self, Image, MultiImage};
 use ferry_fixtures::registry::TestRegistry;
@@ -499,6 +500,75 @@ fn referrers_api_and_tag_schema_on_the_client() {
         asked.contains(&format!("/v2/org/app/referrers/{other}")),
         "{asked:?}"
     );
+}
+
+/// Attachment tags are looked up in each repository's tag list, read once, instead of asked
+/// for one by one (two requests per manifest, nearly all for tags that do not exist); a list
+/// that does not fit one page below the bound is not used.
+#[test]
+fn attachment_tags_come_from_one_tag_list_per_repository() {
+    let s = Signed::new();
+    let proxy = FaultProxy::start(&s.source.host, vec![Fault::None], 0, None).unwrap();
+    let config = s.work.path("through-proxy.yaml");
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&config, text.replace(&s.source.host, &proxy.host)).unwrap();
+    let to = s.work.path("listed");
+    let run = pack(&config, &to, &s.work.key, &["--referrer-type", SBOM]);
+    assert!(run.ok, "{}", run.text());
+    let index = index_of(&to);
+    let count = |kind| index.attachments.iter().filter(|a| a.kind == kind).count();
+    assert_eq!(
+        count(AttachmentKind::Signature),
+        4,
+        "{:?}",
+        index.attachments
+    );
+    assert_eq!(
+        count(AttachmentKind::Referrer),
+        1,
+        "{:?}",
+        index.attachments
+    );
+    let log = proxy.stats.log.lock().unwrap().clone();
+    let gets = |pred: &dyn Fn(&str) -> bool| {
+        log.iter()
+            .filter(|(m, p)| m == "GET" && pred(p))
+            .map(|(_, p)| p.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(gets(&|p| p.ends_with("/tags/list")).len(), 3, "{log:?}");
+    // Only the attachment tags that exist are fetched: 4 signatures and 1 tag-schema index.
+    let sigs = gets(&|p| p.contains("/manifests/sha256-") && p.ends_with(".sig"));
+    assert_eq!(sigs.len(), 4, "{sigs:?}");
+    let plain = format!("/manifests/sha256-{}", s.plain.manifest.digest.hex());
+    assert!(!sigs.iter().any(|p| p.contains(&plain)), "{sigs:?}");
+    let schema = gets(&|p| p.contains("/manifests/sha256-") && !p.ends_with(".sig"));
+    let app = format!("/manifests/sha256-{}", s.app.manifest.digest.hex());
+    assert_eq!(schema.len(), 1, "{schema:?}");
+    assert!(schema[0].ends_with(&app), "{schema:?}");
+
+    // The bound: a list is used only when one page of fewer than the limit holds it.
+    let c = seed::client().unwrap();
+    let repo = Repo::new(s.source.host.clone(), "fixtures/app");
+    let mut tags = c.tags_if_fewer_than(&repo, 10).unwrap().expect("3 tags");
+    tags.sort();
+    let d = s.app.manifest.digest.hex();
+    assert_eq!(
+        tags,
+        [
+            "1".to_string(),
+            format!("sha256-{d}"),
+            format!("sha256-{d}.sig")
+        ]
+    );
+    assert_eq!(c.tags_if_fewer_than(&repo, 3).unwrap(), None);
+    assert_eq!(
+        c.tags_if_fewer_than(&repo, 2).unwrap(),
+        None,
+        "a Link to page 2"
+    );
+    let unknown = Repo::new(s.source.host.clone(), "fixtures/none");
+    assert_eq!(c.tags_if_fewer_than(&unknown, 10).unwrap(), None);
 }
 
 /// `ferry-unpack serve` answers the referrers API from what the archive carries.

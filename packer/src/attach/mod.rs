@@ -16,12 +16,13 @@
 
 pub mod sigstore;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use anyhow::{bail, Context, Result};
 use ferry_format::index::{Attachment, AttachmentKind, Failure, FailureKind, Image};
 use ferry_format::manifest::Manifest;
 use ferry_format::Digest;
+use ferry_registry::referrers::fallback_tag;
 use ferry_registry::{Client, FetchedManifest, Reference, RegistryError, Repo};
 use rayon::prelude::*;
 
@@ -127,9 +128,10 @@ pub fn attach(client: &Client, plan: &mut Plan, opts: &AttachOptions) -> Result<
         bail!("--require-signatures needs --sigstore-key KEY.pub to check the signatures against");
     }
     let subjects = subjects(plan);
+    let tags = TagIndex::list(client, &subjects);
     let found: Vec<Result<Vec<Found>>> = subjects
         .par_iter()
-        .map(|s| discover(client, s, opts))
+        .map(|s| discover(client, &tags, s, opts))
         .collect();
     let found: Vec<Found> = found
         .into_iter()
@@ -200,8 +202,43 @@ fn subjects(plan: &Plan) -> Vec<Subject> {
     out.into_iter().collect()
 }
 
+/// A repository's tags listed in one page of fewer than this many are listed once, instead of
+/// asking for each attachment tag (`sha256-<hex>.sig`, the tag schema's `sha256-<hex>`) in
+/// turn, which is two requests per manifest, nearly all for tags that do not exist. A longer
+/// list (a release's component repository can hold tens of thousands) is not read.
+const LIST_TAGS_BELOW: usize = 1000;
+
+/// The tags of the subjects' repositories, where each was listed whole in one page.
+struct TagIndex(HashMap<Repo, HashSet<String>>);
+
+impl TagIndex {
+    /// Lists every repository of `subjects` once; one that cannot be listed whole is left out.
+    fn list(client: &Client, subjects: &[Subject]) -> TagIndex {
+        let repos: HashSet<Repo> = subjects.iter().map(Subject::repo).collect();
+        let repos: Vec<Repo> = repos.into_iter().collect();
+        let listed = repos
+            .into_par_iter()
+            .filter_map(|r| match client.tags_if_fewer_than(&r, LIST_TAGS_BELOW) {
+                Ok(Some(tags)) => Some((r, tags.into_iter().collect())),
+                _ => None,
+            })
+            .collect();
+        TagIndex(listed)
+    }
+
+    /// Whether `tag` is known not to exist in `repo` (its whole tag list lacks it).
+    fn lacks(&self, repo: &Repo, tag: &str) -> bool {
+        self.0.get(repo).is_some_and(|tags| !tags.contains(tag))
+    }
+}
+
 /// The tag-based attachments and the referrers of one subject.
-fn discover(client: &Client, s: &Subject, opts: &AttachOptions) -> Result<Vec<Found>> {
+fn discover(
+    client: &Client,
+    tags: &TagIndex,
+    s: &Subject,
+    opts: &AttachOptions,
+) -> Result<Vec<Found>> {
     let repo = s.repo();
     let mut kinds = Vec::new();
     if opts.signatures {
@@ -216,6 +253,9 @@ fn discover(client: &Client, s: &Subject, opts: &AttachOptions) -> Result<Vec<Fo
     let mut out = Vec::new();
     for kind in kinds {
         let tag = kind.tag_for(&s.digest);
+        if tags.lacks(&repo, &tag) {
+            continue;
+        }
         let fetched = lookup_tag(client, &repo, &tag)
             .with_context(|| format!("{kind} {repo}:{tag} exists but cannot be fetched"))?;
         if let Some(manifest) = fetched {
@@ -229,7 +269,7 @@ fn discover(client: &Client, s: &Subject, opts: &AttachOptions) -> Result<Vec<Fo
         }
     }
     if !opts.referrers.none() {
-        out.extend(referrers(client, s, &opts.referrers)?);
+        out.extend(referrers(client, tags, s, &opts.referrers)?);
     }
     Ok(out)
 }
@@ -244,14 +284,24 @@ fn lookup_tag(client: &Client, repo: &Repo, tag: &str) -> Result<Option<FetchedM
 }
 
 /// The referrers of a subject of the wanted artifact types, fetched.
-fn referrers(client: &Client, s: &Subject, types: &ReferrerTypes) -> Result<Vec<Found>> {
+fn referrers(
+    client: &Client,
+    tags: &TagIndex,
+    s: &Subject,
+    types: &ReferrerTypes,
+) -> Result<Vec<Found>> {
     let repo = s.repo();
-    let list = client
-        .referrers(&repo, &s.digest, None)
-        .with_context(|| format!("listing the referrers of {repo}@{}", s.digest))?;
+    let list = match client.referrers_api(&repo, &s.digest, None) {
+        Ok(Some(list)) => Ok(list.descriptors),
+        Ok(None) if tags.lacks(&repo, &fallback_tag(&s.digest)) => Ok(Vec::new()),
+        Ok(None) => client
+            .referrers_by_tag(&repo, &s.digest)
+            .map(|r| r.descriptors),
+        Err(e) => Err(e),
+    }
+    .with_context(|| format!("listing the referrers of {repo}@{}", s.digest))?;
     let mut out = Vec::new();
     for d in list
-        .descriptors
         .iter()
         .filter(|d| types.wants(d.artifact_type.as_deref()))
     {
