@@ -169,13 +169,44 @@ fn read_tag(client: &Client, target: &Target, tag: &str, stream: &str) -> Result
     })
 }
 
-/// Appends an archive to its stream's record (no-op if it is recorded already).
+/// The two blobs of an archive's record — the empty config and the signed index — put in the
+/// state repository ahead of the record itself, which must wait until the whole archive
+/// arrived: a push stages them beside its own uploads.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    empty: Digest,
+    index: Digest,
+    index_size: usize,
+}
+
+const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// Uploads the blobs of the record of the archive whose signed index is `index_bytes`.
+pub fn stage(client: &Client, target: &Target, index_bytes: &[u8]) -> Result<Staged> {
+    let repo = state_repo(target);
+    let staged = Staged {
+        empty: Digest::of(EMPTY_CONFIG),
+        index: Digest::of(index_bytes),
+        index_size: index_bytes.len(),
+    };
+    for (d, bytes) in [(&staged.empty, EMPTY_CONFIG), (&staged.index, index_bytes)] {
+        if !client.blob_exists(&repo, d)? {
+            client
+                .upload_blob_bytes(&repo, d, bytes, None)
+                .with_context(|| format!("cannot record the archive in {repo}"))?;
+        }
+    }
+    Ok(staged)
+}
+
+/// Appends an archive to its stream's record (no-op if it is recorded already); its blobs are
+/// `staged`.
 pub fn record(
     client: &Client,
     target: &Target,
     state: &StreamState,
     index: &Index,
-    index_bytes: &[u8],
+    staged: &Staged,
 ) -> Result<()> {
     if state.has(&index.archive_id) {
         return Ok(());
@@ -185,19 +216,11 @@ pub fn record(
         .as_ref()
         .context("the archive names no stream")?;
     let repo = state_repo(target);
-    let empty = b"{}";
-    let empty_digest = Digest::of(empty);
-    let index_digest = Digest::of(index_bytes);
-    for (d, bytes) in [(&empty_digest, &empty[..]), (&index_digest, index_bytes)] {
-        if !client.blob_exists(&repo, d)? {
-            client.upload_blob_bytes(&repo, d, bytes, None)?;
-        }
-    }
     let mut layers = state.layers.clone();
     layers.push(json!({
         "mediaType": INDEX_LAYER_TYPE,
-        "digest": index_digest.to_string(),
-        "size": index_bytes.len(),
+        "digest": staged.index.to_string(),
+        "size": staged.index_size,
         "annotations": {
             ANN_ID: index.archive_id,
             ANN_STREAM: stream.name,
@@ -209,7 +232,7 @@ pub fn record(
         "schemaVersion": 2,
         "mediaType": ferry_format::manifest::OCI_MANIFEST,
         "artifactType": ARTIFACT_TYPE,
-        "config": {"mediaType": EMPTY_CONFIG_TYPE, "digest": empty_digest.to_string(), "size": 2},
+        "config": {"mediaType": EMPTY_CONFIG_TYPE, "digest": staged.empty.to_string(), "size": EMPTY_CONFIG.len()},
         "layers": layers,
     });
     let bytes = serde_json::to_vec(&manifest)?;

@@ -80,7 +80,18 @@ pub fn push(archives: &ArchiveSet, client: &Client, opts: &PushOptions) -> Resul
     clock.lap("checks");
 
     let tasks = plan::blob_tasks(index, &work);
-    let blobs = pool.install(|| blobs::push_all(client, archives, &tasks, &origins, opts.quiet));
+    // The record's blobs go up beside the archive's; the record itself waits for the end.
+    let to_record = stream_state
+        .as_ref()
+        .filter(|st| !st.has(&index.archive_id));
+    let index_bytes = archives.primary().index_bytes();
+    let (blobs, staged) = std::thread::scope(|s| {
+        let staging =
+            to_record.map(|_| s.spawn(|| state::stage(client, &opts.target, index_bytes)));
+        let blobs =
+            pool.install(|| blobs::push_all(client, archives, &tasks, &origins, opts.quiet));
+        (blobs, staging.and_then(|h| h.join().ok()))
+    });
     clock.lap("blobs");
     let manifests = pool.install(|| manifests::push_all(client, archives, &work, &blobs));
     clock.lap("manifests");
@@ -102,8 +113,14 @@ pub fn push(archives: &ArchiveSet, client: &Client, opts: &PushOptions) -> Resul
     };
     // Record the archive at the target once all of it arrived.
     if let (Some(st), true) = (&stream_state, report.complete()) {
-        let primary = archives.primary();
-        state::record(client, &opts.target, st, index, primary.index_bytes())?;
+        if !st.has(&index.archive_id) {
+            // Staged above; staged again if that failed (it may have been a passing fault).
+            let staged = match staged {
+                Some(Ok(staged)) => staged,
+                _ => state::stage(client, &opts.target, index_bytes)?,
+            };
+            state::record(client, &opts.target, st, index, &staged)?;
+        }
         report.recorded = index.stream.clone();
     }
     clock.lap("tags and record");
