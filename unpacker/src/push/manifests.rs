@@ -1,9 +1,9 @@
 //! Manifests, then tags. A manifest is pushed (by digest) only when everything it references is
 //! confirmed at the target, children before the indexes that list them; a tag only when its
-//! manifest is. Repositories and images go in parallel; what is already there is skipped.
+//! manifest is. Manifests go in waves (children, then their indexes), each in parallel; images
+//! go in parallel; what is already there is skipped.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 
 use anyhow::Result;
 use ferry_format::archive::{ArchiveSet, ReadError};
@@ -27,65 +27,121 @@ pub struct ManifestsDone {
     pub pushed: BTreeSet<(String, Digest)>,
 }
 
-/// Pushes every repository's manifests, children first, on the current rayon pool.
+/// Pushes every repository's manifests on the current rayon pool, in waves: image manifests
+/// first, then the indexes that list them, and so on. Each wave goes in parallel, within a
+/// repository as well as across them (a release's ~190 manifests share one repository).
 pub fn push_all(
     client: &Client,
     archives: &ArchiveSet,
     work: &[RepoWork],
     blobs: &BlobsDone,
 ) -> ManifestsDone {
-    let done = Mutex::new(ManifestsDone::default());
-    work.par_iter().for_each(|w| {
-        let (counts, failed, pushed) = push_repo(client, archives, w, blobs);
-        let mut d = done.lock().expect("lock");
-        d.counts.pushed += counts.pushed;
-        d.counts.skipped += counts.skipped;
-        d.failed.extend(failed);
-        d.pushed
-            .extend(pushed.into_iter().map(|m| (w.repo.name.clone(), m)));
-    });
-    done.into_inner().expect("lock")
-}
-
-type RepoDone = (ManifestCounts, HashMap<Digest, NotPushed>, BTreeSet<Digest>);
-
-fn push_repo(client: &Client, archives: &ArchiveSet, w: &RepoWork, blobs: &BlobsDone) -> RepoDone {
     let index = archives.index();
-    let mut counts = ManifestCounts::default();
-    let mut failed: HashMap<Digest, NotPushed> = HashMap::new();
-    let mut pushed: BTreeSet<Digest> = BTreeSet::new();
-    for d in &w.manifests {
-        let Some(m) = index.manifest(d) else { continue };
-        if let Some(why) = blocked(&m.blobs, &m.children, blobs, &failed) {
-            failed.insert(d.clone(), why);
-            continue;
-        }
-        // Known absent when something it references was only now put there.
-        let absent = m
-            .blobs
-            .iter()
-            .any(|b| blobs.fresh.contains(&(w.repo.name.clone(), b.clone())))
-            || m.children.iter().any(|c| pushed.contains(c));
-        match push_manifest(client, archives, &w.repo, d, &m.media_type, absent) {
-            Ok(true) => {
-                pushed.insert(d.clone());
-                counts.pushed += 1;
-            }
-            Ok(false) => counts.skipped += 1,
-            Err(e) => {
-                let sparse = sparse_index(index, archives, d, &w.repo);
-                failed.insert(
-                    d.clone(),
-                    NotPushed::Manifest {
-                        digest: d.clone(),
-                        error: format!("{e:#}"),
-                        sparse,
-                    },
-                );
+    let mut repos: Vec<RepoDone> = work.iter().map(|_| RepoDone::default()).collect();
+    for wave in waves(index, work) {
+        let outcomes: Vec<Outcome> = wave
+            .par_iter()
+            .map(|&(r, d)| push_one(client, archives, &work[r], d, blobs, &repos[r]))
+            .collect();
+        for (&(r, d), outcome) in wave.iter().zip(outcomes) {
+            let done = &mut repos[r];
+            match outcome {
+                Outcome::Pushed => {
+                    done.pushed.insert(d.clone());
+                    done.counts.pushed += 1;
+                }
+                Outcome::There => done.counts.skipped += 1,
+                Outcome::Failed(why) => {
+                    done.failed.insert(d.clone(), why);
+                }
+                Outcome::Unknown => {}
             }
         }
     }
-    (counts, failed, pushed)
+    let mut out = ManifestsDone::default();
+    for (w, done) in work.iter().zip(repos) {
+        out.counts.pushed += done.counts.pushed;
+        out.counts.skipped += done.counts.skipped;
+        out.failed.extend(done.failed);
+        out.pushed
+            .extend(done.pushed.into_iter().map(|m| (w.repo.name.clone(), m)));
+    }
+    out
+}
+
+/// Every repository's manifests as (repository, manifest), in waves: a manifest comes one wave
+/// after the last of its children (`RepoWork::manifests` lists children first).
+fn waves<'w>(index: &Index, work: &'w [RepoWork]) -> Vec<Vec<(usize, &'w Digest)>> {
+    let mut waves: Vec<Vec<(usize, &Digest)>> = Vec::new();
+    for (r, w) in work.iter().enumerate() {
+        let mut wave_of: HashMap<&Digest, usize> = HashMap::new();
+        for d in &w.manifests {
+            let k = index
+                .manifest(d)
+                .into_iter()
+                .flat_map(|m| m.children.iter())
+                .filter_map(|c| wave_of.get(c).map(|k| k + 1))
+                .max()
+                .unwrap_or(0);
+            wave_of.insert(d, k);
+            if waves.len() <= k {
+                waves.resize_with(k + 1, Vec::new);
+            }
+            waves[k].push((r, d));
+        }
+    }
+    waves
+}
+
+/// One repository's manifest phase so far.
+#[derive(Default)]
+struct RepoDone {
+    counts: ManifestCounts,
+    failed: HashMap<Digest, NotPushed>,
+    pushed: BTreeSet<Digest>,
+}
+
+/// What became of one manifest.
+enum Outcome {
+    Pushed,
+    /// Already at the target.
+    There,
+    Failed(NotPushed),
+    /// Not in the index (nothing to do).
+    Unknown,
+}
+
+/// Pushes one manifest of `w`, whose children (earlier waves) are recorded in `done`.
+fn push_one(
+    client: &Client,
+    archives: &ArchiveSet,
+    w: &RepoWork,
+    d: &Digest,
+    blobs: &BlobsDone,
+    done: &RepoDone,
+) -> Outcome {
+    let index = archives.index();
+    let Some(m) = index.manifest(d) else {
+        return Outcome::Unknown;
+    };
+    if let Some(why) = blocked(&m.blobs, &m.children, blobs, &done.failed) {
+        return Outcome::Failed(why);
+    }
+    // Known absent when something it references was only now put there.
+    let absent = m
+        .blobs
+        .iter()
+        .any(|b| blobs.fresh.contains(&(w.repo.name.clone(), b.clone())))
+        || m.children.iter().any(|c| done.pushed.contains(c));
+    match push_manifest(client, archives, &w.repo, d, &m.media_type, absent) {
+        Ok(true) => Outcome::Pushed,
+        Ok(false) => Outcome::There,
+        Err(e) => Outcome::Failed(NotPushed::Manifest {
+            digest: d.clone(),
+            error: format!("{e:#}"),
+            sparse: sparse_index(index, archives, d, &w.repo),
+        }),
+    }
 }
 
 /// Why a manifest cannot be pushed: a blob or child that did not make it.
@@ -249,6 +305,59 @@ fn push_tag(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{index_of, manifest};
+
+    /// Image manifests of every repository go first, then the indexes that list them, then an
+    /// index of indexes; a manifest whose child is in another repository does not wait for it.
+    #[test]
+    fn manifests_go_in_waves_of_children_then_indexes() {
+        let layer = Digest::of(b"layer");
+        let (a, b) = (
+            manifest(b"a", &[], &[&layer]),
+            manifest(b"b", &[], &[&layer]),
+        );
+        let idx = manifest(b"idx", &[&a.digest, &b.digest], &[]);
+        let top = manifest(b"top", &[&idx.digest], &[]);
+        let other = manifest(b"other", &[&a.digest], &[]);
+        let ds = |ms: &[&ferry_format::index::ManifestRecord]| -> Vec<Digest> {
+            ms.iter().map(|m| m.digest.clone()).collect()
+        };
+        let work = vec![
+            RepoWork {
+                repo: Repo::new("t", "one"),
+                manifests: ds(&[&a, &b, &idx, &top]),
+                blobs: [layer.clone()].into(),
+            },
+            RepoWork {
+                repo: Repo::new("t", "two"),
+                manifests: ds(&[&other]),
+                blobs: BTreeSet::new(),
+            },
+        ];
+        let index = index_of(
+            vec![],
+            vec![
+                a.clone(),
+                b.clone(),
+                idx.clone(),
+                top.clone(),
+                other.clone(),
+            ],
+            &[(&layer, 10)],
+        );
+        let waves: Vec<Vec<(usize, Digest)>> = waves(&index, &work)
+            .into_iter()
+            .map(|w| w.into_iter().map(|(r, d)| (r, d.clone())).collect())
+            .collect();
+        assert_eq!(
+            waves,
+            vec![
+                vec![(0, a.digest), (0, b.digest), (1, other.digest)],
+                vec![(0, idx.digest)],
+                vec![(0, top.digest)],
+            ]
+        );
+    }
 
     #[test]
     fn a_manifest_is_blocked_by_its_failed_blob_before_its_failed_child() {
