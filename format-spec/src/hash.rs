@@ -223,6 +223,21 @@ impl OffloadHasher {
     }
 }
 
+/// Dropped unfinished (a download that failed), the hasher still waits for its threads: a
+/// mapped chunk must not be read after its caller moved on and may write those bytes again.
+impl Drop for OffloadHasher {
+    fn drop(&mut self) {
+        self.sha.take();
+        self.b3.take();
+        if let Some(h) = self.sha_done.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.b3_done.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// Whichever hasher thread is last done with a chunk offers it back for reuse.
 fn give_back(chunk: Arc<Chunk>, spare: &SyncSender<Vec<u8>>) {
     if let Some(Chunk::Buf(b)) = Arc::into_inner(chunk) {

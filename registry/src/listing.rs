@@ -26,11 +26,6 @@ impl Client {
 
     /// Lists the tags of a repository (following pagination); empty when it has none.
     pub fn list_tags(&self, repo: &Repo) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
         let first = format!("/v2/{}/tags/list?n=1000", repo.name);
         match self.paginate(repo, &pull_scope(repo), &first, "tag list", |p: Tags| {
             p.tags.unwrap_or_default()
@@ -47,11 +42,6 @@ impl Client {
     /// is longer, the registry will not list it (any other answer than 200), or `repo` is an
     /// OCI layout: the caller then looks tags up one by one.
     pub fn tags_if_fewer_than(&self, repo: &Repo, limit: usize) -> Result<Option<Vec<String>>> {
-        #[derive(serde::Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
         if repo.layout_dir().is_some() {
             return Ok(None);
         }
@@ -99,6 +89,13 @@ impl Client {
             }
         }
     }
+}
+
+/// One page of a tag list (`tags` is null in a repository that has none).
+#[derive(serde::Deserialize)]
+struct Tags {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
 }
 
 /// The target of a `Link: </v2/...>; rel="next"` header.

@@ -4,9 +4,10 @@
 //! For every manifest an image brings from its source (its top manifest, and each platform
 //! manifest of an index) ferry-pack looks for cosign's tag-based attachments in the same
 //! repository — `sha256-<hex>.sig` always (unless `--remove-signatures`), `.att` and `.sbom`
-//! when asked — and for OCI 1.1 referrers (the referrers API, or the `sha256-<hex>` index of
-//! the tag schema where the registry has none) of the artifact types asked for. An attachment
-//! that does not exist is no error; one that exists and cannot be fetched is.
+//! when asked; only those in the repository's tag list where one page holds it — and for OCI
+//! 1.1 referrers (the referrers API, or the `sha256-<hex>` index of the tag schema where the
+//! registry has none) of the artifact types asked for. An attachment that does not exist is no
+//! error; one that exists and cannot be fetched is.
 //!
 //! Each one found is resolved like an image (its manifest, config and layers join the plan)
 //! and recorded in the index ([`ferry_format::index::Attachment`]). With `--sigstore-key`,

@@ -157,7 +157,7 @@ fn fetch_blob(
         size,
         url: format!("{from}/blobs/{digest}"),
     };
-    let mut buf: Vec<u8> = vec![0u8; if size >= LARGE { 1 << 20 } else { 256 << 10 }];
+    let mut buf = vec![0u8; if size >= LARGE { 1 << 20 } else { 256 << 10 }];
     let mut tries = Tries::default();
     loop {
         let before = d.got;
