@@ -485,7 +485,7 @@ fn referrers_api_and_tag_schema_on_the_client() {
         .referrers(&Repo::new(host.clone(), "org/old"), &other, None)
         .unwrap();
     assert_eq!(again.source, ReferrersSource::TagSchema);
-    c.referrers(&Repo::new(host, "org/app"), &other, None)
+    c.referrers(&Repo::new(host.clone(), "org/app"), &other, None)
         .unwrap();
     let asked = server.requests();
     assert!(
@@ -500,6 +500,27 @@ fn referrers_api_and_tag_schema_on_the_client() {
         asked.contains(&format!("/v2/org/app/referrers/{other}")),
         "{asked:?}"
     );
+    // A 404 that says NAME_UNKNOWN is a registry with the API that does not know the
+    // repository (yet): it is asked again for the next subject.
+    let unknown = "{\"errors\":[{\"code\":\"NAME_UNKNOWN\",\"message\":\"repository name not known to registry\"}]}";
+    for s in [&subject, &other] {
+        server.set_not_found(
+            &format!("/v2/org/new/referrers/{s}"),
+            unknown.as_bytes().to_vec(),
+        );
+        let r = c
+            .referrers(&Repo::new(host.clone(), "org/new"), s, None)
+            .unwrap();
+        assert_eq!(
+            (r.source, r.descriptors.len()),
+            (ReferrersSource::TagSchema, 0)
+        );
+    }
+    let asked = server.requests();
+    for s in [&subject, &other] {
+        let api = format!("/v2/org/new/referrers/{s}");
+        assert_eq!(asked.iter().filter(|p| **p == api).count(), 1, "{asked:?}");
+    }
 }
 
 /// Attachment tags are looked up in each repository's tag list, read once, instead of asked
