@@ -281,12 +281,28 @@ pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
-/// (size, blake3 hex) of a file this process wrote and holds open, hashed where it lies in the
-/// page cache on all cores: mapped 16 MiB at a time (no copy, and no more than a window counts
-/// toward the process's resident memory), each window populated when mapped (one call sets up
-/// its 4,096 pages instead of a page fault per 16 of them). Only for such files: a mapped file
+/// `len` bytes of a file this process wrote and holds open, from `offset`, mapped read only
+/// and populated when mapped (one call sets up the pages instead of a page fault per 16 of
+/// them). Only for such files, and bytes no one writes while they are mapped: a mapped file
 /// that someone shrinks meanwhile kills the reader (SIGBUS), so media from elsewhere are read
 /// with [`blake3_of_file`].
+#[cfg(feature = "write")]
+pub fn map_own(f: &std::fs::File, offset: u64, len: usize) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the file is one this process created and keeps open, and nothing truncates or
+    // writes the mapped bytes while they are mapped (the callers' contract above); the map is
+    // read only.
+    unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .populate()
+            .map(f)
+    }
+}
+
+/// (size, blake3 hex) of a file this process wrote and holds open ([`map_own`]), hashed where
+/// it lies in the page cache on all cores: mapped 16 MiB at a time (no copy, and no more than
+/// a window counts toward the process's resident memory).
 #[cfg(feature = "write")]
 pub fn blake3_of_own_file(f: &std::fs::File) -> std::io::Result<(u64, String)> {
     const WINDOW: u64 = 16 << 20;
@@ -295,15 +311,7 @@ pub fn blake3_of_own_file(f: &std::fs::File) -> std::io::Result<(u64, String)> {
     let mut at = 0u64;
     while at < size {
         let n = WINDOW.min(size - at) as usize;
-        // SAFETY: the file is one this process created and keeps open, and nothing truncates
-        // it while the window is mapped (the callers' contract above); the map is read only.
-        let map = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(at)
-                .len(n)
-                .populate()
-                .map(f)?
-        };
+        let map = map_own(f, at, n)?;
         h.update_rayon(&map);
         at += n as u64;
     }

@@ -39,26 +39,26 @@ impl Client {
     /// The tags of `repo` when one page of fewer than `limit` holds them all, with no `Link` to
     /// a next page (the distribution spec's promise for a list cut short). A caller about to
     /// look up many tags that mostly do not exist asks this once instead. `None` when the list
-    /// is longer, the registry will not list it (any other answer than 200), or `repo` is an
-    /// OCI layout: the caller then looks tags up one by one.
+    /// is longer, the registry refuses to list it (404, 401/403, another status), or `repo` is
+    /// an OCI layout: the caller then looks tags up one by one.
     pub fn tags_if_fewer_than(&self, repo: &Repo, limit: usize) -> Result<Option<Vec<String>>> {
         if repo.layout_dir().is_some() {
             return Ok(None);
         }
         let path = format!("/v2/{}/tags/list?n={limit}", repo.name);
-        let scope = pull_scope(repo);
-        self.retry(&format!("tag list of {repo}"), || {
-            let resp = self.exchange(repo, &scope, "GET", &path, &[], Payload::Empty)?;
-            if resp.status().as_u16() != 200 || header(&resp, "link").is_some() {
-                return Ok(None);
+        match self.page::<Tags>(repo, &pull_scope(repo), &path, "tag list") {
+            Ok((page, None)) => {
+                let tags = page.tags.unwrap_or_default();
+                Ok((tags.len() < limit).then_some(tags))
             }
-            let bytes = read_limited(resp, 64 << 20, "GET", &path)?;
-            let tags = serde_json::from_slice::<Tags>(&bytes)
-                .map_err(|e| RegistryError::Protocol(format!("{repo}: bad tag list: {e}")))?
-                .tags
-                .unwrap_or_default();
-            Ok((tags.len() < limit).then_some(tags))
-        })
+            Ok((_, Some(_))) => Ok(None),
+            Err(
+                RegistryError::NotFound { .. }
+                | RegistryError::Denied { .. }
+                | RegistryError::Status { .. },
+            ) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Follows `Link: <...>; rel="next"` pages of a list endpoint, collecting the names.
@@ -73,13 +73,7 @@ impl Client {
         let mut out = Vec::new();
         let mut path = first.to_string();
         loop {
-            let resp = self.retry(&format!("{what} of {repo}"), || {
-                let resp = self.exchange(repo, scope, "GET", &path, &[], Payload::Empty)?;
-                self.expect(resp, repo, "GET", &path, &[200], what)
-            })?;
-            let next = header(&resp, "link").and_then(|l| next_link(&l));
-            let page: P = serde_json::from_slice(&read_limited(resp, 64 << 20, "GET", &path)?)
-                .map_err(|e| RegistryError::Protocol(format!("{repo}: bad {what}: {e}")))?;
+            let (page, next) = self.page::<P>(repo, scope, &path, what)?;
             let page = names(page);
             let empty = page.is_empty();
             out.extend(page);
@@ -88,6 +82,25 @@ impl Client {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// One page of a list endpoint (200 only, with retries), and the path of the next page
+    /// when a `Link: <...>; rel="next"` names one.
+    fn page<P: serde::de::DeserializeOwned>(
+        &self,
+        repo: &Repo,
+        scope: &str,
+        path: &str,
+        what: &str,
+    ) -> Result<(P, Option<String>)> {
+        let resp = self.retry(&format!("{what} of {repo}"), || {
+            let resp = self.exchange(repo, scope, "GET", path, &[], Payload::Empty)?;
+            self.expect(resp, repo, "GET", path, &[200], what)
+        })?;
+        let next = header(&resp, "link").and_then(|l| next_link(&l));
+        let page: P = serde_json::from_slice(&read_limited(resp, 64 << 20, "GET", path)?)
+            .map_err(|e| RegistryError::Protocol(format!("{repo}: bad {what}: {e}")))?;
+        Ok((page, next))
     }
 }
 

@@ -13,7 +13,7 @@ use base64::Engine;
 use ferry_e2e::{crd_problems, ferry, pack, push, skopeo_raw, Run, Workdir};
 use ferry_fixtures::cosign::{self, CosignKey};
 use ferry_fixtures::faults::{Fault, FaultProxy};
-use ferry_fixtures::http::{Routes, StaticServer};
+use ferry_fixtures::http::{Reply, Routes, StaticServer};
 use ferry_fixtures::image::{self, Image, MultiImage};
 use ferry_fixtures::registry::TestRegistry;
 use ferry_fixtures::seed::{self, push_image, push_multi};
@@ -504,10 +504,12 @@ fn referrers_api_and_tag_schema_on_the_client() {
     // repository (yet): it is asked again for the next subject.
     let unknown = "{\"errors\":[{\"code\":\"NAME_UNKNOWN\",\"message\":\"repository name not known to registry\"}]}";
     for s in [&subject, &other] {
-        server.set_not_found(
-            &format!("/v2/org/new/referrers/{s}"),
-            unknown.as_bytes().to_vec(),
-        );
+        let reply = Reply {
+            status: 404,
+            headers: vec![],
+            body: unknown.as_bytes().to_vec(),
+        };
+        server.set_reply(&format!("/v2/org/new/referrers/{s}"), reply);
         let r = c
             .referrers(&Repo::new(host.clone(), "org/new"), s, None)
             .unwrap();
@@ -582,14 +584,29 @@ fn attachment_tags_come_from_one_tag_list_per_repository() {
             format!("sha256-{d}.sig")
         ]
     );
-    assert_eq!(c.tags_if_fewer_than(&repo, 3).unwrap(), None);
-    assert_eq!(
-        c.tags_if_fewer_than(&repo, 2).unwrap(),
-        None,
-        "a Link to page 2"
-    );
+    assert_eq!(c.tags_if_fewer_than(&repo, 3).unwrap(), None, "a full page");
+    assert_eq!(c.tags_if_fewer_than(&repo, 2).unwrap(), None, "a full page");
     let unknown = Repo::new(s.source.host.clone(), "fixtures/none");
     assert_eq!(c.tags_if_fewer_than(&unknown, 10).unwrap(), None);
+    // A registry whose pages are shorter than asked says so with a Link to the next page.
+    let server = StaticServer::start(Routes::new()).unwrap();
+    let host = format!("127.0.0.1:{}", server.port);
+    for (repo, link) in [("org/paged", true), ("org/whole", false)] {
+        let next = format!("</v2/{repo}/tags/list?last=x&n=10>; rel=\"next\"");
+        let reply = Reply {
+            status: 200,
+            headers: link
+                .then(|| ("Link".to_string(), next))
+                .into_iter()
+                .collect(),
+            body: br#"{"name":"r","tags":["x"]}"#.to_vec(),
+        };
+        server.set_reply(&format!("/v2/{repo}/tags/list?n=10"), reply);
+        let got = c
+            .tags_if_fewer_than(&Repo::new(host.clone(), repo), 10)
+            .unwrap();
+        assert_eq!(got, (!link).then(|| vec!["x".to_string()]), "{repo}");
+    }
 }
 
 /// `ferry-unpack serve` answers the referrers API from what the archive carries.

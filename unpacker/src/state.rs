@@ -199,7 +199,7 @@ pub fn stage(client: &Client, target: &Target, index_bytes: &[u8]) -> Result<Sta
     Ok(staged)
 }
 
-/// Appends an archive to its stream's record (no-op if it is recorded already); its blobs are
+/// Appends an archive that `state` does not record yet to its stream's record; its blobs are
 /// `staged`.
 pub fn record(
     client: &Client,
@@ -208,9 +208,6 @@ pub fn record(
     index: &Index,
     staged: &Staged,
 ) -> Result<()> {
-    if state.has(&index.archive_id) {
-        return Ok(());
-    }
     let stream = index
         .stream
         .as_ref()

@@ -398,22 +398,13 @@ impl<'a> Region<'a> {
         })
     }
 
-    /// Maps the `len` bytes from blob offset `at`, read only: one map per volume they lie in,
-    /// each populated when made. Only for bytes that are final (no write to them while they
-    /// are mapped): the volumes are files this process created, holds open and never shrinks,
-    /// so the maps cannot fault (the contract of [`crate::hash::blake3_of_own_file`]).
+    /// Maps the `len` bytes from blob offset `at`, read only: one map per volume they lie in
+    /// ([`crate::hash::map_own`]: the volumes are files this process created, holds open and
+    /// never shrinks). Only for bytes that are final (no write to them while they are mapped).
     pub fn map(&self, at: u64, len: usize) -> io::Result<Vec<memmap2::Mmap>> {
         let mut maps = Vec::new();
         self.each_piece(at, len, |v, off, r| {
-            // SAFETY: see above; the map is read only.
-            let map = unsafe {
-                memmap2::MmapOptions::new()
-                    .offset(off)
-                    .len(r.len())
-                    .populate()
-                    .map(&self.files[v])?
-            };
-            maps.push(map);
+            maps.push(crate::hash::map_own(&self.files[v], off, r.len())?);
             Ok(())
         })?;
         Ok(maps)

@@ -216,7 +216,6 @@ impl TagIndex {
     /// Lists every repository of `subjects` once; one that cannot be listed whole is left out.
     fn list(client: &Client, subjects: &[Subject]) -> TagIndex {
         let repos: HashSet<Repo> = subjects.iter().map(Subject::repo).collect();
-        let repos: Vec<Repo> = repos.into_iter().collect();
         let listed = repos
             .into_par_iter()
             .filter_map(|r| match client.tags_if_fewer_than(&r, LIST_TAGS_BELOW) {

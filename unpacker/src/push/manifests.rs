@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Result;
 use ferry_format::archive::{ArchiveSet, ReadError};
-use ferry_format::index::{Image, Index};
+use ferry_format::index::{Image, Index, ManifestRecord};
 use ferry_format::manifest::Manifest;
 use ferry_format::Digest;
 use ferry_registry::{Client, Repo};
@@ -41,20 +41,19 @@ pub fn push_all(
     for wave in waves(index, work) {
         let outcomes: Vec<Outcome> = wave
             .par_iter()
-            .map(|&(r, d)| push_one(client, archives, &work[r], d, blobs, &repos[r]))
+            .map(|&(r, m)| push_one(client, archives, &work[r], m, blobs, &repos[r]))
             .collect();
-        for (&(r, d), outcome) in wave.iter().zip(outcomes) {
+        for (&(r, m), outcome) in wave.iter().zip(outcomes) {
             let done = &mut repos[r];
             match outcome {
                 Outcome::Pushed => {
-                    done.pushed.insert(d.clone());
+                    done.pushed.insert(m.digest.clone());
                     done.counts.pushed += 1;
                 }
                 Outcome::There => done.counts.skipped += 1,
                 Outcome::Failed(why) => {
-                    done.failed.insert(d.clone(), why);
+                    done.failed.insert(m.digest.clone(), why);
                 }
-                Outcome::Unknown => {}
             }
         }
     }
@@ -69,25 +68,25 @@ pub fn push_all(
     out
 }
 
-/// Every repository's manifests as (repository, manifest), in waves: a manifest comes one wave
-/// after the last of its children (`RepoWork::manifests` lists children first).
-fn waves<'w>(index: &Index, work: &'w [RepoWork]) -> Vec<Vec<(usize, &'w Digest)>> {
-    let mut waves: Vec<Vec<(usize, &Digest)>> = Vec::new();
+/// Every repository's manifests the index records, as (repository, manifest), in waves: a
+/// manifest comes one wave after the last of its children (`RepoWork::manifests` lists
+/// children first).
+fn waves<'i>(index: &'i Index, work: &[RepoWork]) -> Vec<Vec<(usize, &'i ManifestRecord)>> {
+    let mut waves: Vec<Vec<(usize, &ManifestRecord)>> = Vec::new();
     for (r, w) in work.iter().enumerate() {
         let mut wave_of: HashMap<&Digest, usize> = HashMap::new();
-        for d in &w.manifests {
-            let k = index
-                .manifest(d)
-                .into_iter()
-                .flat_map(|m| m.children.iter())
+        for m in w.manifests.iter().filter_map(|d| index.manifest(d)) {
+            let k = m
+                .children
+                .iter()
                 .filter_map(|c| wave_of.get(c).map(|k| k + 1))
                 .max()
                 .unwrap_or(0);
-            wave_of.insert(d, k);
+            wave_of.insert(&m.digest, k);
             if waves.len() <= k {
                 waves.resize_with(k + 1, Vec::new);
             }
-            waves[k].push((r, d));
+            waves[k].push((r, m));
         }
     }
     waves
@@ -107,8 +106,6 @@ enum Outcome {
     /// Already at the target.
     There,
     Failed(NotPushed),
-    /// Not in the index (nothing to do).
-    Unknown,
 }
 
 /// Pushes one manifest of `w`, whose children (earlier waves) are recorded in `done`.
@@ -116,14 +113,11 @@ fn push_one(
     client: &Client,
     archives: &ArchiveSet,
     w: &RepoWork,
-    d: &Digest,
+    m: &ManifestRecord,
     blobs: &BlobsDone,
     done: &RepoDone,
 ) -> Outcome {
-    let index = archives.index();
-    let Some(m) = index.manifest(d) else {
-        return Outcome::Unknown;
-    };
+    let d = &m.digest;
     if let Some(why) = blocked(&m.blobs, &m.children, blobs, &done.failed) {
         return Outcome::Failed(why);
     }
@@ -139,7 +133,7 @@ fn push_one(
         Err(e) => Outcome::Failed(NotPushed::Manifest {
             digest: d.clone(),
             error: format!("{e:#}"),
-            sparse: sparse_index(index, archives, d, &w.repo),
+            sparse: sparse_index(archives, m, &w.repo),
         }),
     }
 }
@@ -170,13 +164,11 @@ fn blocked(
 /// When an index was packed with a platform filter, some of its children are not carried, and
 /// registries that check references (CNCF distribution does) refuse it.
 fn sparse_index(
-    index: &Index,
     archives: &ArchiveSet,
-    d: &Digest,
+    record: &ManifestRecord,
     repo: &Repo,
 ) -> Option<SparseIndex> {
-    let record = index.manifest(d)?;
-    let bytes = archives.read_small(d, "manifest").ok()?;
+    let bytes = archives.read_small(&record.digest, "manifest").ok()?;
     let (parsed, _) = Manifest::parse(&bytes, &record.media_type).ok()?;
     let Manifest::Index { manifests } = parsed else {
         return None;
@@ -319,7 +311,7 @@ mod tests {
         let idx = manifest(b"idx", &[&a.digest, &b.digest], &[]);
         let top = manifest(b"top", &[&idx.digest], &[]);
         let other = manifest(b"other", &[&a.digest], &[]);
-        let ds = |ms: &[&ferry_format::index::ManifestRecord]| -> Vec<Digest> {
+        let ds = |ms: &[&ManifestRecord]| -> Vec<Digest> {
             ms.iter().map(|m| m.digest.clone()).collect()
         };
         let work = vec![
@@ -347,7 +339,7 @@ mod tests {
         );
         let waves: Vec<Vec<(usize, Digest)>> = waves(&index, &work)
             .into_iter()
-            .map(|w| w.into_iter().map(|(r, d)| (r, d.clone())).collect())
+            .map(|w| w.into_iter().map(|(r, m)| (r, m.digest.clone())).collect())
             .collect();
         assert_eq!(
             waves,

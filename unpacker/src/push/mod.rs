@@ -112,8 +112,8 @@ pub fn push(archives: &ArchiveSet, client: &Client, opts: &PushOptions) -> Resul
         ..PushReport::default()
     };
     // Record the archive at the target once all of it arrived.
-    if let (Some(st), true) = (&stream_state, report.complete()) {
-        if !st.has(&index.archive_id) {
+    if stream_state.is_some() && report.complete() {
+        if let Some(st) = to_record {
             // Staged above; staged again if that failed (it may have been a passing fault).
             let staged = match staged {
                 Some(Ok(staged)) => staged,
