@@ -9,7 +9,9 @@
 # sha256sum, blake3 on all cores vs ferry-unpack verify), push (skopeo sync dir->docker vs
 # ferry-unpack push vs a raw parallel PUT of the same blobs), pull (skopeo sync docker->dir from
 # docker-registry vs from ferry-unpack serve), pack with --parity 10% vs without and a repair,
-# and peak RSS of every ferry command. `huge` adds a 5 GiB layer to the small set (parity is
+# and peak RSS of every ferry command. Where the time goes: the CPU seconds of each pack and
+# push step and of the registry serving it, and a pack floor (the raw GET's CPU plus the hashes
+# every archive needs, spread over the cores). `huge` adds a 5 GiB layer to the small set (parity is
 # skipped there: disk). `wan` puts the source behind a throttling hop (50 MiB/s per
 # connection, 20 ms per request) and measures pack only: skopeo vs ferry-pack with and without
 # ranged parallel fetch, vs the raw GET. Prints a Markdown table of times and ratios; writes JSON to bench/results/.
@@ -46,11 +48,19 @@ start_registry() { # name [port]: starts it, host:port in $work/host-NAME (no su
   echo "127.0.0.1:$port" > "$work/host-$1"
 }
 
-# timed NAME CMD... : runs CMD, records seconds and peak RSS (KiB) into $work/t-NAME
+# CPU seconds (user + system) process $1 has used so far.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+# timed NAME CMD... : runs CMD, records into $work/t-NAME its seconds, peak RSS (KiB) and CPU
+# seconds (user + system), and the CPU seconds the registry with pid $watch (when set) spent
+# meanwhile: where the time of a step goes.
+watch=""
 timed() {
-  local name=$1; shift
-  /usr/bin/time -f '%e %M' -o "$work/t-$name" "$@" >"$work/out-$name" 2>"$work/err-$name" || {
+  local name=$1 before=0 reg=0; shift
+  [ -z "$watch" ] || before=$(cpu_of "$watch")
+  /usr/bin/time -f '%e %M %U %S' -o "$work/t-$name" "$@" >"$work/out-$name" 2>"$work/err-$name" || {
     echo "FAILED: $name"; tail -20 "$work/err-$name"; exit 1; }
+  [ -z "$watch" ] || reg=$(awk -v a="$before" -v b="$(cpu_of "$watch")" 'BEGIN{printf "%.2f", b - a}')
+  echo "$(cat "$work/t-$name") $reg" > "$work/t-$name"
 }
 secs() { cut -d' ' -f1 "$work/t-$1"; }
 rss_mib() { awk '{printf "%.0f", $2/1024}' "$work/t-$1"; }
@@ -67,6 +77,7 @@ fresh_target() {
 }
 start_registry source
 src=$(cat "$work/host-source")
+src_pid=${pids[-1]}
 echo "== seeding profile $profile into $src"
 "$bin/ferry-bench" seed "$src" "$profile" "$work/set"
 unique=$(python3 -c "import json;print(json.load(open('$work/set/profile.json'))['uniqueLayerBytes'])")
@@ -144,9 +155,9 @@ best skopeo-pack skopeo sync --all --retry-times 0 --src yaml --dest dir "$work/
 # alike: their ratio is the goal.
 for k in $(seq "$runs"); do
   out_dir="$work/ferry"; clean_out
-  step ferry-pack "$k" "$bin/ferry-pack" --config "$work/set/isc.yaml" --to "$work/ferry" --sign-key "$work/key" --volume-size "$vol" -q
+  watch=$src_pid step ferry-pack "$k" "$bin/ferry-pack" --config "$work/set/isc.yaml" --to "$work/ferry" --sign-key "$work/key" --volume-size "$vol" -q
   out_dir="$work/raw-get"; clean_out
-  step raw-get "$k" "$bin/ferry-bench" get-raw "$src" "$profile" "$work/raw-get" 8
+  watch=$src_pid step raw-get "$k" "$bin/ferry-bench" get-raw "$src" "$profile" "$work/raw-get" 8
 done
 rm -rf "$work/raw-get"
 skopeo_bytes=$(du -sb "$work/skopeo-dir" | cut -f1)
@@ -179,6 +190,7 @@ timed read-first sh -c 'cat "$@" > /dev/null' cat "${vols[@]}"
 timed read-again sh -c 'cat "$@" > /dev/null' cat "${vols[@]}"
 timed sha256sum sha256sum "${vols[@]}"
 timed blake3-all "$bin/ferry-bench" hash "$jobs" "${vols[@]}"
+"$bin/ferry-bench" hash-cost "${vols[@]}" > "$work/hash-cost.json"
 timed ferry-verify "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub"
 timed ferry-verify-sha "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub" --sha256
 
@@ -187,9 +199,9 @@ prep=fresh_target
 best skopeo-push skopeo sync --all --retry-times 0 --src dir --dest docker --dest-tls-verify=false "$work/skopeo-dir" "$t/skopeo"
 for k in $(seq "$runs"); do
   fresh_target
-  step ferry-push "$k" "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t/ferry" -q
+  watch=$target_pid step ferry-push "$k" "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t/ferry" -q
   fresh_target
-  step raw-put "$k" "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t/raw" 8
+  watch=$target_pid step raw-put "$k" "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t/raw" 8
 done
 
 echo "== serve (skopeo sync docker->dir of every image: from docker-registry after a push, and from ferry-unpack serve; each $runs times)"
@@ -245,6 +257,21 @@ rows = [
   ("push ceiling", "raw parallel PUT (no checks)", r["raw-put"][0], "ferry-unpack push", r["ferry-push"][0], r["ferry-push"][0] / r["raw-put"][0], "≤ 1.2× the ceiling"),
   ("pull (skopeo sync)", "from docker-registry", r["registry-pull"][0], "from ferry-unpack serve", r["serve-pull"][0], r["registry-pull"][0] / r["serve-pull"][0], "≥ 1.0× the registry"),
 ]
+# Where the pack's time goes: on few cores, ferry-pack, its hashing and the source registry
+# share the CPU, so the least it can take is the raw GET's CPU (its own and the registry's) plus
+# the hashes every ferry archive needs — sha256 (the content address) and blake3 of every blob,
+# blake3 of every part of a blob split over volumes, blake3 of every volume — spread over the
+# cores, and never less than the raw GET itself.
+def cpu(name):
+    f = open(f"{work}/t-{name}").read().split()
+    return float(f[2]) + float(f[3]), float(f[4])
+cores = os.cpu_count()
+hc = json.load(open(f"{work}/hash-cost.json"))
+index = json.load(open(f"{work}/ferry/ferry-index.json"))
+split_bytes = sum(b["size"] for b in index["blobs"] if len(b.get("parts") or []) > 1)
+hashes = hc["sha256Seconds"] + hc["blake3Seconds"] * (2 + split_bytes / hc["bytes"])
+floor = max(r["raw-get"][0], (sum(cpu("raw-get")) + hashes) / cores)
+rows.insert(2, ("pack floor", f"raw GET's CPU + the archive's hashes, over {cores} cores", floor, "ferry-pack", r["ferry-pack"][0], r["ferry-pack"][0] / floor, "(what ferry adds)"))
 if parity:
     rows.append((f"pack, {pvol} volumes", "ferry-pack, no parity", r["pack-no-parity"][0], "ferry-pack --parity 10%", r["pack-parity"][0], r["pack-parity"][0] / r["pack-no-parity"][0], "(the cost of parity)"))
 print(f"\n### ferry vs skopeo — profile `{profile}` ({unique/2**20:.0f} MiB of unique layers; {os.cpu_count()} cores; caches dropped before first read: {dropped})\n")
@@ -255,6 +282,11 @@ for step, peer, ps, ferry, fs, ratio, goal in rows:
 print(f"\n| bytes | value |\n|---|---:|\n| unique layer bytes (seeded) | {unique} |\n| skopeo dir | {skopeo_bytes} ({skopeo_bytes/unique:.2f}×) |\n| ferry archive (volumes + index + sig) | {ferry_bytes} ({ferry_bytes/unique:.3f}×) |\n| ferry carried blob bytes (layers + configs + manifests) | {carried} |\n| ferry index | {index_bytes} |")
 if parity: print(f"\n| parity ({pvol} volumes) | value |\n|---|---:|\n| archive without parity, bytes | {np_bytes} |\n| archive with --parity 10%, bytes | {par_bytes} ({par_bytes/np_bytes:.3f}×) |\n| data volumes / parity volumes | {data_vols} / {parity_vols} |\n| repair of one lost volume (--out), s | {r['ferry-repair'][0]:.2f} |")
 print(f"\n| raw reads | s |\n|---|---:|\n| cat, first | {r['read-first'][0]:.2f} |\n| cat, again | {r['read-again'][0]:.2f} |\n| sha256sum | {r['sha256sum'][0]:.2f} |\n| blake3, all cores | {r['blake3-all'][0]:.2f} |")
+print(f"\n| where the time goes (fastest runs) | wall s | own CPU s | registry CPU s | all CPU ÷ {cores} cores, s |\n|---|---:|---:|---:|---:|")
+for n in ["raw-get", "ferry-pack", "raw-put", "ferry-push"]:
+    own, reg = cpu(n)
+    print(f"| {n} | {r[n][0]:.2f} | {own:.2f} | {reg:.2f} | {(own + reg) / cores:.2f} |")
+print(f"| hashes of the archive, one core: sha256 {hc['sha256Seconds']:.2f} s, blake3 {hc['blake3Seconds']:.2f} s × (blobs, volumes, {split_bytes / hc['bytes']:.2f} in split blobs' parts) | | {hashes:.2f} | | {hashes / cores:.2f} |")
 print("\n| ferry command | peak RSS MiB |\n|---|---:|")
 for n in [n for n in ["ferry-pack", "pack-no-parity", "pack-parity", "ferry-repair", "ferry-verify", "ferry-verify-sha", "ferry-push", "ferry-serve"] if n in r]:
     print(f"| {n} | {r[n][1]} |")
@@ -264,6 +296,9 @@ out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmti
        "parityVolumeSize": pvol, "noParityBytes": np_bytes, "parity10Bytes": par_bytes,
        "parity10Volumes": {"data": data_vols, "parity": parity_vols},
        "seconds": {k: v[0] for k, v in r.items()}, "peakRssMiB": {k: v[1] for k, v in r.items()},
+       "cpuSeconds": {n: dict(zip(("own", "registry"), cpu(n))) for n in ["raw-get", "ferry-pack", "raw-put", "ferry-push"]},
+       "hashCostSeconds": {"sha256": hc["sha256Seconds"], "blake3": hc["blake3Seconds"], "bytes": hc["bytes"],
+                           "splitBlobBytes": split_bytes, "archiveHashes": hashes},
        "ratios": {row[0]: row[5] for row in rows}}
 os.makedirs("bench/results", exist_ok=True)
 path = f"bench/results/{profile}.json"

@@ -9,6 +9,8 @@
 //!   ferry-bench scale IMAGES BLOBS OUTDIR KEY  ferry's write_archive on a synthetic catalog-scale
 //!                                            plan (every blob in memory: nothing to download)
 //!   ferry-bench hash THREADS FILE...         blake3 throughput of all bytes spread over THREADS
+//!   ferry-bench hash-cost FILE...            seconds one core spends on sha256 and on blake3 of
+//!                                            all bytes (hashing only: reads are not counted)
 //!   ferry-bench index BLOBS                  layout, index save and index load+validate for BLOBS blobs
 //!   ferry-bench catalog-gen DIR PKGS BUNDLES  a synthetic file-based catalog: PKGS packages, BUNDLES
 //!                                            bundles in all, each with a ~12 KiB base64 bundle object
@@ -58,6 +60,7 @@ fn main() -> Result<()> {
             Path::new(&args[4]),
         ),
         Some("hash") if args.len() >= 3 => hash(args[1].parse()?, &args[2..]),
+        Some("hash-cost") if args.len() >= 2 => hash_cost(&args[1..]),
         Some("index") if args.len() == 2 => index_scaling(args[1].parse()?),
         Some("catalog-gen") if args.len() == 4 => {
             catalog_gen(Path::new(&args[1]), args[2].parse()?, args[3].parse()?)
@@ -442,6 +445,38 @@ fn hash(threads: usize, paths: &[String]) -> Result<()> {
     println!(
         "{}",
         json!({"bytes": bytes, "threads": threads, "seconds": started.elapsed().as_secs_f64()})
+    );
+    Ok(())
+}
+
+/// What the hashes ferry-pack must compute cost one core: sha256 and blake3 over every byte of
+/// `paths`, each timed apart from the reads (so that the figure is the hashing alone, as it
+/// would run on bytes just received).
+fn hash_cost(paths: &[String]) -> Result<()> {
+    let (mut sha_s, mut b3_s, mut bytes) = (0f64, 0f64, 0u64);
+    let mut sha = sha2::Sha256::new();
+    let mut b3 = blake3::Hasher::new();
+    let mut buf = vec![0u8; MIB as usize];
+    for p in paths {
+        let mut f = File::open(p).with_context(|| format!("open {p}"))?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let t = Instant::now();
+            sha.update(&buf[..n]);
+            sha_s += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            b3.update(&buf[..n]);
+            b3_s += t.elapsed().as_secs_f64();
+            bytes += n as u64;
+        }
+    }
+    std::hint::black_box((sha.finalize(), b3.finalize()));
+    println!(
+        "{}",
+        json!({"bytes": bytes, "sha256Seconds": sha_s, "blake3Seconds": b3_s})
     );
     Ok(())
 }
