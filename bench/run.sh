@@ -266,6 +266,7 @@ def cpu(name):
     f = open(f"{work}/t-{name}").read().split()
     return float(f[2]) + float(f[3]), float(f[4])
 cores = os.cpu_count()
+accounted = ["raw-get", "ferry-pack", "raw-put", "ferry-push"]
 hc = json.load(open(f"{work}/hash-cost.json"))
 index = json.load(open(f"{work}/ferry/ferry-index.json"))
 split_bytes = sum(b["size"] for b in index["blobs"] if len(b.get("parts") or []) > 1)
@@ -274,7 +275,7 @@ floor = max(r["raw-get"][0], (sum(cpu("raw-get")) + hashes) / cores)
 rows.insert(2, ("pack floor", f"raw GET's CPU + the archive's hashes, over {cores} cores", floor, "ferry-pack", r["ferry-pack"][0], r["ferry-pack"][0] / floor, "(what ferry adds)"))
 if parity:
     rows.append((f"pack, {pvol} volumes", "ferry-pack, no parity", r["pack-no-parity"][0], "ferry-pack --parity 10%", r["pack-parity"][0], r["pack-parity"][0] / r["pack-no-parity"][0], "(the cost of parity)"))
-print(f"\n### ferry vs skopeo — profile `{profile}` ({unique/2**20:.0f} MiB of unique layers; {os.cpu_count()} cores; caches dropped before first read: {dropped})\n")
+print(f"\n### ferry vs skopeo — profile `{profile}` ({unique/2**20:.0f} MiB of unique layers; {cores} cores; caches dropped before first read: {dropped})\n")
 print("| step | peer | peer s | ferry | ferry s | ratio | goal |")
 print("|---|---|---:|---|---:|---:|---|")
 for step, peer, ps, ferry, fs, ratio, goal in rows:
@@ -283,20 +284,20 @@ print(f"\n| bytes | value |\n|---|---:|\n| unique layer bytes (seeded) | {unique
 if parity: print(f"\n| parity ({pvol} volumes) | value |\n|---|---:|\n| archive without parity, bytes | {np_bytes} |\n| archive with --parity 10%, bytes | {par_bytes} ({par_bytes/np_bytes:.3f}×) |\n| data volumes / parity volumes | {data_vols} / {parity_vols} |\n| repair of one lost volume (--out), s | {r['ferry-repair'][0]:.2f} |")
 print(f"\n| raw reads | s |\n|---|---:|\n| cat, first | {r['read-first'][0]:.2f} |\n| cat, again | {r['read-again'][0]:.2f} |\n| sha256sum | {r['sha256sum'][0]:.2f} |\n| blake3, all cores | {r['blake3-all'][0]:.2f} |")
 print(f"\n| where the time goes (fastest runs) | wall s | own CPU s | registry CPU s | all CPU ÷ {cores} cores, s |\n|---|---:|---:|---:|---:|")
-for n in ["raw-get", "ferry-pack", "raw-put", "ferry-push"]:
+for n in accounted:
     own, reg = cpu(n)
     print(f"| {n} | {r[n][0]:.2f} | {own:.2f} | {reg:.2f} | {(own + reg) / cores:.2f} |")
 print(f"| hashes of the archive, one core: sha256 {hc['sha256Seconds']:.2f} s, blake3 {hc['blake3Seconds']:.2f} s × (blobs, volumes, {split_bytes / hc['bytes']:.2f} in split blobs' parts) | | {hashes:.2f} | | {hashes / cores:.2f} |")
 print("\n| ferry command | peak RSS MiB |\n|---|---:|")
 for n in [n for n in ["ferry-pack", "pack-no-parity", "pack-parity", "ferry-repair", "ferry-verify", "ferry-verify-sha", "ferry-push", "ferry-serve"] if n in r]:
     print(f"| {n} | {r[n][1]} |")
-out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
+out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": cores,
        "cachesDropped": dropped == "yes", "uniqueLayerBytes": unique, "skopeoDirBytes": skopeo_bytes,
        "ferryArchiveBytes": ferry_bytes, "ferryCarriedBytes": carried, "indexBytes": index_bytes,
        "parityVolumeSize": pvol, "noParityBytes": np_bytes, "parity10Bytes": par_bytes,
        "parity10Volumes": {"data": data_vols, "parity": parity_vols},
        "seconds": {k: v[0] for k, v in r.items()}, "peakRssMiB": {k: v[1] for k, v in r.items()},
-       "cpuSeconds": {n: dict(zip(("own", "registry"), cpu(n))) for n in ["raw-get", "ferry-pack", "raw-put", "ferry-push"]},
+       "cpuSeconds": {n: dict(zip(("own", "registry"), cpu(n))) for n in accounted},
        "hashCostSeconds": {"sha256": hc["sha256Seconds"], "blake3": hc["blake3Seconds"], "bytes": hc["bytes"],
                            "splitBlobBytes": split_bytes, "archiveHashes": hashes},
        "ratios": {row[0]: row[5] for row in rows}}
