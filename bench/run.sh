@@ -33,6 +33,10 @@ cargo build --release --quiet --workspace --bins
 bin=$PWD/target/release
 jobs=$(nproc)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
+# Where the registries and archives live (tmpfs with TMPDIR=/dev/shm, else the disk's
+# filesystem): the same profile times differently on each, so every result names it.
+export BENCH_STORAGE
+BENCH_STORAGE=$(stat -f -c %T "$work")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ "$keep" = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
@@ -128,13 +132,14 @@ import json, os, sys, time
 work, unique = sys.argv[1], int(sys.argv[2])
 t = lambda n: float(open(f"{work}/t-{n}").read().split()[0])
 r = {n: t(n) for n in ["skopeo-pack", "ferry-pack", "ferry-pack-1", "raw-get"]}
-print(f"\n### pack over a WAN-like hop — profile `wan` ({unique/2**20:.0f} MiB of unique layers; 50 MiB/s per connection, 20 ms per request; {os.cpu_count()} cores)\n")
+print(f"\n### pack over a WAN-like hop — profile `wan` ({unique/2**20:.0f} MiB of unique layers; 50 MiB/s per connection, 20 ms per request; {os.cpu_count()} cores; storage: {os.environ['BENCH_STORAGE']})\n")
 print("| step | s | skopeo ÷ this | this ÷ raw GET |\n|---|---:|---:|---:|")
 names = {"skopeo-pack": "skopeo sync docker→dir", "raw-get": "raw parallel GET, one stream per blob (no checks)",
          "ferry-pack-1": "ferry-pack --blob-connections 1", "ferry-pack": "ferry-pack (4 connections per large blob)"}
 for n in ["skopeo-pack", "raw-get", "ferry-pack-1", "ferry-pack"]:
     print(f"| {names[n]} | {r[n]:.2f} | {r['skopeo-pack']/r[n]:.2f} | {r[n]/r['raw-get']:.2f} |")
 out = {"profile": "wan", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": os.cpu_count(),
+       "storage": os.environ["BENCH_STORAGE"],
        "uniqueLayerBytes": unique, "perConnectionMiBps": 50, "latencyMs": 20, "seconds": r,
        "ratios": {"skopeo/ferry": r["skopeo-pack"] / r["ferry-pack"], "ferry/raw-get": r["ferry-pack"] / r["raw-get"],
                   "one connection/four": r["ferry-pack-1"] / r["ferry-pack"]}}
@@ -275,7 +280,7 @@ floor = max(r["raw-get"][0], (sum(cpu("raw-get")) + hashes) / cores)
 rows.insert(2, ("pack floor", f"raw GET's CPU + the archive's hashes, over {cores} cores", floor, "ferry-pack", r["ferry-pack"][0], r["ferry-pack"][0] / floor, "(what ferry adds)"))
 if parity:
     rows.append((f"pack, {pvol} volumes", "ferry-pack, no parity", r["pack-no-parity"][0], "ferry-pack --parity 10%", r["pack-parity"][0], r["pack-parity"][0] / r["pack-no-parity"][0], "(the cost of parity)"))
-print(f"\n### ferry vs skopeo — profile `{profile}` ({unique/2**20:.0f} MiB of unique layers; {cores} cores; caches dropped before first read: {dropped})\n")
+print(f"\n### ferry vs skopeo — profile `{profile}` ({unique/2**20:.0f} MiB of unique layers; {cores} cores; storage: {os.environ['BENCH_STORAGE']}; caches dropped before first read: {dropped})\n")
 print("| step | peer | peer s | ferry | ferry s | ratio | goal |")
 print("|---|---|---:|---|---:|---:|---|")
 for step, peer, ps, ferry, fs, ratio, goal in rows:
@@ -292,6 +297,7 @@ print("\n| ferry command | peak RSS MiB |\n|---|---:|")
 for n in [n for n in ["ferry-pack", "pack-no-parity", "pack-parity", "ferry-repair", "ferry-verify", "ferry-verify-sha", "ferry-push", "ferry-serve"] if n in r]:
     print(f"| {n} | {r[n][1]} |")
 out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cores": cores,
+       "storage": os.environ["BENCH_STORAGE"],
        "cachesDropped": dropped == "yes", "uniqueLayerBytes": unique, "skopeoDirBytes": skopeo_bytes,
        "ferryArchiveBytes": ferry_bytes, "ferryCarriedBytes": carried, "indexBytes": index_bytes,
        "parityVolumeSize": pvol, "noParityBytes": np_bytes, "parity10Bytes": par_bytes,
