@@ -34,9 +34,12 @@ bin=$PWD/target/release
 jobs=$(nproc)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
 # Where the registries and archives live (tmpfs with TMPDIR=/dev/shm, else the disk's
-# filesystem): the same profile times differently on each, so every result names it.
-export BENCH_STORAGE
+# filesystem): the same profile times differently on each, so every result names it, and a run
+# on tmpfs writes PROFILE-tmpfs.json beside the disk's PROFILE.json.
+export BENCH_STORAGE BENCH_RESULT
 BENCH_STORAGE=$(stat -f -c %T "$work")
+BENCH_RESULT=bench/results/$profile.json
+[ "$BENCH_STORAGE" != tmpfs ] || BENCH_RESULT=bench/results/$profile-tmpfs.json
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ "$keep" = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
@@ -144,8 +147,8 @@ out = {"profile": "wan", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime
        "ratios": {"skopeo/ferry": r["skopeo-pack"] / r["ferry-pack"], "ferry/raw-get": r["ferry-pack"] / r["raw-get"],
                   "one connection/four": r["ferry-pack-1"] / r["ferry-pack"]}}
 os.makedirs("bench/results", exist_ok=True)
-json.dump(out, open("bench/results/wan.json", "w"), indent=2)
-print("\n(JSON: bench/results/wan.json)")
+json.dump(out, open(os.environ["BENCH_RESULT"], "w"), indent=2)
+print(f"\n(JSON: {os.environ['BENCH_RESULT']})")
 PY
   exit 0
 fi
@@ -308,7 +311,7 @@ out = {"profile": profile, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmti
                            "splitBlobBytes": split_bytes, "archiveHashes": hashes},
        "ratios": {row[0]: row[5] for row in rows}}
 os.makedirs("bench/results", exist_ok=True)
-path = f"bench/results/{profile}.json"
+path = os.environ["BENCH_RESULT"]
 json.dump(out, open(path, "w"), indent=2)
 print(f"\n(JSON: {path})")
 PY
