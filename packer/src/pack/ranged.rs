@@ -45,7 +45,13 @@ impl Default for Split {
 impl Split {
     /// Whether a blob of `size` from `repo` is worth splitting (a local OCI layout is not).
     pub fn applies(&self, size: u64, repo: &Repo) -> bool {
-        self.connections > 1 && size >= self.from.max(1) && repo.layout_dir().is_none()
+        self.connections > 1 && self.is_long(size) && repo.layout_dir().is_none()
+    }
+
+    /// Whether a blob of `size` is big enough to split: one whose single stream the pack
+    /// would wait for.
+    pub fn is_long(&self, size: u64) -> bool {
+        size >= self.from.max(1)
     }
 
     /// Segment size: about four segments per connection, between 256 KiB and 128 MiB. Every
