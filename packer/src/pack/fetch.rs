@@ -48,7 +48,7 @@ pub fn fetch_all(
             let whole = || {
                 let hashing = Hashing::for_blob(o.size, split);
                 writer.fill(i, |w| {
-                    fetch_blob(client, w, (&o.digest, o.size, hashing), from, counters)
+                    fetch_blob(client, w, &o.digest, o.size, hashing, from, counters)
                 })
             };
             let r = if split.applies(o.size, from)
@@ -114,6 +114,14 @@ impl WholeHasher {
         }
     }
 
+    /// A new hasher of the same kind, for a download that starts over.
+    fn fresh(&self) -> WholeHasher {
+        WholeHasher::new(match self {
+            WholeHasher::Inline(_) => Hashing::Inline,
+            WholeHasher::Offload(_) => Hashing::Offload,
+        })
+    }
+
     /// Hashes the first `n` bytes of `buf`. The helper threads take the buffer itself and leave
     /// a recycled one in its place: a large blob's bytes are not copied to be hashed.
     fn update(&mut self, buf: &mut Vec<u8>, n: usize) {
@@ -141,7 +149,6 @@ struct Download<'w, 'a> {
     hasher: WholeHasher,
     got: u64,
     size: u64,
-    hashing: Hashing,
     url: String,
 }
 
@@ -150,7 +157,7 @@ impl Download<'_, '_> {
     fn restart(&mut self, counters: &Counters) {
         counters.bytes.fetch_sub(self.got, Ordering::Relaxed);
         self.writer.restart();
-        self.hasher = WholeHasher::new(self.hashing);
+        self.hasher = self.hasher.fresh();
         self.got = 0;
     }
 
@@ -163,12 +170,14 @@ impl Download<'_, '_> {
     }
 }
 
-/// Downloads one blob (`digest`, `size` bytes) into `writer`; returns its blake3 once its
-/// sha256 is `digest`.
+/// Downloads one blob (`digest`, `size` bytes) into `writer`, hashed where `hashing` says;
+/// returns its blake3 once its sha256 is `digest`.
 fn fetch_blob(
     client: &Client,
     writer: &mut PartsWriter,
-    (digest, size, hashing): (&Digest, u64, Hashing),
+    digest: &Digest,
+    size: u64,
+    hashing: Hashing,
     from: &Repo,
     counters: &Counters,
 ) -> Result<String> {
@@ -178,7 +187,6 @@ fn fetch_blob(
         hasher: WholeHasher::new(hashing),
         got: 0,
         size,
-        hashing,
         url: format!("{from}/blobs/{digest}"),
     };
     let chunk = match hashing {
