@@ -1,8 +1,8 @@
 //! Uploads and mounts. An upload starts with a POST that opens a [`Session`]; the same POST can
 //! ask for a cross-repository mount instead ([`Client::mount_or_start`]), so that one request
-//! either finds the blob in place or opens the session its bytes then go to. A small blob goes
-//! in one PUT; a large one is streamed in one PATCH and committed only when the caller's check
-//! of the bytes it read says they are right.
+//! either finds the blob in place or opens the session its bytes then go to. A blob goes in the
+//! one PUT that commits it: a small one from memory, a large one streamed, with its last bytes
+//! held back until the caller's check of what it read says they are right.
 
 use std::io::Read;
 
@@ -133,10 +133,12 @@ impl Client {
         })
     }
 
-    /// Streams a blob of `size` bytes from `reader` into `session` (or a new one), then asks
-    /// `check` whether what was read is right (the reader hashes as it is read). Only then is
-    /// the upload committed under `digest`; otherwise it is cancelled and nothing appears at
-    /// the target. One try: the caller, which can rewind its source, retries.
+    /// Streams a blob of `size` bytes from `reader` into `session` (or a new one) in one PUT
+    /// that commits it under `digest`, but holds the blob's last bytes back until `check` says
+    /// that what was read is right (the reader hashes as it is read). Bytes that are not are
+    /// never all sent: the upload falls short of its length, the registry commits nothing (it
+    /// would refuse the digest anyway), and the session is cancelled. One try: the caller,
+    /// which can rewind its source, retries.
     pub fn upload_blob_stream<R: Read + Send + Sync>(
         &self,
         repo: &Repo,
@@ -144,40 +146,30 @@ impl Client {
         size: u64,
         reader: &mut R,
         session: Option<Session>,
-        check: impl FnOnce(&R) -> std::result::Result<(), String>,
+        check: impl FnOnce(&R) -> std::result::Result<(), String> + Send + Sync,
     ) -> Result<()> {
         let session = match session {
             Some(s) => s,
             None => self.start_upload(repo)?,
         };
-        let scope = push_scope(repo);
-        let resp = self.exchange(
+        let url = with_query(&session.location, &format!("digest={digest}"));
+        let mut body = Vetted::new(reader, size, check);
+        let sent = self.exchange(
             repo,
-            &scope,
-            "PATCH",
-            &session.location,
+            &push_scope(repo),
+            "PUT",
+            &url,
             &[("Content-Type", "application/octet-stream")],
-            Payload::Stream(reader, size),
-        )?;
-        let resp = self.expect(
-            resp,
-            repo,
-            "PATCH",
-            "blob upload",
-            &[202, 204],
-            &format!("blob {digest}"),
-        )?;
-        let location = header(&resp, "location").unwrap_or(session.location);
-        if let Err(why) = check(reader) {
-            self.cancel_upload(repo, Session { location });
+            Payload::Stream(&mut body, size),
+        );
+        if let Some(why) = body.refused.take() {
+            self.cancel_upload(repo, session);
             return Err(RegistryError::Protocol(format!(
                 "blob {digest} not committed to {repo}: {why}"
             )));
         }
-        let url = with_query(&location, &format!("digest={digest}"));
-        let resp = self.exchange(repo, &scope, "PUT", &url, &[], Payload::Bytes(b""))?;
         self.expect(
-            resp,
+            sent?,
             repo,
             "PUT",
             "blob upload",
@@ -185,5 +177,105 @@ impl Client {
             &format!("blob {digest}"),
         )?;
         Ok(())
+    }
+}
+
+/// A blob's body on its way out. Bytes pass through as they are read, except that the read
+/// which completes the blob (or finds it short) is answered only once `check` approves what was
+/// read; when it does not, that read fails, so the last bytes never leave.
+struct Vetted<'r, R, C> {
+    inner: &'r mut R,
+    left: u64,
+    check: Option<C>,
+    /// Why `check` refused the bytes, once it has.
+    refused: Option<String>,
+}
+
+impl<'r, R, C> Vetted<'r, R, C> {
+    fn new(inner: &'r mut R, size: u64, check: C) -> Self {
+        Vetted {
+            inner,
+            left: size,
+            check: Some(check),
+            refused: None,
+        }
+    }
+}
+
+impl<R: Read, C: FnOnce(&R) -> std::result::Result<(), String>> Read for Vetted<'_, R, C> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 && self.check.is_none() {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        if self.left > 0 && n > 0 {
+            return Ok(n);
+        }
+        // The blob's end, or the media's: nothing more goes out unless the bytes were right.
+        if let Some(check) = self.check.take() {
+            if let Err(why) = check(self.inner) {
+                self.refused = Some(why.clone());
+                return Err(std::io::Error::other(why));
+            }
+        }
+        if self.left > 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the blob ended {} bytes short", self.left),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `body` to its end in small reads, as a transport would: the bytes that got out,
+    /// and how it ended.
+    fn send(body: &mut impl Read) -> (usize, std::io::Result<()>) {
+        let (mut out, mut buf) = (0, [0u8; 7]);
+        loop {
+            match body.read(&mut buf) {
+                Ok(0) => return (out, Ok(())),
+                Ok(n) => out += n,
+                Err(e) => return (out, Err(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_the_check_refuses_never_all_leave() {
+        let bytes = [1u8; 100];
+        let mut reader = &bytes[..];
+        let mut body = Vetted::new(&mut reader, 100, |r: &&[u8]| {
+            assert!(r.is_empty(), "asked before the blob was read whole");
+            Err("corrupt".to_string())
+        });
+        let (out, end) = send(&mut body);
+        assert!(out < 100, "{out} bytes went out");
+        assert_eq!(end.unwrap_err().to_string(), "corrupt");
+        assert_eq!(body.refused.as_deref(), Some("corrupt"));
+    }
+
+    #[test]
+    fn approved_bytes_all_leave_and_a_short_blob_fails() {
+        let bytes = [2u8; 100];
+        let mut reader = &bytes[..];
+        let mut body = Vetted::new(&mut reader, 100, |_: &&[u8]| Ok(()));
+        let (out, end) = send(&mut body);
+        assert_eq!(out, 100);
+        assert!(end.is_ok() && body.refused.is_none());
+
+        let mut reader = &bytes[..60];
+        let mut body = Vetted::new(&mut reader, 100, |_: &&[u8]| Ok(()));
+        let (out, end) = send(&mut body);
+        assert_eq!(out, 60);
+        assert!(end.unwrap_err().to_string().contains("40 bytes short"));
     }
 }

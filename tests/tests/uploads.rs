@@ -34,7 +34,7 @@ fn n(v: &Value, key: &str) -> usize {
     v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}")) as usize
 }
 
-/// Blobs larger than the unpacker's in-memory limit (4 MiB) go in a PATCH before their PUT.
+/// Blobs larger than the unpacker's in-memory limit (4 MiB): streamed from the media.
 fn large_blobs(archive: &std::path::Path) -> usize {
     let index: Value =
         serde_json::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap()).unwrap();
@@ -129,7 +129,9 @@ fn a_new_blob_costs_two_requests() {
     // and the probe's two: a self-mount of a blob the repository holds, and of one it lacks.
     assert_eq!(posts, uploaded + mounted + 2, "{c}");
     assert_eq!(puts, uploaded, "{c}");
-    assert_eq!(patches, large_blobs(&archive), "{c}");
+    // A streamed blob goes in the PUT that commits it too, with no PATCH before it.
+    assert!(large_blobs(&archive) >= 1, "no blob was streamed");
+    assert_eq!(patches, 0, "{c}");
     ferry_e2e::assert_all_at(&target.host, "mirror", seeded);
 
     // Again: everything is there, one HEAD per (repository, blob), nothing sent, and no

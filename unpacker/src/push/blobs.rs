@@ -250,12 +250,12 @@ fn upload_from(
     loop {
         let reader = located.reader("blob").map_err(media)?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
-        let mismatch = std::cell::Cell::new(None);
+        let mismatch = std::sync::OnceLock::new();
         let check = |r: &std::io::BufReader<_>| {
             let r: &ferry_format::archive::BlobReader = r.get_ref();
             r.verdict().map_err(|e| {
                 let why = format!("{e}; it was not pushed");
-                mismatch.set(Some(why.clone()));
+                let _ = mismatch.set(why.clone());
                 why
             })
         };
@@ -265,7 +265,7 @@ fn upload_from(
         else {
             return Ok(());
         };
-        if let Some(why) = mismatch.take() {
+        if let Some(why) = mismatch.into_inner() {
             return Err(Failed::Media(anyhow::anyhow!(why)));
         }
         if !tries.again(client, &what, &e, false) {
