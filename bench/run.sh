@@ -7,7 +7,8 @@
 # measures in one run: pack (skopeo sync docker->dir vs ferry-pack vs a raw parallel GET of the
 # same blobs to disk), verify (raw reads,
 # sha256sum, blake3 on all cores vs ferry-unpack verify), push (skopeo sync dir->docker vs
-# ferry-unpack push vs a raw parallel PUT of the same blobs), pull (skopeo sync docker->dir from
+# ferry-unpack push vs a raw parallel PUT of the same blobs into one repository, and vs a raw PUT
+# of the same images: blobs uploaded once and mounted, instances, tags), pull (skopeo sync docker->dir from
 # docker-registry vs from ferry-unpack serve), pack with --parity 10% vs without and a repair,
 # and peak RSS of every ferry command. Where the time goes: the CPU seconds of each pack and
 # push step and of the registry serving it, and a pack floor (the raw GET's CPU plus the hashes
@@ -202,7 +203,7 @@ timed blake3-all "$bin/ferry-bench" hash "$jobs" "${vols[@]}"
 timed ferry-verify "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub"
 timed ferry-verify-sha "$bin/ferry-unpack" verify "$work/ferry" --trust "$work/key.pub" --sha256
 
-echo "== push (into an empty registry; each $runs times, the fastest run counts; ferry and the raw PUT in turn)"
+echo "== push (into an empty registry; each $runs times, the fastest run counts; ferry and the raw PUTs in turn)"
 prep=fresh_target
 best skopeo-push skopeo sync --all --retry-times 0 --src dir --dest docker --dest-tls-verify=false "$work/skopeo-dir" "$t/skopeo"
 for k in $(seq "$runs"); do
@@ -210,6 +211,8 @@ for k in $(seq "$runs"); do
   watch=$target_pid step ferry-push "$k" "$bin/ferry-unpack" push "$work/ferry" --trust "$work/key.pub" --to "$t/ferry" -q
   fresh_target
   watch=$target_pid step raw-put "$k" "$bin/ferry-bench" put-raw "$work/skopeo-dir" "$t/raw" 8
+  fresh_target
+  watch=$target_pid step raw-put-images "$k" "$bin/ferry-bench" put-raw-images "$work/skopeo-dir" "$t/raw" 8
 done
 
 echo "== serve (skopeo sync docker->dir of every image: from docker-registry after a push, and from ferry-unpack serve; each $runs times)"
@@ -251,7 +254,7 @@ def t(name):
     s, rss = open(f"{work}/t-{name}").read().split()[:2]
     return float(s), int(rss) // 1024
 names = ["skopeo-pack", "ferry-pack", "raw-get", "read-first", "read-again", "sha256sum", "blake3-all",
-         "ferry-verify", "ferry-verify-sha", "skopeo-push", "ferry-push", "raw-put",
+         "ferry-verify", "ferry-verify-sha", "skopeo-push", "ferry-push", "raw-put", "raw-put-images",
          "registry-pull", "serve-pull", "ferry-serve", "pack-no-parity", "pack-parity", "ferry-repair"]
 r = {n: t(n) for n in names if os.path.exists(f"{work}/t-{n}")}
 parity = "pack-parity" in r
@@ -263,6 +266,7 @@ rows = [
   ("verify --sha256", "sha256sum (one core)", r["sha256sum"][0], "ferry-unpack verify --sha256", r["ferry-verify-sha"][0], r["ferry-verify-sha"][0] / r["sha256sum"][0], "(for reference)"),
   ("push", "skopeo sync dir→docker", r["skopeo-push"][0], "ferry-unpack push", r["ferry-push"][0], r["skopeo-push"][0] / r["ferry-push"][0], "≥ 3× faster"),
   ("push ceiling", "raw parallel PUT (no checks)", r["raw-put"][0], "ferry-unpack push", r["ferry-push"][0], r["ferry-push"][0] / r["raw-put"][0], "≤ 1.2× the ceiling"),
+  ("push, same images", "raw PUT of the images: blobs once + mounts, instances, tags", r["raw-put-images"][0], "ferry-unpack push", r["ferry-push"][0], r["ferry-push"][0] / r["raw-put-images"][0], "(what ferry adds)"),
   ("pull (skopeo sync)", "from docker-registry", r["registry-pull"][0], "from ferry-unpack serve", r["serve-pull"][0], r["registry-pull"][0] / r["serve-pull"][0], "≥ 1.0× the registry"),
 ]
 # Where the pack's time goes: on few cores, ferry-pack, its hashing and the source registry
@@ -274,7 +278,7 @@ def cpu(name):
     f = open(f"{work}/t-{name}").read().split()
     return float(f[2]) + float(f[3]), float(f[4])
 cores = os.cpu_count()
-accounted = ["raw-get", "ferry-pack", "raw-put", "ferry-push"]
+accounted = ["raw-get", "ferry-pack", "raw-put", "raw-put-images", "ferry-push"]
 hc = json.load(open(f"{work}/hash-cost.json"))
 index = json.load(open(f"{work}/ferry/ferry-index.json"))
 split_bytes = sum(b["size"] for b in index["blobs"] if len(b.get("parts") or []) > 1)

@@ -1,7 +1,10 @@
 //! ferry-bench: helpers for `bench/run.sh` (never used by the shipped binaries).
 //!
 //!   ferry-bench seed HOST PROFILE OUTDIR     push a profile's images; write isc.yaml, sync.yaml, profile.json
-//!   ferry-bench put-raw DIR HOST/REPO JOBS   the ceiling: every blob file under DIR PUT in parallel, no checks
+//!   ferry-bench put-raw DIR HOST/REPO JOBS   the push ceiling: every blob of a skopeo dir folder
+//!                                            PUT once into one repository, in parallel, no checks
+//!   ferry-bench put-raw-images DIR HOST/NS JOBS  the same images as the registry must hold them:
+//!                                            blobs uploaded once and mounted, instances, tags
 //!   ferry-bench get-raw HOST PROFILE OUTDIR JOBS  the pack ceiling: every blob of the profile
 //!                                            fetched with one plain GET each, in parallel, to disk
 //!   ferry-bench throttle UPSTREAM MIB_S MS    a WAN-like hop: MIB_S MiB/s per connection, MS
@@ -17,6 +20,7 @@
 //!   ferry-bench catalog-filter DIR [full]    ferry's catalog parse + filter (catalog alone, or full)
 
 mod raw_get;
+mod raw_put;
 mod scale;
 mod throttle;
 
@@ -24,7 +28,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -39,7 +43,10 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("seed") if args.len() == 4 => seed(&args[1], &args[2], Path::new(&args[3])),
         Some("put-raw") if args.len() == 4 => {
-            put_raw(Path::new(&args[1]), &args[2], args[3].parse()?)
+            raw_put::put_blobs(Path::new(&args[1]), &args[2], args[3].parse()?)
+        }
+        Some("put-raw-images") if args.len() == 4 => {
+            raw_put::put_images(Path::new(&args[1]), &args[2], args[3].parse()?)
         }
         Some("get-raw") if args.len() == 5 => {
             let refs: Vec<(String, String)> = profile(&args[2])?
@@ -343,72 +350,6 @@ fn seed(host: &str, name: &str, out: &Path) -> Result<()> {
         images,
         layers.len(),
         unique_bytes / MIB
-    );
-    Ok(())
-}
-
-/// The raw ceiling: every blob file under `dir` (named by its hex digest) uploaded with a
-/// monolithic POST + PUT, in parallel, with no HEAD, no hashing, no retries.
-fn put_raw(dir: &Path, to: &str, jobs: usize) -> Result<()> {
-    let (host, repo) = to.split_once('/').context("HOST/REPO")?;
-    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
-                if n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    files.entry(n.to_string()).or_insert(p);
-                }
-            }
-        }
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .max_idle_connections_per_host(64)
-        .build()
-        .into();
-    let started = Instant::now();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
-    let bytes: u64 = pool.install(|| {
-        files
-            .par_iter()
-            .map(|(hex, path)| -> Result<u64> {
-                let resp = agent
-                    .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
-                    .send_empty()?;
-                let loc = resp
-                    .headers()
-                    .get("location")
-                    .context("no Location")?
-                    .to_str()?
-                    .to_string();
-                let url = if loc.starts_with("http") {
-                    loc
-                } else {
-                    format!("http://{host}{loc}")
-                };
-                let sep = if url.contains('?') { '&' } else { '?' };
-                let f = File::open(path)?;
-                let len = f.metadata()?.len();
-                let resp = agent
-                    .put(format!("{url}{sep}digest=sha256:{hex}"))
-                    .header("Content-Length", len.to_string())
-                    .header("Content-Type", "application/octet-stream")
-                    .send(ureq::SendBody::from_owned_reader(f))?;
-                if resp.status().as_u16() != 201 {
-                    bail!("PUT {hex}: {}", resp.status());
-                }
-                Ok(len)
-            })
-            .try_reduce(|| 0, |a, b| Ok(a + b))
-    })?;
-    println!(
-        "{}",
-        json!({"blobs": files.len(), "bytes": bytes, "seconds": started.elapsed().as_secs_f64()})
     );
     Ok(())
 }
