@@ -58,8 +58,11 @@ pub fn get_raw(host: &str, refs: &[(String, String)], out: &Path, jobs: usize) -
         .into();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let bytes: u64 = pool.install(|| {
+        // Largest first, each worker taking the next blob as it is free (par_bridge), so that
+        // no worker is left with a run of blobs while the others idle.
         blobs
-            .par_iter()
+            .iter()
+            .par_bridge()
             .map(|(repo, digest, size)| -> Result<u64> {
                 let resp = agent
                     .get(format!("http://{host}/v2/{repo}/blobs/{digest}"))

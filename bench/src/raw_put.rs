@@ -62,6 +62,18 @@ fn upload(agent: &ureq::Agent, host: &str, repo: &str, hex: &str, path: &Path) -
     Ok(len)
 }
 
+/// Anything with a file (a blob's), ordered by the file's size, largest first: what the
+/// workers take one at a time as they are free (par_bridge), so that the big ones start first
+/// and no worker is left with a run of them while the others idle.
+fn largest_first<T>(items: Vec<T>, file: impl Fn(&T) -> &Path) -> Result<Vec<T>> {
+    let mut sized = Vec::with_capacity(items.len());
+    for item in items {
+        sized.push((std::fs::metadata(file(&item))?.len(), item));
+    }
+    sized.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
+    Ok(sized.into_iter().map(|(_, item)| item).collect())
+}
+
 /// Every unique blob file under `dir`, uploaded once into `HOST/REPO`.
 pub fn put_blobs(dir: &Path, to: &str, jobs: usize) -> Result<()> {
     let (host, repo) = to.split_once('/').context("HOST/REPO")?;
@@ -71,12 +83,14 @@ pub fn put_blobs(dir: &Path, to: &str, jobs: usize) -> Result<()> {
             files.entry(hex).or_insert(path);
         }
     }
+    let files = largest_first(files.into_iter().collect(), |(_, p)| p)?;
     let agent = agent();
     let started = Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let bytes: u64 = pool.install(|| {
         files
-            .par_iter()
+            .iter()
+            .par_bridge()
             .map(|(hex, path)| upload(&agent, host, repo, hex, path))
             .try_reduce(|| 0, |a, b| Ok(a + b))
     })?;
@@ -183,12 +197,14 @@ pub fn put_images(dir: &Path, to: &str, jobs: usize) -> Result<()> {
             instances.insert((repo_of(i), hex), path);
         }
     }
+    let blobs = largest_first(blobs.into_iter().collect(), |(_, (p, _))| p)?;
     let agent = agent();
     let started = Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let mounts: usize = pool.install(|| {
         blobs
-            .par_iter()
+            .iter()
+            .par_bridge()
             .map(|(hex, (path, repos))| -> Result<usize> {
                 upload(&agent, host, &repos[0], hex, path)?;
                 for repo in &repos[1..] {

@@ -1,5 +1,6 @@
 //! Registry faults survived: pack and push through a proxy that injects 5xx, 429, resets,
-//! stalls, truncated bodies and lying lengths end with the same result as without it.
+//! stalls, truncated bodies and lying lengths end with the same result as without it. The same
+//! proxy, faultless, shows the order in which a pack fetches blobs.
 
 use ferry_e2e::{ferry, keygen, skopeo_raw};
 use ferry_fixtures::faults::{standard_schedule, FaultProxy};
@@ -308,4 +309,49 @@ fn continue_on_error_packs_the_rest_and_a_rerun_fetches_only_what_is_missing() {
         )
         .ok
     );
+}
+
+/// Not a fault, but what a pack asks of its source, through the same counting proxy: blobs go
+/// largest first, each connection taking the next one as it is free, so with two jobs the first
+/// two blobs fetched are the two largest. (A split of the list between the workers started the
+/// second one in its middle.)
+#[test]
+fn the_largest_blobs_are_fetched_first() {
+    use ferry_fixtures::faults::Fault;
+    let source = TestRegistry::start().unwrap();
+    let client = ferry_fixtures::seed::client().unwrap();
+    let seeded = sets::seed_standard(&client, &source.host, None).unwrap();
+    let proxy = FaultProxy::start(&source.host, vec![Fault::None], 0, None).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = keygen(work.path(), "k");
+    let through = ferry_e2e::through(&seeded, &source.host, &proxy.host);
+    let config = work.path().join("isc.yaml");
+    std::fs::write(&config, sets::imageset_yaml(&through)).unwrap();
+    let archive = work.path().join("archive");
+    let run = ferry_e2e::pack(&config, &archive, &key, &["-j", "2"]);
+    assert!(run.ok, "{}", run.text());
+
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap()).unwrap();
+    let size_of = |digest: &str| -> Option<u64> {
+        index["blobs"]
+            .as_array()?
+            .iter()
+            .find(|b| b["digest"] == digest)?["size"]
+            .as_u64()
+    };
+    let log = proxy.stats.log.lock().unwrap();
+    let mut fetched: Vec<&str> = Vec::new();
+    for (m, p) in log.iter() {
+        let d = p.rsplit('/').next().unwrap();
+        if m == "GET" && p.contains("/blobs/") && !fetched.contains(&d) {
+            fetched.push(d);
+        }
+    }
+    let first: Vec<u64> = fetched.iter().take(2).filter_map(|d| size_of(d)).collect();
+    let mut sizes: Vec<u64> = fetched.iter().filter_map(|d| size_of(d)).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut got = first.clone();
+    got.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(got, sizes[..2], "the first two blobs fetched: {first:?}");
 }

@@ -209,3 +209,69 @@ fn a_registry_that_ignores_mounts_is_never_sent_a_blob_it_holds() {
     );
     ferry_e2e::assert_all_at(&target.host, "behind", seeded);
 }
+
+/// Blobs go largest first, each connection taking the next one as it is free: with two jobs,
+/// the first two blobs asked about are the two largest. (A push that split its list between
+/// its workers started the second one in the middle of the list, and ended on one connection
+/// working through the rest of its share while the others idled.)
+#[test]
+fn the_largest_blobs_start_first() {
+    let w = World::new();
+    let archive = w.pack("all", &w.seeded);
+    let (proxy, to) = w.counted_target();
+    counts(&ferry_e2e::push(
+        &archive,
+        &w.key,
+        &to,
+        &["-j", "2", "--json"],
+    ));
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap()).unwrap();
+    let size_of = |digest: &str| {
+        index["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["digest"] == digest)
+            .unwrap_or_else(|| panic!("{digest} not in the index"))["size"]
+            .as_u64()
+            .unwrap()
+    };
+    // Before the push has seen the target answer self-mounts, each blob starts with a HEAD
+    // (and a blob needed elsewhere gets another before each mount: distinct digests count).
+    let first: Vec<u64> = {
+        let log = proxy.stats.log.lock().unwrap();
+        let mut digests: Vec<&str> = Vec::new();
+        for (m, p) in log.iter() {
+            if m == "HEAD" && p.contains("/blobs/") && !p.contains("/ferry-state/") {
+                let d = p.rsplit('/').next().unwrap();
+                if !digests.contains(&d) {
+                    digests.push(d);
+                }
+            }
+        }
+        digests.iter().take(2).map(|d| size_of(d)).collect()
+    };
+    // Layers and configs: what the blob phase pushes (manifests go later).
+    let manifests: Vec<&Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["digest"])
+        .collect();
+    let mut sizes: Vec<u64> = index["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| !manifests.contains(&&b["digest"]))
+        .map(|b| b["size"].as_u64().unwrap())
+        .collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut got = first.clone();
+    got.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(
+        got,
+        sizes[..2],
+        "the first two blobs asked about: {first:?}"
+    );
+}

@@ -39,8 +39,11 @@ pub fn fetch_all(
     let progress = Progress::start("pulled", todo.len() as u64, total, quiet);
     // Hosts that answered a ranged GET with the whole blob: not asked again in this run.
     let no_ranges = Mutex::new(HashSet::new());
+    // Each worker takes the next blob as it is free (par_bridge): the largest start first, and
+    // no worker is left with a run of blobs while the others idle, as with a split of the list.
     let failed: Vec<(Digest, String)> = todo
-        .par_iter()
+        .iter()
+        .par_bridge()
         .filter_map(|&i| {
             let o = &objects[i];
             let from = &plan.blobs[&o.digest].from;

@@ -60,7 +60,10 @@ pub fn push_all(
     let progress = Progress::start("pushed", tasks.len() as u64, total, quiet);
     let done = Mutex::new(BlobsDone::default());
     let mounts = SelfMount::default();
-    tasks.par_iter().for_each(|t| {
+    // Each worker takes the next task as it is free (par_bridge): the largest blobs start
+    // first, and no worker is left with a run of tasks while the others idle (as with a split
+    // of the list, which left the end of a push to one connection).
+    tasks.iter().par_bridge().for_each(|t| {
         let origin = origins.get(t.digest);
         let r = push_blob(client, archives, t, (origin, &mounts), &progress.counters);
         let mut d = done.lock().expect("lock");
