@@ -204,7 +204,8 @@ impl<'r, R, C> Vetted<'r, R, C> {
 
 impl<R: Read, C: FnOnce(&R) -> std::result::Result<(), String>> Read for Vetted<'_, R, C> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 && self.check.is_none() {
+        // An empty buffer asks for nothing (it is not the end of the blob).
+        if buf.is_empty() || (self.left == 0 && self.check.is_none()) {
             return Ok(0);
         }
         let want = buf
@@ -268,6 +269,8 @@ mod tests {
         let bytes = [2u8; 100];
         let mut reader = &bytes[..];
         let mut body = Vetted::new(&mut reader, 100, |_: &&[u8]| Ok(()));
+        assert_eq!(body.read(&mut []).unwrap(), 0);
+        assert!(body.check.is_some(), "an empty read was taken for the end");
         let (out, end) = send(&mut body);
         assert_eq!(out, 100);
         assert!(end.is_ok() && body.refused.is_none());
