@@ -10,7 +10,7 @@
 //!   manifest PUT by its tag. What the registry writes for this (link files, manifests, tags)
 //!   is work a push of those images cannot skip.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -77,28 +77,60 @@ fn largest_first<T>(items: Vec<T>, file: impl Fn(&T) -> &Path) -> Result<Vec<T>>
 /// Every unique blob file under `dir`, uploaded once into `HOST/REPO`.
 pub fn put_blobs(dir: &Path, to: &str, jobs: usize) -> Result<()> {
     let (host, repo) = to.split_once('/').context("HOST/REPO")?;
-    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut blobs: BTreeMap<String, (PathBuf, Vec<String>)> = BTreeMap::new();
     for image in image_dirs(dir)? {
         for (hex, path) in image.blobs {
-            files.entry(hex).or_insert(path);
+            blobs.entry(hex).or_insert((path, vec![repo.to_string()]));
         }
     }
-    let files = largest_first(files.into_iter().collect(), |(_, p)| p)?;
-    let agent = agent();
-    let started = Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
-    let bytes: u64 = pool.install(|| {
-        files
-            .iter()
-            .par_bridge()
-            .map(|(hex, path)| upload(&agent, host, repo, hex, path))
-            .try_reduce(|| 0, |a, b| Ok(a + b))
-    })?;
+    let started = Instant::now();
+    let placed = pool.install(|| place_blobs(&agent(), host, blobs))?;
     println!(
         "{}",
-        json!({"blobs": files.len(), "bytes": bytes, "seconds": started.elapsed().as_secs_f64()})
+        json!({"blobs": placed.blobs, "bytes": placed.bytes, "seconds": started.elapsed().as_secs_f64()})
     );
     Ok(())
+}
+
+/// What [`place_blobs`] did.
+struct Placed {
+    blobs: usize,
+    bytes: u64,
+    mounts: usize,
+}
+
+/// Each blob (hex digest → its file and the repositories that need it) uploaded into its first
+/// repository and mounted from there into the others, largest first, on the current pool.
+fn place_blobs<P: AsRef<Path> + Send + Sync>(
+    agent: &ureq::Agent,
+    host: &str,
+    blobs: BTreeMap<String, (P, Vec<String>)>,
+) -> Result<Placed> {
+    let blobs = largest_first(blobs.into_iter().collect(), |(_, (p, _))| p.as_ref())?;
+    let (bytes, mounts) = blobs
+        .iter()
+        .par_bridge()
+        .map(|(hex, (path, repos))| -> Result<(u64, usize)> {
+            let bytes = upload(agent, host, &repos[0], hex, path.as_ref())?;
+            for repo in &repos[1..] {
+                let url = format!(
+                    "http://{host}/v2/{repo}/blobs/uploads/?mount=sha256:{hex}&from={}",
+                    repos[0]
+                );
+                let status = agent.post(url).send_empty()?.status().as_u16();
+                if status != 201 {
+                    bail!("mount of {hex} into {repo}: {status}");
+                }
+            }
+            Ok((bytes, repos.len() - 1))
+        })
+        .try_reduce(|| (0, 0), |a, b| Ok((a.0 + b.0, a.1 + b.1)))?;
+    Ok(Placed {
+        blobs: blobs.len(),
+        bytes,
+        mounts,
+    })
 }
 
 /// One image of a skopeo dir folder.
@@ -184,11 +216,11 @@ pub fn put_images(dir: &Path, to: &str, jobs: usize) -> Result<()> {
     let images = image_dirs(dir)?;
     let repo_of = |i: &ImageDir| format!("{ns}/{}", i.repo);
     // Per blob: its file and the repositories that need it, in order.
-    let mut blobs: BTreeMap<&str, (&Path, Vec<String>)> = BTreeMap::new();
+    let mut blobs: BTreeMap<String, (&Path, Vec<String>)> = BTreeMap::new();
     let mut instances: BTreeMap<(String, &str), &Path> = BTreeMap::new();
     for i in &images {
         for (hex, path) in &i.blobs {
-            let (_, repos) = blobs.entry(hex).or_insert((path, Vec::new()));
+            let (_, repos) = blobs.entry(hex.clone()).or_insert((path, Vec::new()));
             if !repos.contains(&repo_of(i)) {
                 repos.push(repo_of(i));
             }
@@ -197,36 +229,16 @@ pub fn put_images(dir: &Path, to: &str, jobs: usize) -> Result<()> {
             instances.insert((repo_of(i), hex), path);
         }
     }
-    let blobs = largest_first(blobs.into_iter().collect(), |(_, (p, _))| p)?;
     let agent = agent();
-    let started = Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
-    let mounts: usize = pool.install(|| {
-        blobs
-            .iter()
-            .par_bridge()
-            .map(|(hex, (path, repos))| -> Result<usize> {
-                upload(&agent, host, &repos[0], hex, path)?;
-                for repo in &repos[1..] {
-                    let url = format!(
-                        "http://{host}/v2/{repo}/blobs/uploads/?mount=sha256:{hex}&from={}",
-                        repos[0]
-                    );
-                    let status = agent.post(url).send_empty()?.status().as_u16();
-                    if status != 201 {
-                        bail!("mount of {hex} into {repo}: {status}");
-                    }
-                }
-                Ok(repos.len() - 1)
-            })
-            .try_reduce(|| 0, |a, b| Ok(a + b))
-    })?;
+    let started = Instant::now();
+    let placed = pool.install(|| place_blobs(&agent, host, blobs))?;
     pool.install(|| {
         instances.par_iter().try_for_each(|((repo, hex), path)| {
             put_manifest(&agent, host, repo, &format!("sha256:{hex}"), path)
         })
     })?;
-    let tags: BTreeSet<(String, &str)> = images.iter().map(|i| (repo_of(i), &*i.tag)).collect();
+    // One tag per image folder.
     pool.install(|| {
         images
             .par_iter()
@@ -234,8 +246,8 @@ pub fn put_images(dir: &Path, to: &str, jobs: usize) -> Result<()> {
     })?;
     println!(
         "{}",
-        json!({"images": images.len(), "blobs": blobs.len(), "mounts": mounts,
-               "instances": instances.len(), "tags": tags.len(),
+        json!({"images": images.len(), "blobs": placed.blobs, "mounts": placed.mounts,
+               "instances": instances.len(), "tags": images.len(),
                "seconds": started.elapsed().as_secs_f64()})
     );
     Ok(())

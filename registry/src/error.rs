@@ -43,6 +43,14 @@ pub enum RegistryError {
     },
     #[error("{host} refuses to delete manifests (405 Unsupported): deletes are switched off in its configuration. For CNCF distribution set storage.delete.enabled: true (or REGISTRY_STORAGE_DELETE_ENABLED=true) and restart it; Quay and Harbor allow deletes to users with write or admin rights on the repository")]
     DeleteRefused { host: String },
+    /// A streamed upload whose bytes the caller's check refused (`Client::upload_blob_stream`):
+    /// they were never all sent, and nothing was committed.
+    #[error("blob {digest} not committed to {repo}: {why}")]
+    CheckRefused {
+        digest: Box<Digest>,
+        repo: String,
+        why: String,
+    },
     #[error("{0}")]
     Protocol(String),
     #[error("{0}")]

@@ -137,8 +137,9 @@ impl Client {
     /// that commits it under `digest`, but holds the blob's last bytes back until `check` says
     /// that what was read is right (the reader hashes as it is read). Bytes that are not are
     /// never all sent: the upload falls short of its length, the registry commits nothing (it
-    /// would refuse the digest anyway), and the session is cancelled. One try: the caller,
-    /// which can rewind its source, retries.
+    /// would refuse the digest anyway), the session is cancelled, and the error is
+    /// [`RegistryError::CheckRefused`] with the check's reason. One try: the caller, which can
+    /// rewind its source, retries.
     pub fn upload_blob_stream<R: Read + Send + Sync>(
         &self,
         repo: &Repo,
@@ -164,9 +165,11 @@ impl Client {
         );
         if let Some(why) = body.refused.take() {
             self.cancel_upload(repo, session);
-            return Err(RegistryError::Protocol(format!(
-                "blob {digest} not committed to {repo}: {why}"
-            )));
+            return Err(RegistryError::CheckRefused {
+                digest: Box::new(digest.clone()),
+                repo: repo.to_string(),
+                why,
+            });
         }
         self.expect(
             sent?,

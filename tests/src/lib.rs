@@ -145,6 +145,45 @@ pub fn assert_all_at(target_host: &str, namespace: &str, seeded: &[Seeded]) {
     }
 }
 
+/// Asserts that the first two distinct blobs a proxy saw asked for with `method` (on
+/// `/blobs/DIGEST` paths, the push's `ferry-state` record aside) are the two largest layers or
+/// configs of the archive in `dir`: what a pack or push that starts the largest first asks for
+/// with two jobs.
+pub fn assert_two_largest_first(stats: &ferry_fixtures::faults::Stats, method: &str, dir: &Path) {
+    use ferry_format::{Digest, Index};
+    let index = Index::from_slice(&std::fs::read(dir.join("ferry-index.json")).unwrap()).unwrap();
+    let mut asked: Vec<Digest> = Vec::new();
+    for (m, p) in stats.log.lock().unwrap().iter() {
+        if m != method || !p.contains("/blobs/") || p.contains("/ferry-state/") {
+            continue;
+        }
+        let d: Digest = p.rsplit('/').next().unwrap().parse().unwrap();
+        if !asked.contains(&d) {
+            asked.push(d);
+        }
+    }
+    let size = |d: &Digest| {
+        index
+            .blob(d)
+            .unwrap_or_else(|| panic!("{d} not in the index"))
+            .size
+    };
+    let mut first: Vec<u64> = asked.iter().take(2).map(size).collect();
+    let mut sizes: Vec<u64> = index
+        .blobs
+        .iter()
+        .filter(|b| index.manifest(&b.digest).is_none())
+        .map(|b| b.size)
+        .collect();
+    first.sort_unstable_by(|a, b| b.cmp(a));
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(
+        first,
+        sizes[..2],
+        "the first two blobs asked for with {method}"
+    );
+}
+
 /// Makes an ed25519 key pair with ssh-keygen; returns the private key path (`.pub` beside it).
 pub fn keygen(dir: &Path, name: &str) -> PathBuf {
     let key = dir.join(name);

@@ -331,27 +331,5 @@ fn the_largest_blobs_are_fetched_first() {
     let run = ferry_e2e::pack(&config, &archive, &key, &["-j", "2"]);
     assert!(run.ok, "{}", run.text());
 
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap()).unwrap();
-    let size_of = |digest: &str| -> Option<u64> {
-        index["blobs"]
-            .as_array()?
-            .iter()
-            .find(|b| b["digest"] == digest)?["size"]
-            .as_u64()
-    };
-    let log = proxy.stats.log.lock().unwrap();
-    let mut fetched: Vec<&str> = Vec::new();
-    for (m, p) in log.iter() {
-        let d = p.rsplit('/').next().unwrap();
-        if m == "GET" && p.contains("/blobs/") && !fetched.contains(&d) {
-            fetched.push(d);
-        }
-    }
-    let first: Vec<u64> = fetched.iter().take(2).filter_map(|d| size_of(d)).collect();
-    let mut sizes: Vec<u64> = fetched.iter().filter_map(|d| size_of(d)).collect();
-    sizes.sort_unstable_by(|a, b| b.cmp(a));
-    let mut got = first.clone();
-    got.sort_unstable_by(|a, b| b.cmp(a));
-    assert_eq!(got, sizes[..2], "the first two blobs fetched: {first:?}");
+    ferry_e2e::assert_two_largest_first(&proxy.stats, "GET", &archive);
 }

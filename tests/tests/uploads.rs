@@ -225,53 +225,55 @@ fn the_largest_blobs_start_first() {
         &to,
         &["-j", "2", "--json"],
     ));
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap()).unwrap();
-    let size_of = |digest: &str| {
-        index["blobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["digest"] == digest)
-            .unwrap_or_else(|| panic!("{digest} not in the index"))["size"]
-            .as_u64()
-            .unwrap()
-    };
     // Before the push has seen the target answer self-mounts, each blob starts with a HEAD
     // (and a blob needed elsewhere gets another before each mount: distinct digests count).
-    let first: Vec<u64> = {
-        let log = proxy.stats.log.lock().unwrap();
-        let mut digests: Vec<&str> = Vec::new();
-        for (m, p) in log.iter() {
-            if m == "HEAD" && p.contains("/blobs/") && !p.contains("/ferry-state/") {
-                let d = p.rsplit('/').next().unwrap();
-                if !digests.contains(&d) {
-                    digests.push(d);
-                }
-            }
-        }
-        digests.iter().take(2).map(|d| size_of(d)).collect()
-    };
-    // Layers and configs: what the blob phase pushes (manifests go later).
-    let manifests: Vec<&Value> = index["manifests"]
-        .as_array()
-        .unwrap()
+    ferry_e2e::assert_two_largest_first(&proxy.stats, "HEAD", &archive);
+}
+
+/// A streamed blob (over 4 MiB) whose bytes on the media fail the check is the media's fault:
+/// it is sent once, cut short, and never committed; the push does not retry it from the same
+/// volumes as it would a registry's failure.
+#[test]
+fn a_streamed_blob_the_media_check_refuses_is_sent_once_and_never_committed() {
+    use ferry_format::Index;
+    let w = World::new();
+    let big: Vec<Seeded> = w
+        .seeded
         .iter()
-        .map(|m| &m["digest"])
+        .filter(|s| s.repository == "data/big")
+        .cloned()
         .collect();
-    let mut sizes: Vec<u64> = index["blobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| !manifests.contains(&&b["digest"]))
-        .map(|b| b["size"].as_u64().unwrap())
-        .collect();
-    sizes.sort_unstable_by(|a, b| b.cmp(a));
-    let mut got = first.clone();
-    got.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(big.len(), 1, "the standard set has data/big");
+    let archive = w.pack("big", &big);
+    let index =
+        Index::from_slice(&std::fs::read(archive.join("ferry-index.json")).unwrap()).unwrap();
+    let layer = index.blobs.iter().max_by_key(|b| b.size).unwrap();
+    assert!(
+        layer.size > 4 * 1024 * 1024,
+        "{} is not streamed",
+        layer.digest
+    );
+    let part = &layer.parts[0];
+    let vol = archive.join(&index.volumes[part.volume as usize].name);
+    let mut bytes = std::fs::read(&vol).unwrap();
+    bytes[(part.offset + 1000) as usize] ^= 1;
+    std::fs::write(&vol, bytes).unwrap();
+
+    let (proxy, to) = w.counted_target();
+    let run = ferry_e2e::push(&archive, &w.key, &to, &["-j", "1", "--json"]);
+    assert!(!run.ok, "{}", run.text());
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let uploaded = n(&report["blobs"], "uploaded");
+    let puts = images(&proxy.stats, 0, "PUT", "/blobs/uploads/");
     assert_eq!(
-        got,
-        sizes[..2],
-        "the first two blobs asked about: {first:?}"
+        puts,
+        uploaded + 1,
+        "the refused blob was sent again: {report}"
+    );
+    let client = ferry_fixtures::seed::client().unwrap();
+    let repo = ferry_registry::Repo::new(w.target.host.clone(), "mirror/data/big");
+    assert!(
+        !client.blob_exists(&repo, &layer.digest).unwrap(),
+        "the corrupt blob was committed"
     );
 }

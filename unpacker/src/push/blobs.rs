@@ -253,24 +253,20 @@ fn upload_from(
     loop {
         let reader = located.reader("blob").map_err(media)?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
-        let mismatch = std::sync::OnceLock::new();
         let check = |r: &std::io::BufReader<_>| {
             let r: &ferry_format::archive::BlobReader = r.get_ref();
-            r.verdict().map_err(|e| {
-                let why = format!("{e}; it was not pushed");
-                let _ = mismatch.set(why.clone());
-                why
-            })
+            r.verdict().map_err(|e| format!("{e}; it was not pushed"))
         };
         let size = blob.size;
         let into = session.take();
-        let Err(e) = client.upload_blob_stream(repo, &blob.digest, size, &mut reader, into, check)
-        else {
-            return Ok(());
+        let e = match client.upload_blob_stream(repo, &blob.digest, size, &mut reader, into, check)
+        {
+            Ok(()) => return Ok(()),
+            Err(ferry_registry::RegistryError::CheckRefused { why, .. }) => {
+                return Err(Failed::Media(anyhow::anyhow!(why)))
+            }
+            Err(e) => e,
         };
-        if let Some(why) = mismatch.into_inner() {
-            return Err(Failed::Media(anyhow::anyhow!(why)));
-        }
         if !tries.again(client, &what, &e, false) {
             return Err(Failed::Target(e.into()));
         }
