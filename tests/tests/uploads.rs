@@ -1,7 +1,8 @@
 //! What a push asks of the registry, counted by a proxy in front of a real one: a new blob
 //! costs what a bare upload does (the POST that checks for it opens its upload session), a
-//! re-run or a partly present target is checked with HEADs (which rewrite no links), and a
-//! registry that ignores mounts is never sent a blob it already holds.
+//! re-run or a partly present target is checked with HEADs (which rewrite no links), a
+//! registry that ignores mounts is never sent a blob it already holds, and a tagged manifest
+//! goes up with its tag in one PUT.
 
 use ferry_e2e::{keygen, Run};
 use ferry_fixtures::faults::{Fault, FaultProxy, Stats};
@@ -208,6 +209,41 @@ fn a_registry_that_ignores_mounts_is_never_sent_a_blob_it_holds() {
         "{ignored} vs {honoured}"
     );
     ferry_e2e::assert_all_at(&target.host, "behind", seeded);
+}
+
+/// A tagged image manifest goes up under its tag, which sets both in one request (as a client
+/// pushing `repo:tag` does): one manifest PUT per manifest and none for the tags after it.
+/// A digest-only image and an index's children go by digest; every tag ends up at the target.
+#[test]
+fn a_tagged_manifest_and_its_tag_cost_one_put() {
+    let w = World::new();
+    let archive = w.pack("all", &w.seeded);
+    let (proxy, to) = w.counted_target();
+    let run = ferry_e2e::push(&archive, &w.key, &to, &["--json"]);
+    assert!(run.ok, "{}", run.text());
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let pushed = n(&report["manifests"], "pushed");
+    let tagged: Vec<&Seeded> = w.seeded.iter().filter(|s| s.tag.is_some()).collect();
+    assert!(
+        tagged.len() >= 3 && tagged.len() < w.seeded.len(),
+        "{:?}",
+        w.seeded
+    );
+    assert_eq!(n(&report, "tagsPushed"), tagged.len(), "{report}");
+    let puts = images(&proxy.stats, 0, "PUT", "/manifests/");
+    assert_eq!(puts, pushed, "{pushed} manifests and {} tags", tagged.len());
+    let log = proxy.stats.log.lock().unwrap().clone();
+    for s in &tagged {
+        let path = |r: &str| format!("/v2/mirror/{}/manifests/{r}", s.repository);
+        let count = |r: &str| {
+            log.iter()
+                .filter(|(m, p)| m == "PUT" && *p == path(r))
+                .count()
+        };
+        assert_eq!(count(s.tag.as_deref().unwrap()), 1, "{}", s.reference);
+        assert_eq!(count(&s.digest.to_string()), 0, "{}", s.reference);
+    }
+    ferry_e2e::assert_all_at(&w.target.host, "mirror", &w.seeded);
 }
 
 /// Blobs go largest first, each connection taking the next one as it is free: with two jobs,

@@ -1,7 +1,8 @@
-//! Manifests, then tags. A manifest is pushed (by digest) only when everything it references is
-//! confirmed at the target, children before the indexes that list them; a tag only when its
-//! manifest is. Manifests go in waves (children, then their indexes), each in parallel; images
-//! go in parallel; what is already there is skipped.
+//! Manifests, then tags. A manifest is pushed only when everything it references is confirmed
+//! at the target, children before the indexes that list them: by the tag the plan gave it
+//! ([`RepoWork::tag_with`]), which sets both in one request, else by digest. Every other tag
+//! follows once its manifest is there. Manifests go in waves (children, then their indexes),
+//! each in parallel; images go in parallel; what is already there is skipped.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -25,6 +26,9 @@ pub struct ManifestsDone {
     pub failed: HashMap<Digest, NotPushed>,
     /// (repository, manifest) pairs this run pushed: a tag on one needs no check.
     pub pushed: BTreeSet<(String, Digest)>,
+    /// (repository, tag) pairs set by the PUT of their manifest: the tag phase has nothing
+    /// left to do for them.
+    pub tagged: BTreeSet<(String, String)>,
 }
 
 /// Pushes every repository's manifests on the current rayon pool, in waves: image manifests
@@ -46,8 +50,9 @@ pub fn push_all(
         for (&(r, m), outcome) in wave.iter().zip(outcomes) {
             let done = &mut repos[r];
             match outcome {
-                Outcome::Pushed => {
+                Outcome::Pushed { tag } => {
                     done.pushed.insert(m.digest.clone());
+                    done.tagged.extend(tag);
                     done.counts.pushed += 1;
                 }
                 Outcome::There => done.counts.skipped += 1,
@@ -64,6 +69,8 @@ pub fn push_all(
         out.failed.extend(done.failed);
         out.pushed
             .extend(done.pushed.into_iter().map(|m| (w.repo.name.clone(), m)));
+        out.tagged
+            .extend(done.tagged.into_iter().map(|t| (w.repo.name.clone(), t)));
     }
     out
 }
@@ -98,11 +105,15 @@ struct RepoDone {
     counts: ManifestCounts,
     failed: HashMap<Digest, NotPushed>,
     pushed: BTreeSet<Digest>,
+    tagged: BTreeSet<String>,
 }
 
 /// What became of one manifest.
 enum Outcome {
-    Pushed,
+    /// Pushed by digest, or by `tag`.
+    Pushed {
+        tag: Option<String>,
+    },
     /// Already at the target.
     There,
     Failed(NotPushed),
@@ -127,8 +138,9 @@ fn push_one(
         .iter()
         .any(|b| blobs.fresh.contains(&(w.repo.name.clone(), b.clone())))
         || m.children.iter().any(|c| done.pushed.contains(c));
-    match push_manifest(client, archives, &w.repo, d, &m.media_type, absent) {
-        Ok(true) => Outcome::Pushed,
+    let tag = w.tag_with.get(d);
+    match push_manifest(client, archives, &w.repo, d, tag, &m.media_type, absent) {
+        Ok(true) => Outcome::Pushed { tag: tag.cloned() },
         Ok(false) => Outcome::There,
         Err(e) => Outcome::Failed(NotPushed::Manifest {
             digest: d.clone(),
@@ -181,21 +193,24 @@ fn sparse_index(
     })
 }
 
-/// Pushes a manifest by digest unless it is there (`known_absent` skips asking). Returns
-/// whether it was pushed.
+/// Pushes manifest `d` unless it is there (`known_absent` skips asking), by `tag` where
+/// given, else by digest. Returns whether it was pushed.
 fn push_manifest(
     client: &Client,
     archives: &ArchiveSet,
     repo: &Repo,
     d: &Digest,
+    tag: Option<&String>,
     media_type: &str,
     known_absent: bool,
 ) -> Result<bool> {
-    if !known_absent && client.manifest_digest(repo, &d.to_string())?.is_some() {
+    let by_digest = d.to_string();
+    if !known_absent && client.manifest_digest(repo, &by_digest)?.is_some() {
         return Ok(false);
     }
     let bytes = archives.read_small(d, "manifest")?;
-    client.put_manifest(repo, &d.to_string(), media_type, &bytes)?;
+    let reference = tag.map_or(by_digest.as_str(), String::as_str);
+    client.put_manifest(repo, reference, media_type, &bytes)?;
     Ok(true)
 }
 
@@ -255,6 +270,10 @@ fn tag_image(
         .contains(&(repo.name.clone(), img.digest.clone()));
     let mut pushed = 0;
     for tag in &img.tags {
+        if manifests.tagged.contains(&(repo.name.clone(), tag.clone())) {
+            pushed += 1;
+            continue;
+        }
         match push_tag(client, archives, &repo, tag, img, fresh) {
             Ok(true) => pushed += 1,
             Ok(false) => {}
@@ -319,11 +338,13 @@ mod tests {
                 repo: Repo::new("t", "one"),
                 manifests: ds(&[&a, &b, &idx, &top]),
                 blobs: [layer.clone()].into(),
+                tag_with: Default::default(),
             },
             RepoWork {
                 repo: Repo::new("t", "two"),
                 manifests: ds(&[&other]),
                 blobs: BTreeSet::new(),
+                tag_with: Default::default(),
             },
         ];
         let index = index_of(

@@ -4,11 +4,11 @@
 //! from the index alone), [`preflight`] (a delta's parents arrived; what it does not carry is at
 //! the target or in `--base-media`), [`blobs`] (upload or mount, verified while streaming;
 //! [`selfmount`]: whether one request can both check for a blob and open its upload),
-//! [`manifests`] (manifests by digest once all they reference is there, then tags; signatures
-//! and other attachments after their images), [`referrers`] (the tag schema's referrers
-//! indexes, for a target without the referrers API), and the
-//! record of the archive in the target's `ferry-state` ([`crate::state`]). What is already at
-//! the target is skipped, so an interrupted push re-run finishes the job without re-uploading.
+//! [`manifests`] (manifests once all they reference is there, an image's under its first tag,
+//! then the other tags; signatures and other attachments after their images), [`referrers`]
+//! (the tag schema's referrers indexes, for a target without the referrers API), and the record
+//! of the archive in the target's `ferry-state` ([`crate::state`]). What is already at the
+//! target is skipped, so an interrupted push re-run finishes the job without re-uploading.
 
 pub mod blobs;
 pub mod manifests;

@@ -1,10 +1,11 @@
 //! What a push will do, worked out from the signed index alone: per target repository, the
-//! manifests its images need (children before the indexes that list them) and their blobs; and
-//! one upload task per blob, however many repositories need it.
+//! manifests its images need (children before the indexes that list them), their blobs and the
+//! tag each image manifest goes up under; and one upload task per blob, however many
+//! repositories need it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_format::index::{Closure, Index};
+use ferry_format::index::{Closure, Image, Index};
 use ferry_format::Digest;
 use ferry_registry::Repo;
 
@@ -17,6 +18,11 @@ pub struct RepoWork {
     /// Manifests, children first.
     pub manifests: Vec<Digest>,
     pub blobs: BTreeSet<Digest>,
+    /// The tag a manifest is PUT under instead of its digest (one request sets both, as a
+    /// client pushing `repo:tag` does): the first tag of an image that is not an attachment,
+    /// when no other manifest of the repository claims that tag. Its other tags, and every
+    /// attachment's, wait for the tag phase.
+    pub tag_with: BTreeMap<Digest, String>,
 }
 
 /// Two source repositories that the target's naming would merge into one.
@@ -39,6 +45,7 @@ pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Colli
         source: (&'a str, &'a str),
         chosen: bool,
         closure: Closure,
+        images: Vec<&'a Image>,
     }
     let mut by_repo: BTreeMap<String, Group> = BTreeMap::new();
     // Attachments (signatures, referrers) after the images they are about, so that a
@@ -52,6 +59,7 @@ pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Colli
             source: (&img.registry, &img.repository),
             chosen,
             closure: Closure::default(),
+            images: Vec::new(),
         });
         let (registry, repository) = group.source;
         let merged = registry != img.registry || repository != img.repository;
@@ -63,6 +71,7 @@ pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Colli
             });
         }
         group.closure.add(&index.manifests, &img.digest);
+        group.images.push(img);
     }
     Ok(by_repo
         .into_iter()
@@ -70,8 +79,31 @@ pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Colli
             repo: Repo::new(target.host.clone(), name),
             manifests: g.closure.manifests,
             blobs: g.closure.blobs,
+            tag_with: tags_with_manifests(index, &g.images),
         })
         .collect())
+}
+
+/// For one repository's images (attachments last): the tag each image manifest is PUT under.
+/// A tag two manifests claim is left to the tag phase, as are attachments' tags (a signature's
+/// tag never comes before its image's).
+fn tags_with_manifests(index: &Index, images: &[&Image]) -> BTreeMap<Digest, String> {
+    let mut claims: BTreeMap<&str, BTreeSet<&Digest>> = BTreeMap::new();
+    for img in images {
+        for t in &img.tags {
+            claims.entry(t).or_default().insert(&img.digest);
+        }
+    }
+    let mut tag_with = BTreeMap::new();
+    for img in images.iter().filter(|i| !index.is_attachment(i)) {
+        let only_this = |t: &&String| claims.get(t.as_str()).is_some_and(|c| c.len() == 1);
+        if let Some(t) = img.tags.iter().find(only_this) {
+            tag_with
+                .entry(img.digest.clone())
+                .or_insert_with(|| t.clone());
+        }
+    }
+    tag_with
 }
 
 /// One blob to put in place: the repositories that need it, in order (the first gets the
@@ -167,6 +199,56 @@ mod tests {
         let target: Target = "reg:5000".parse().unwrap();
         let work = plan_repos(&index, &target).unwrap();
         assert_eq!(work[0].manifests, vec![app.digest, sig.digest]);
+    }
+
+    /// An image manifest goes up under its first tag that no other manifest claims; a
+    /// digest-only image, a child, and an attachment go by digest.
+    #[test]
+    fn a_manifest_goes_up_under_the_first_tag_only_it_claims() {
+        use ferry_format::index::{Attachment, AttachmentKind};
+        let (a, b, c) = (
+            manifest(b"a", &[], &[]),
+            manifest(b"b", &[], &[]),
+            manifest(b"c", &[], &[]),
+        );
+        let list = manifest(b"list", &[&c.digest], &[]);
+        let sig = manifest(b"sig", &[], &[]);
+        let sig_tag = AttachmentKind::Signature.tag_for(&a.digest);
+        let mut index = index_of(
+            vec![
+                image("quay.io", "x/app", &a.digest, &["shared", "1.0", "latest"]),
+                image("quay.io", "x/app", &b.digest, &["shared", "2.0"]),
+                image("quay.io", "x/app", &list.digest, &["multi"]),
+                image("quay.io", "x/app", &c.digest, &[]),
+                image("quay.io", "x/app", &sig.digest, &[&sig_tag]),
+            ],
+            vec![a.clone(), b.clone(), c.clone(), list.clone(), sig.clone()],
+            &[],
+        );
+        index.attachments.push(Attachment {
+            kind: AttachmentKind::Signature,
+            registry: "quay.io".into(),
+            repository: "x/app".into(),
+            subject: a.digest.clone(),
+            digest: sig.digest.clone(),
+            tag: Some(sig_tag),
+            artifact_type: None,
+            verified_by: vec![],
+        });
+        let target: Target = "reg:5000".parse().unwrap();
+        let work = plan_repos(&index, &target).unwrap();
+        let got: Vec<(&Digest, &str)> = work[0]
+            .tag_with
+            .iter()
+            .map(|(d, t)| (d, t.as_str()))
+            .collect();
+        let mut want = vec![
+            (&a.digest, "1.0"),
+            (&b.digest, "2.0"),
+            (&list.digest, "multi"),
+        ];
+        want.sort();
+        assert_eq!(got, want);
     }
 
     #[test]
