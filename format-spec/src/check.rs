@@ -5,7 +5,8 @@
 //! file must have exactly the indexed size. Because the index (which holds every hash) is
 //! signed, this proves each volume is exactly what was written, without hashing it a second
 //! time as a whole. Entries are read by offset (`pread`), so all cores share the work whatever
-//! the number of volumes.
+//! the number of volumes, and a large entry (a part of a multi-GiB layer) is hashed on all
+//! cores itself.
 //!
 //! [`Depth::Blake3`] hashes data once with blake3 (fast; sha256 is rechecked by push while it
 //! streams). [`Depth::Full`] also computes sha256 of every blob, whole split blobs included.
@@ -228,6 +229,13 @@ thread_local! {
     static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 1 << 20]);
 }
 
+/// Entries from this size on are hashed on all cores ([`LARGE_READ`] at a time): one part of a
+/// multi-GiB layer would otherwise keep one core busy long after the others ran out of work.
+const LARGE_ENTRY: u64 = 64 << 20;
+
+/// What a large entry is read in: enough for blake3 to share each read between the cores.
+const LARGE_READ: usize = 4 << 20;
+
 /// One entry: canonical header, data hash, zero padding.
 fn check_entry(index: &Index, f: &File, vi: usize, e: &Entry, depth: Depth) -> Outcome {
     let vol = &index.volumes[vi].name;
@@ -246,7 +254,7 @@ fn check_entry(index: &Index, f: &File, vi: usize, e: &Entry, depth: Depth) -> O
     let single =
         matches!(e.kind, EntryKind::Blob { blob, .. } if index.blobs[blob].parts.len() == 1);
     let with_sha = depth == Depth::Full && single;
-    let read = read_data(f, e, with_sha);
+    let read = read_data(f, e, with_sha, e.size >= LARGE_ENTRY);
     out.bytes += read.bytes;
     let Some((blake3, sha256)) = read.hashes else {
         out.problem(
@@ -304,18 +312,22 @@ struct DataRead {
     hashes: Option<(String, Option<crate::Digest>)>,
 }
 
-fn read_data(f: &File, e: &Entry, with_sha: bool) -> DataRead {
+/// Reads and hashes an entry's data; a `large` one in bigger reads, each hashed on all cores.
+fn read_data(f: &File, e: &Entry, with_sha: bool, large: bool) -> DataRead {
     let mut b3 = blake3::Hasher::new();
     let mut sha = with_sha.then(sha2::Sha256::new);
     let mut at = 0u64;
-    let complete = BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
+    let mut read = |buf: &mut [u8]| {
         while at < e.size {
             let n = buf.len().min((e.size - at) as usize);
             match f.read_at(&mut buf[..n], e.offset + at) {
                 Ok(0) | Err(_) => return false,
                 Ok(k) => {
-                    b3.update(&buf[..k]);
+                    if large {
+                        b3.update_rayon(&buf[..k]);
+                    } else {
+                        b3.update(&buf[..k]);
+                    }
                     if let Some(s) = sha.as_mut() {
                         s.update(&buf[..k]);
                     }
@@ -324,7 +336,12 @@ fn read_data(f: &File, e: &Entry, with_sha: bool) -> DataRead {
             }
         }
         true
-    });
+    };
+    let complete = if large {
+        read(&mut vec![0u8; LARGE_READ])
+    } else {
+        BUF.with(|buf| read(&mut buf.borrow_mut()))
+    };
     let hashes = complete.then(|| {
         let sha256 = sha.map(|s| {
             let d: [u8; 32] = s.finalize().into();
@@ -431,4 +448,46 @@ fn check_split_whole(index: &Index, files: &[Option<Source>], bi: usize) -> Outc
         out.bad_blobs.push(bi);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Both ways of reading an entry (in small reads on one core, and a large entry's bigger
+    /// reads hashed on all cores) give the blake3 and sha256 of exactly its bytes, and stop
+    /// short where the volume ends inside it.
+    #[test]
+    fn an_entry_hashes_the_same_read_either_way() {
+        let data: Vec<u8> = (0..(2 * LARGE_READ + 1234) as u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&[7u8; 512]).unwrap();
+        f.write_all(&data).unwrap();
+        let entry = |size: u64| Entry {
+            kind: EntryKind::File { file: 0 },
+            path: "x".into(),
+            header_offset: 0,
+            offset: 512,
+            size,
+        };
+        let whole = entry(data.len() as u64);
+        let want_sha = crate::Digest::of(&data);
+        for large in [false, true] {
+            let r = read_data(&f, &whole, true, large);
+            assert_eq!(r.bytes, data.len() as u64);
+            let (b3, sha) = r.hashes.expect("complete");
+            assert_eq!(
+                b3,
+                blake3::hash(&data).to_hex().to_string(),
+                "large: {large}"
+            );
+            assert_eq!(sha, Some(want_sha.clone()), "large: {large}");
+            let short = read_data(&f, &entry(data.len() as u64 + 10), false, large);
+            assert!(short.hashes.is_none(), "large: {large}");
+            assert_eq!(short.bytes, data.len() as u64, "large: {large}");
+        }
+    }
 }
