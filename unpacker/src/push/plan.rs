@@ -139,6 +139,7 @@ pub fn blob_tasks<'a>(index: &Index, work: &'a [RepoWork]) -> Vec<BlobTask<'a>> 
 mod tests {
     use super::*;
     use crate::testing::{image, index_of, manifest};
+    use ferry_format::index::{Attachment, AttachmentKind};
 
     #[test]
     fn repositories_get_their_closures_and_shared_blobs_one_task() {
@@ -172,9 +173,22 @@ mod tests {
         assert_eq!(tasks[2].repos, vec![&work[0].repo]);
     }
 
+    /// A cosign signature (`digest`, tagged `tag`) of `subject` in quay.io/x/app.
+    fn signature(subject: &Digest, digest: &Digest, tag: String) -> Attachment {
+        Attachment {
+            kind: AttachmentKind::Signature,
+            registry: "quay.io".into(),
+            repository: "x/app".into(),
+            subject: subject.clone(),
+            digest: digest.clone(),
+            tag: Some(tag),
+            artifact_type: None,
+            verified_by: vec![],
+        }
+    }
+
     #[test]
     fn a_signature_comes_after_its_image_even_when_listed_first() {
-        use ferry_format::index::{Attachment, AttachmentKind};
         let app = manifest(b"app", &[], &[]);
         let sig = manifest(b"sig", &[], &[]);
         let tag = AttachmentKind::Signature.tag_for(&app.digest);
@@ -186,16 +200,9 @@ mod tests {
             vec![app.clone(), sig.clone()],
             &[],
         );
-        index.attachments.push(Attachment {
-            kind: AttachmentKind::Signature,
-            registry: "quay.io".into(),
-            repository: "x/app".into(),
-            subject: app.digest.clone(),
-            digest: sig.digest.clone(),
-            tag: Some(tag),
-            artifact_type: None,
-            verified_by: vec![],
-        });
+        index
+            .attachments
+            .push(signature(&app.digest, &sig.digest, tag));
         let target: Target = "reg:5000".parse().unwrap();
         let work = plan_repos(&index, &target).unwrap();
         assert_eq!(work[0].manifests, vec![app.digest, sig.digest]);
@@ -205,7 +212,6 @@ mod tests {
     /// digest-only image, a child, and an attachment go by digest.
     #[test]
     fn a_manifest_goes_up_under_the_first_tag_only_it_claims() {
-        use ferry_format::index::{Attachment, AttachmentKind};
         let (a, b, c) = (
             manifest(b"a", &[], &[]),
             manifest(b"b", &[], &[]),
@@ -225,16 +231,9 @@ mod tests {
             vec![a.clone(), b.clone(), c.clone(), list.clone(), sig.clone()],
             &[],
         );
-        index.attachments.push(Attachment {
-            kind: AttachmentKind::Signature,
-            registry: "quay.io".into(),
-            repository: "x/app".into(),
-            subject: a.digest.clone(),
-            digest: sig.digest.clone(),
-            tag: Some(sig_tag),
-            artifact_type: None,
-            verified_by: vec![],
-        });
+        index
+            .attachments
+            .push(signature(&a.digest, &sig.digest, sig_tag));
         let target: Target = "reg:5000".parse().unwrap();
         let work = plan_repos(&index, &target).unwrap();
         let got: Vec<(&Digest, &str)> = work[0]
