@@ -229,12 +229,10 @@ thread_local! {
     static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 1 << 20]);
 }
 
-/// Entries from this size on are hashed on all cores ([`LARGE_READ`] at a time): one part of a
-/// multi-GiB layer would otherwise keep one core busy long after the others ran out of work.
+/// Entries from this size on are hashed on all cores, each read shared between them: one part
+/// of a multi-GiB layer would otherwise keep one core busy long after the others ran out of
+/// work.
 const LARGE_ENTRY: u64 = 64 << 20;
-
-/// What a large entry is read in: enough for blake3 to share each read between the cores.
-const LARGE_READ: usize = 4 << 20;
 
 /// One entry: canonical header, data hash, zero padding.
 fn check_entry(index: &Index, f: &File, vi: usize, e: &Entry, depth: Depth) -> Outcome {
@@ -312,12 +310,13 @@ struct DataRead {
     hashes: Option<(String, Option<crate::Digest>)>,
 }
 
-/// Reads and hashes an entry's data; a `large` one in bigger reads, each hashed on all cores.
+/// Reads and hashes an entry's data; each read of a `large` one is hashed on all cores.
 fn read_data(f: &File, e: &Entry, with_sha: bool, large: bool) -> DataRead {
     let mut b3 = blake3::Hasher::new();
     let mut sha = with_sha.then(sha2::Sha256::new);
     let mut at = 0u64;
-    let mut read = |buf: &mut [u8]| {
+    let complete = BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
         while at < e.size {
             let n = buf.len().min((e.size - at) as usize);
             match f.read_at(&mut buf[..n], e.offset + at) {
@@ -336,12 +335,7 @@ fn read_data(f: &File, e: &Entry, with_sha: bool, large: bool) -> DataRead {
             }
         }
         true
-    };
-    let complete = if large {
-        read(&mut vec![0u8; LARGE_READ])
-    } else {
-        BUF.with(|buf| read(&mut buf.borrow_mut()))
-    };
+    });
     let hashes = complete.then(|| {
         let sha256 = sha.map(|s| {
             let d: [u8; 32] = s.finalize().into();
@@ -455,12 +449,12 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    /// Both ways of reading an entry (in small reads on one core, and a large entry's bigger
-    /// reads hashed on all cores) give the blake3 and sha256 of exactly its bytes, and stop
-    /// short where the volume ends inside it.
+    /// Both ways of hashing an entry's reads (on one core, and a large entry's on all cores)
+    /// give the blake3 and sha256 of exactly its bytes over several reads, and stop short where
+    /// the volume ends inside it.
     #[test]
     fn an_entry_hashes_the_same_read_either_way() {
-        let data: Vec<u8> = (0..(2 * LARGE_READ + 1234) as u32)
+        let data: Vec<u8> = (0..(2 << 20) + 1234u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect();
         let mut f = tempfile::tempfile().unwrap();

@@ -50,9 +50,9 @@ pub fn push_all(
         for (&(r, m), outcome) in wave.iter().zip(outcomes) {
             let done = &mut repos[r];
             match outcome {
-                Outcome::Pushed { tag } => {
+                Outcome::Pushed => {
                     done.pushed.insert(m.digest.clone());
-                    done.tagged.extend(tag);
+                    done.tagged.extend(work[r].tag_with.get(&m.digest).cloned());
                     done.counts.pushed += 1;
                 }
                 Outcome::There => done.counts.skipped += 1,
@@ -110,10 +110,8 @@ struct RepoDone {
 
 /// What became of one manifest.
 enum Outcome {
-    /// Pushed by digest, or by `tag`.
-    Pushed {
-        tag: Option<String>,
-    },
+    /// Pushed (by the tag the plan gave it, else by digest).
+    Pushed,
     /// Already at the target.
     There,
     Failed(NotPushed),
@@ -140,7 +138,7 @@ fn push_one(
         || m.children.iter().any(|c| done.pushed.contains(c));
     let tag = w.tag_with.get(d);
     match push_manifest(client, archives, &w.repo, d, tag, &m.media_type, absent) {
-        Ok(true) => Outcome::Pushed { tag: tag.cloned() },
+        Ok(true) => Outcome::Pushed,
         Ok(false) => Outcome::There,
         Err(e) => Outcome::Failed(NotPushed::Manifest {
             digest: d.clone(),

@@ -45,14 +45,20 @@ pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Colli
         source: (&'a str, &'a str),
         chosen: bool,
         closure: Closure,
+        /// Its images, and apart its attachments' (for the tags its manifests go up under).
         images: Vec<&'a Image>,
+        attachments: Vec<&'a Image>,
     }
     let mut by_repo: BTreeMap<String, Group> = BTreeMap::new();
     // Attachments (signatures, referrers) after the images they are about, so that a
     // signature never reaches the target before its image.
     let (attachments, images): (Vec<_>, Vec<_>) =
         index.images.iter().partition(|i| index.is_attachment(i));
-    for img in images.into_iter().chain(attachments) {
+    let in_order = images
+        .into_iter()
+        .map(|i| (i, false))
+        .chain(attachments.into_iter().map(|i| (i, true)));
+    for (img, is_attachment) in in_order {
         let name = target.repository(img.target_repository());
         let chosen = img.target_repository.is_some();
         let group = by_repo.entry(name.clone()).or_insert_with(|| Group {
@@ -60,6 +66,7 @@ pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Colli
             chosen,
             closure: Closure::default(),
             images: Vec::new(),
+            attachments: Vec::new(),
         });
         let (registry, repository) = group.source;
         let merged = registry != img.registry || repository != img.repository;
@@ -71,7 +78,11 @@ pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Colli
             });
         }
         group.closure.add(&index.manifests, &img.digest);
-        group.images.push(img);
+        if is_attachment {
+            group.attachments.push(img);
+        } else {
+            group.images.push(img);
+        }
     }
     Ok(by_repo
         .into_iter()
@@ -79,23 +90,23 @@ pub fn plan_repos(index: &Index, target: &Target) -> Result<Vec<RepoWork>, Colli
             repo: Repo::new(target.host.clone(), name),
             manifests: g.closure.manifests,
             blobs: g.closure.blobs,
-            tag_with: tags_with_manifests(index, &g.images),
+            tag_with: tags_with_manifests(&g.images, &g.attachments),
         })
         .collect())
 }
 
-/// For one repository's images (attachments last): the tag each image manifest is PUT under.
-/// A tag two manifests claim is left to the tag phase, as are attachments' tags (a signature's
+/// For one repository's images and attachments: the tag each image manifest is PUT under. A
+/// tag two manifests claim is left to the tag phase, as are attachments' tags (a signature's
 /// tag never comes before its image's).
-fn tags_with_manifests(index: &Index, images: &[&Image]) -> BTreeMap<Digest, String> {
+fn tags_with_manifests(images: &[&Image], attachments: &[&Image]) -> BTreeMap<Digest, String> {
     let mut claims: BTreeMap<&str, BTreeSet<&Digest>> = BTreeMap::new();
-    for img in images {
+    for img in images.iter().chain(attachments) {
         for t in &img.tags {
             claims.entry(t).or_default().insert(&img.digest);
         }
     }
     let mut tag_with = BTreeMap::new();
-    for img in images.iter().filter(|i| !index.is_attachment(i)) {
+    for img in images {
         let only_this = |t: &&String| claims.get(t.as_str()).is_some_and(|c| c.len() == 1);
         if let Some(t) = img.tags.iter().find(only_this) {
             tag_with
